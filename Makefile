@@ -1,0 +1,71 @@
+# certfleet - build, test, demo and benchmarks.
+#
+#   make            build build/certfleet
+#   make test       install what is missing, start the local stack, run every test, stop the stack
+#   make demo       install what is missing, start the local stack, run a demo fleet of 200 names
+#   make unit       unit tests only (no services needed)
+#   make asan       build and run the unit tests under AddressSanitizer + UBSan (build-asan/)
+#   make tsan       build under ThreadSanitizer (build-tsan/)
+
+CC      ?= cc
+BUILD   ?= build
+PKGS     = libcurl openssl libpq jansson libidn2
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wformat=2
+CFLAGS  ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Iworkers -Iproviders -Iorchestrator
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
+LDLIBS   = $(PKG_LIBS) -pthread
+
+LIB_SRCS  = $(wildcard common/*.c workers/*.c providers/*.c) \
+            $(filter-out orchestrator/main.c, $(wildcard orchestrator/*.c))
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ  = $(BUILD)/orchestrator/main.o
+TEST_SRCS = $(wildcard tests/unit/test_*.c)
+TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all unit test demo bench asan tsan clean deps stack-start stack-stop
+
+all: $(BUILD)/certfleet $(TEST_BINS)
+
+$(BUILD)/libcertfleet.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/certfleet: $(MAIN_OBJ) $(BUILD)/libcertfleet.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcertfleet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
+
+unit: all
+	BUILD=$(BUILD) tests/run.sh --unit-only
+
+deps:
+	scripts/install-deps.sh
+
+test: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/run.sh
+
+demo: deps
+	$(MAKE) all
+	BUILD=$(BUILD) scripts/demo.sh
+
+asan:
+	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit
+
+tsan:
+	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-sanitize-recover=all" all
+
+clean:
+	rm -rf build build-asan build-tsan
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
