@@ -21,7 +21,8 @@ LDLIBS   = $(PKG_LIBS) -pthread
 
 LIB_SRCS  = $(wildcard common/*.c workers/*.c providers/*.c) \
             $(filter-out orchestrator/main.c, $(wildcard orchestrator/*.c))
-LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+SQL_FILES = $(sort $(wildcard sql/[0-9]*.sql))
 MAIN_OBJ  = $(BUILD)/orchestrator/main.o
 TEST_SRCS = $(wildcard tests/unit/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -36,6 +37,13 @@ $(BUILD)/libcertfleet.a: $(LIB_OBJS)
 
 $(BUILD)/certfleet: $(MAIN_OBJ) $(BUILD)/libcertfleet.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gen/migrations.c: $(SQL_FILES) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh $@ $(SQL_FILES)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

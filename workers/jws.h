@@ -1,4 +1,4 @@
-/* jws.h - base64url, JWK and RFC 7638 thumbprints, and ES256 JWS signing for ACME (RFC 8555 6.2). */
+/* jws.h - base64url, JWKs and RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME (RFC 8555). */
 #ifndef CF_JWS_H
 #define CF_JWS_H
 
@@ -10,13 +10,19 @@
 /* Unpadded base64url (RFC 4648 section 5). Returns a malloc'd NUL-terminated string, or NULL. */
 char *b64url_encode(const unsigned char *in, size_t len) CF_MUST;
 
-/* Decodes unpadded (or padded) base64url; rejects any other character. *out is malloc'd. */
+/*
+ * Decodes unpadded (or correctly padded) base64url; rejects any other character (including '+',
+ * '/' and white space), a length that cannot be base64, and non-zero pad bits (RFC 4648 3.5).
+ * *out is malloc'd (also for empty input) and must be freed; on failure *out is NULL.
+ */
 int b64url_decode(const char *in, unsigned char **out, size_t *outlen) CF_MUST;
 
 /*
- * The public JWK of an EC P-256 key as canonical JSON with members in lexicographic order and no
- * white space: {"crv":"P-256","kty":"EC","x":"...","y":"..."} (x and y are 32 octets each).
- * Returns a malloc'd string, or NULL with err set.
+ * The public JWK of a key as canonical JSON (RFC 7638 3.2): only the required members, in
+ * lexicographic order, no white space.
+ *   EC P-256: {"crv":"P-256","kty":"EC","x":"...","y":"..."} (x and y padded to 32 octets each)
+ *   RSA:      {"e":"...","kty":"RSA","n":"..."} (big-endian unsigned, minimal octets)
+ * Other key types and curves are refused. Returns a malloc'd string, or NULL with err set.
  */
 char *jwk_json(EVP_PKEY *key, cf_err *err) CF_MUST;
 
@@ -25,9 +31,11 @@ int jwk_thumbprint(EVP_PKEY *key, char out[44], cf_err *err) CF_MUST;
 
 /*
  * A flattened JWS JSON serialization (RFC 7515 7.2.2) as ACME wants it: protected header
- * {"alg":"ES256","nonce":...,"url":...} plus "kid" when kid != NULL, else plus "jwk".
+ * {"alg":...,"nonce":...,"url":...} plus "kid" when kid != NULL, else plus "jwk".
+ * alg is "ES256" for an EC P-256 key, "RS256" (RSASSA-PKCS1-v1_5 with SHA-256) for an RSA key;
+ * other keys are refused. nonce and url must be non-empty, kid non-empty when given.
  * payload NULL means POST-as-GET (empty payload ""); otherwise the JSON text to sign.
- * The signature is the 64-octet r||s form (RFC 7518 3.4), not DER.
+ * An ES256 signature is the 64-octet r||s form (RFC 7518 3.4), not DER.
  * Returns a malloc'd string, or NULL with err set.
  */
 char *jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,

@@ -1,0 +1,41 @@
+/* account.h - ACME accounts: registration with the CA (newAccount) and their rows in PostgreSQL. */
+#ifndef CF_ACCOUNT_H
+#define CF_ACCOUNT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cf.h"
+#include "http.h"
+
+struct account {
+	int64_t id;
+	char *directory_url;
+	char *account_url;
+	char *key_pem;           /* secret: never printed or logged */
+	char *thumbprint;
+	char *contact;           /* comma-separated */
+	char *issuer;            /* issuer domain name for records */
+	char *created_at;
+};
+
+void account_clear(struct account *a);
+
+/* The newest account registered for directory_url: 1 found, 0 none, -1 error. */
+int account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err) CF_MUST;
+
+struct account_register_opts {
+	const char *directory_url;
+	const char *const *contacts;  /* "mailto:..." URLs */
+	size_t ncontacts;
+	bool agree_tos;
+	const char *issuer;           /* NULL: the directory's first caaIdentities entry */
+	struct http_settings http;
+};
+
+/* Creates a key, registers it with the CA and stores the account. */
+int account_register(PGconn *c, const struct account_register_opts *o, struct account *out,
+    cf_err *err) CF_MUST;
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * cmd_enqueue.c - `certfleet enqueue`: reads certificates (one per argument or input line, names
+ * separated by commas or white space), validates every name, then queues all of them in one
+ * transaction, or none when any input is bad.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "commands.h"
+#include "dnsname.h"
+#include "keys.h"
+#include "log.h"
+#include "provider.h"
+#include "queue.h"
+
+#define MAX_NAMES_PER_CERT 100  /* Let's Encrypt's limit of identifiers per order */
+#define MAX_LINE 65536
+
+struct batch {
+	struct queue_cert *certs;
+	size_t n;
+	size_t cap;
+	int errors;
+};
+
+static void
+batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		for (size_t k = 0; k < b->certs[i].nnames; k++)
+			free(b->certs[i].names[k]);
+		free(b->certs[i].names);
+	}
+	free(b->certs);
+}
+
+/* Parses one certificate from text; bad names are reported with source and line and counted. */
+static int
+batch_add(struct batch *b, char *text, const char *source, int line)
+{
+	struct queue_cert qc = { .line = line };
+	char *save = NULL;
+	int bad = 0;
+
+	for (char *tok = strtok_r(text, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
+		char norm[DNSNAME_MAX];
+		cf_err err;
+		bool dup = false;
+		if (dnsname_normalize(tok, norm, &err) != 0) {
+			log_error("%s line %d: %s", source, line, err.msg);
+			bad = 1;
+			continue;
+		}
+		for (size_t i = 0; i < qc.nnames; i++)
+			dup = dup || strcmp(qc.names[i], norm) == 0;
+		if (dup)
+			continue;
+		if (qc.nnames == MAX_NAMES_PER_CERT) {
+			log_error("%s line %d: more than %d names in one certificate", source, line, MAX_NAMES_PER_CERT);
+			bad = 1;
+			break;
+		}
+		char **n = realloc(qc.names, (qc.nnames + 1) * sizeof(*n));
+		if (n == NULL || (n[qc.nnames] = strdup(norm)) == NULL) {
+			qc.names = n ? n : qc.names;
+			goto oom;
+		}
+		qc.names = n;
+		qc.nnames++;
+	}
+	if (bad || qc.nnames == 0) {
+		b->errors += bad;
+		for (size_t i = 0; i < qc.nnames; i++)
+			free(qc.names[i]);
+		free(qc.names);
+		return 0;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct queue_cert *c = realloc(b->certs, cap * sizeof(*c));
+		if (c == NULL)
+			goto oom;
+		b->certs = c;
+		b->cap = cap;
+	}
+	b->certs[b->n++] = qc;
+	return 0;
+oom:
+	for (size_t i = 0; i < qc.nnames; i++)
+		free(qc.names[i]);
+	free(qc.names);
+	log_error("enqueue: out of memory");
+	return -1;
+}
+
+static int
+batch_read(struct batch *b, FILE *f, const char *source)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int lineno = 0, rc = 0;
+
+	while ((len = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if (len > MAX_LINE) {
+			log_error("%s line %d: line longer than %d bytes", source, lineno, MAX_LINE);
+			b->errors++;
+			continue;
+		}
+		if (strlen(line) != (size_t)len) {
+			log_error("%s line %d: contains a NUL byte", source, lineno);
+			b->errors++;
+			continue;
+		}
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		if (batch_add(b, line, source, lineno) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (ferror(f)) {
+		log_error("enqueue: reading %s failed", source);
+		rc = -1;
+	}
+	free(line);
+	return rc;
+}
+
+static void
+enqueue_help(void)
+{
+	printf("usage: certfleet enqueue [OPTIONS] [CERT]...\n\n"
+	       "Adds certificates to the fleet inventory and queues a job for each. A CERT is one\n"
+	       "certificate: its names separated by commas (example.com,www.example.com). With no CERT,\n"
+	       "or with --file, certificates are read one per line (names separated by commas or spaces,\n"
+	       "'#' starts a comment). Names are validated and normalized (IDNs become A-labels); a\n"
+	       "wildcard *.example.com is allowed. If any input is bad, nothing is queued (exit 2).\n"
+	       "A certificate whose job is already queued or running is not queued again.\n\n"
+	       "Options:\n"
+	       "  -f, --file FILE     read certificates from FILE ('-' for standard input)\n"
+	       "  --provider NAME     DNS provider that publishes the records (default %s; env\n"
+	       "                      CERTFLEET_PROVIDER; known: %s)\n"
+	       "  --key-type TYPE     certificate key type (default ec-p256)\n\n%s",
+	    "challtestsrv", provider_names(), CONFIG_COMMON_HELP);
+}
+
+int
+cmd_enqueue(struct config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "key-type", required_argument, NULL, 'k' },
+		CONFIG_COMMON_OPTIONS,
+		{ 0 },
+	};
+	struct batch b = { 0 };
+	struct account acct = { 0 };
+	struct queue_enqueue_result res;
+	const char *file = NULL, *key_type = "ec-p256";
+	enum key_type kt;
+	PGconn *c = NULL;
+	cf_err err;
+	int opt, rc = EXIT_USAGE, found;
+
+	while ((opt = getopt_long(argc, argv, "f:" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			file = optarg;
+			break;
+		case 'p':
+			cfg->provider = optarg;
+			break;
+		case 'k':
+			key_type = optarg;
+			break;
+		case 'h':
+			enqueue_help();
+			return EXIT_OK;
+		default:
+			if (!config_common_option(cfg, opt, optarg))
+				return EXIT_USAGE;
+		}
+	}
+	if (provider_find(cfg->provider) == NULL) {
+		log_error("enqueue: unknown DNS provider \"%s\" (known: %s)", cfg->provider, provider_names());
+		return EXIT_USAGE;
+	}
+	if (key_type_parse(key_type, &kt) != 0) {
+		log_error("enqueue: unknown key type \"%s\" (known: ec-p256)", key_type);
+		return EXIT_USAGE;
+	}
+	for (int i = optind; i < argc; i++) {
+		char *copy = strdup(argv[i]);
+		int r = copy ? batch_add(&b, copy, "argument", i - optind + 1) : -1;
+		free(copy);
+		if (r != 0)
+			goto out;
+	}
+	if (file || optind == argc) {
+		FILE *f = stdin;
+		const char *source = "stdin";
+		if (file && strcmp(file, "-") != 0) {
+			f = fopen(file, "r");
+			source = file;
+			if (f == NULL) {
+				log_error("enqueue: cannot open %s: %m", file);
+				goto out;
+			}
+		} else if (isatty(STDIN_FILENO)) {
+			log_error("enqueue: no certificates given (pass names, --file, or pipe them in)");
+			goto out;
+		}
+		int r = batch_read(&b, f, source);
+		if (f != stdin)
+			fclose(f);
+		if (r != 0) {
+			rc = EXIT_FAILURE_RUNTIME;
+			goto out;
+		}
+	}
+	if (b.errors > 0) {
+		log_error("enqueue: %d bad input%s: nothing was queued", b.errors, b.errors == 1 ? "" : "s");
+		goto out;
+	}
+	if (b.n == 0) {
+		log_error("enqueue: no certificates in the input: nothing was queued");
+		goto out;
+	}
+	if (cfg->directory_url == NULL) {
+		log_error("enqueue: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
+		goto out;
+	}
+	rc = EXIT_FAILURE_RUNTIME;
+	if ((c = cmd_connect(cfg, true)) == NULL)
+		goto out;
+	found = account_load(c, cfg->directory_url, &acct, &err);
+	if (found <= 0) {
+		if (found < 0)
+			log_error("%s", err.msg);
+		else
+			log_error("enqueue: no account for %s: run 'certfleet account register' first", cfg->directory_url);
+		rc = found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+		goto out;
+	}
+	if (queue_enqueue(c, acct.id, cfg->provider, key_type_name(kt), b.certs, b.n, &res, &err) != 0) {
+		log_error("enqueue: %s: nothing was queued", err.msg);
+		goto out;
+	}
+	printf("queued %ld job%s (%ld new certificate%s, %ld already queued or running)\n", res.jobs_added,
+	    res.jobs_added == 1 ? "" : "s", res.certificates_new, res.certificates_new == 1 ? "" : "s",
+	    res.jobs_already_queued);
+	rc = EXIT_OK;
+out:
+	account_clear(&acct);
+	batch_free(&b);
+	PQfinish(c);
+	return rc;
+}

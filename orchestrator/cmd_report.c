@@ -1,0 +1,175 @@
+/* cmd_report.c - `certfleet status` (queue counts, failures) and `certfleet records` (TXT records to publish). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "commands.h"
+#include "db.h"
+#include "dnsname.h"
+#include "log.h"
+#include "persist.h"
+
+int
+cmd_status(struct config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "failures", required_argument, NULL, 'f' },
+		CONFIG_COMMON_OPTIONS,
+		{ 0 },
+	};
+	long nfail = 20;
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	cf_err err;
+	int opt, rc = EXIT_FAILURE_RUNTIME;
+	char lim[24];
+
+	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'f') {
+			if (cmd_parse_long("--failures", optarg, 0, 100000, &nfail) != 0)
+				return EXIT_USAGE;
+		} else if (opt == 'h') {
+			printf("usage: certfleet status [--failures N] [OPTIONS]\n\n"
+			       "Prints the number of jobs in each state and the N latest failed jobs (default 20)\n"
+			       "with the CA's problem type and detail.\n\n%s", CONFIG_COMMON_HELP);
+			return EXIT_OK;
+		} else if (!config_common_option(cfg, opt, optarg)) {
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_error("status: unexpected argument \"%s\"", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((c = cmd_connect(cfg, true)) == NULL)
+		return EXIT_FAILURE_RUNTIME;
+	res = db_exec(c, "counting jobs",
+	    "SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['ready','running','issued','failed','cancelled']) "
+	    "WITH ORDINALITY AS s(state, ord) LEFT JOIN jobs j ON j.state = s.state GROUP BY s.state, s.ord "
+	    "ORDER BY s.ord", 0, NULL, &err);
+	if (res == NULL)
+		goto fail;
+	printf("jobs by state:\n");
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("  %-10s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+	PQclear(res);
+	snprintf(lim, sizeof(lim), "%ld", nfail);
+	const char *p[] = { lim };
+	res = db_exec(c, "listing failures",
+	    "SELECT j.id, array_to_string(ce.names, ',') AS names, j.attempts, coalesce(j.last_problem_type, '') AS type, "
+	    "coalesce(j.last_error, '') AS detail FROM jobs j JOIN certificates ce ON ce.id = j.certificate_id "
+	    "WHERE j.state = 'failed' ORDER BY j.finished_at DESC NULLS LAST, j.id DESC LIMIT $1::int",
+	    1, p, &err);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) > 0)
+		printf("latest failures:\n");
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("  job %s [%s] after %s attempt(s): %s: %s\n", db_get(res, r, "id"), db_get(res, r, "names"),
+		    db_get(res, r, "attempts"), db_get(res, r, "type"), db_get(res, r, "detail"));
+	rc = EXIT_OK;
+	goto out;
+fail:
+	log_error("status: %s", err.msg);
+out:
+	PQclear(res);
+	PQfinish(c);
+	return rc;
+}
+
+int
+cmd_records(struct config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'F' },
+		CONFIG_COMMON_OPTIONS,
+		{ 0 },
+	};
+	const char *format = "zone";
+	struct account acct = { 0 };
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	cf_err err;
+	int opt, rc = EXIT_USAGE, found;
+	char acct_id[24];
+
+	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'F') {
+			format = optarg;
+		} else if (opt == 'h') {
+			printf("usage: certfleet records [--format zone|tsv] [OPTIONS]\n\n"
+			       "Prints the dns-persist-01 TXT records the fleet of the --directory account needs,\n"
+			       "one per line, for infrastructure-as-code to publish: one record per name (a\n"
+			       "wildcard's base name), with policy=wildcard where a wildcard needs it.\n"
+			       "zone: _validation-persist.example.com. IN TXT \"<value>\"   tsv: <name>\\t<value>\n\n%s",
+			    CONFIG_COMMON_HELP);
+			return EXIT_OK;
+		} else if (!config_common_option(cfg, opt, optarg)) {
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(format, "zone") != 0 && strcmp(format, "tsv") != 0) {
+		log_error("records: --format \"%s\": expected zone or tsv", format);
+		return EXIT_USAGE;
+	}
+	if (optind != argc) {
+		log_error("records: unexpected argument \"%s\"", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (cfg->directory_url == NULL) {
+		log_error("records: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
+		return EXIT_USAGE;
+	}
+	rc = EXIT_FAILURE_RUNTIME;
+	if ((c = cmd_connect(cfg, true)) == NULL)
+		goto out;
+	found = account_load(c, cfg->directory_url, &acct, &err);
+	if (found <= 0) {
+		if (found < 0)
+			log_error("%s", err.msg);
+		else
+			log_error("records: no account for %s: run 'certfleet account register' first", cfg->directory_url);
+		rc = found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+		goto out;
+	}
+	snprintf(acct_id, sizeof(acct_id), "%lld", (long long)acct.id);
+	const char *p[] = { acct_id };
+	/* one row per base name; wildcard when any certificate asks for *.name */
+	res = db_exec(c, "listing fleet names",
+	    "SELECT regexp_replace(n, '^\\*\\.', '') AS base, bool_or(n LIKE '*.%') AS wildcard "
+	    "FROM certificates ce CROSS JOIN LATERAL unnest(ce.names) AS n "
+	    "WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.certificate_id = ce.id AND j.account_id = $1) "
+	    "GROUP BY 1 ORDER BY 1", 1, p, &err);
+	if (res == NULL) {
+		log_error("records: %s", err.msg);
+		goto out;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *base = db_get(res, r, "base");
+		struct persist_params pp = {
+			.variant = PERSIST_DRAFT01,
+			.issuer = acct.issuer,
+			.account_url = acct.account_url,
+			.wildcard = strcmp(db_get(res, r, "wildcard"), "t") == 0,
+		};
+		char fqdn[DNSNAME_MAX + 32];
+		char *value;
+		if (persist_record_name(base, fqdn, sizeof(fqdn), &err) != 0 ||
+		    (value = persist_record_value(&pp, &err)) == NULL) {
+			log_error("records: %s", err.msg);
+			goto out;
+		}
+		if (strcmp(format, "zone") == 0)
+			printf("%s. IN TXT \"%s\"\n", fqdn, value);
+		else
+			printf("%s\t%s\n", fqdn, value);
+		free(value);
+	}
+	rc = EXIT_OK;
+out:
+	PQclear(res);
+	account_clear(&acct);
+	PQfinish(c);
+	return rc;
+}

@@ -1,0 +1,283 @@
+/*
+ * cmd_run.c - `certfleet run`: the claimer (this thread) hands jobs from PostgreSQL to the worker
+ * pool as slots free up, the writer thread commits what the workers report, and the run ends when
+ * the queue is empty and every order has ended.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "commands.h"
+#include "db.h"
+#include "log.h"
+#include "outbox.h"
+#include "provider.h"
+#include "queue.h"
+#include "worker.h"
+#include "writer.h"
+
+#define CLAIM_BATCH_MAX 500
+#define PROGRESS_EVERY_MS 2000
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested++;
+}
+
+static void
+run_help(void)
+{
+	printf("usage: certfleet run [OPTIONS]\n\n"
+	       "Claims ready jobs of the account for --directory and works them until the queue is\n"
+	       "empty: orders certificates with dns-persist-01, publishes missing records through each\n"
+	       "certificate's DNS provider, and writes results back to PostgreSQL. SIGINT/SIGTERM stop\n"
+	       "claiming and let orders in flight finish; a second signal exits at once.\n\n"
+	       "Options:\n"
+	       "  -w, --workers N        worker threads (default: number of CPUs)\n"
+	       "  --inflight N           orders in flight per worker (default 256)\n"
+	       "  --batch N              jobs claimed per query (default 100)\n"
+	       "  --order-timeout SECS   fail an order not done in this time (default 600)\n"
+	       "  --max-connections N    connections per host per worker (default 8)\n"
+	       "  --no-progress          no progress lines on standard error\n\n"
+	       "Environment: CERTFLEET_CHALLTESTSRV_URL for the challtestsrv provider.\n\n%s",
+	    CONFIG_COMMON_HELP);
+}
+
+/* Checks that every provider the queued jobs use is known and configured. */
+static int
+check_providers(PGconn *c, int64_t account_id, const struct provider_config *pc)
+{
+	char acct[24];
+	const char *p[] = { acct };
+	PGresult *res;
+	cf_err err;
+	int rc = 0;
+
+	snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+	res = db_exec(c, "listing providers of queued jobs",
+	    "SELECT DISTINCT ce.provider FROM jobs j JOIN certificates ce ON ce.id = j.certificate_id "
+	    "WHERE j.state = 'ready' AND j.account_id = $1", 1, p, &err);
+	if (res == NULL) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *name = PQgetvalue(res, r, 0);
+		const struct provider_ops *ops = provider_find(name);
+		if (ops == NULL) {
+			log_error("run: queued jobs use unknown DNS provider \"%s\"", name);
+			rc = -1;
+		} else if (ops->check(pc, &err) != 0) {
+			log_error("run: %s", err.msg);
+			rc = -1;
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+int
+cmd_run(struct config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workers", required_argument, NULL, 'w' },
+		{ "inflight", required_argument, NULL, 'i' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "order-timeout", required_argument, NULL, 't' },
+		{ "max-connections", required_argument, NULL, 'm' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		CONFIG_COMMON_OPTIONS,
+		{ 0 },
+	};
+	long nworkers = sysconf(_SC_NPROCESSORS_ONLN), inflight = 256, batch = 100, timeout_s = 600, maxconn = 8;
+	bool progress = true;
+	struct account acct = { 0 };
+	struct provider_config pc = { 0 };
+	struct worker_pool_config wc = { 0 };
+	struct worker_pool *pool = NULL;
+	struct worker_pool_stats st;
+	struct outbox ob;
+	struct writer wr;
+	bool outbox_ready = false, writer_running = false;
+	char owner[128], host[64];
+	PGconn *c = NULL;
+	cf_err err;
+	int opt, rc = EXIT_USAGE, found;
+	long claimed_total = 0;
+	int64_t t0, last_progress;
+
+	if (nworkers < 1)
+		nworkers = 1;
+	while ((opt = getopt_long(argc, argv, "w:" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
+		switch (opt) {
+		case 'w':
+			if (cmd_parse_long("--workers", optarg, 1, 256, &nworkers) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'i':
+			if (cmd_parse_long("--inflight", optarg, 1, 100000, &inflight) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'b':
+			if (cmd_parse_long("--batch", optarg, 1, CLAIM_BATCH_MAX, &batch) != 0)
+				return EXIT_USAGE;
+			break;
+		case 't':
+			if (cmd_parse_long("--order-timeout", optarg, 1, 7 * 86400, &timeout_s) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'm':
+			if (cmd_parse_long("--max-connections", optarg, 1, 1000, &maxconn) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'P':
+			progress = false;
+			break;
+		case 'h':
+			run_help();
+			return EXIT_OK;
+		default:
+			if (!config_common_option(cfg, opt, optarg))
+				return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_error("run: unexpected argument \"%s\"", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (cfg->directory_url == NULL) {
+		log_error("run: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
+		return EXIT_USAGE;
+	}
+	rc = EXIT_FAILURE_RUNTIME;
+	if ((c = cmd_connect(cfg, true)) == NULL)
+		goto out;
+	found = account_load(c, cfg->directory_url, &acct, &err);
+	if (found <= 0) {
+		if (found < 0)
+			log_error("%s", err.msg);
+		else
+			log_error("run: no account for %s: run 'certfleet account register' first", cfg->directory_url);
+		rc = found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+		goto out;
+	}
+	pc.challtestsrv_url = cfg->challtestsrv_url;
+	pc.http.timeout_ms = 30000;
+	if (check_providers(c, acct.id, &pc) != 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+
+	if (outbox_init(&ob) != 0) {
+		log_error("run: outbox_init failed");
+		goto out;
+	}
+	outbox_ready = true;
+	if (writer_start(&wr, cfg->db_url, &ob, &err) != 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	writer_running = true;
+	wc.nworkers = (int)nworkers;
+	wc.per_worker_cap = inflight;
+	wc.loop.max_host_connections = maxconn;
+	wc.acme.directory_url = cfg->directory_url;
+	wc.acme.account_url = acct.account_url;
+	wc.acme.key_pem = acct.key_pem;
+	wc.acme.issuer = acct.issuer;
+	wc.acme.http.ca_bundle = cfg->ca_bundle;
+	wc.acme.providers = &pc;
+	wc.acme.outbox = &ob;
+	wc.acme.order_timeout_ms = timeout_s * 1000;
+	pool = worker_pool_start(&wc, &err);
+	if (pool == NULL) {
+		log_error("run: %s", err.msg);
+		goto out;
+	}
+
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	snprintf(owner, sizeof(owner), "%s:%ld", host, (long)getpid());
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	t0 = last_progress = cf_mono_ms();
+	log_info("run: account %s, %ld worker%s, %ld orders in flight each", acct.account_url, nworkers,
+	    nworkers == 1 ? "" : "s", inflight);
+
+	for (;;) {
+		long free_slots = worker_pool_free_slots(pool);
+		int n = 0;
+		if (stop_requested > 1)
+			break;
+		worker_pool_stats(pool, &st);
+		/* Claim when a useful batch fits, or whenever the pool has run dry. */
+		if (!stop_requested && (free_slots >= (batch < nworkers * inflight ? batch : 1) || st.inflight == 0)) {
+			struct job *jobs = NULL;
+			long want = free_slots < batch ? free_slots : batch;
+			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, &jobs, &n, &err) != 0) {
+				log_error("run: %s", err.msg);
+				if (PQstatus(c) != CONNECTION_OK)
+					PQreset(c);
+				worker_pool_wait(pool, 1000);
+				continue;
+			}
+			while (jobs) {
+				struct job *next = jobs->next;
+				jobs->next = NULL;
+				worker_pool_submit(pool, jobs);
+				jobs = next;
+			}
+			claimed_total += n;
+		}
+		if (progress && cf_mono_ms() - last_progress >= PROGRESS_EVERY_MS) {
+			worker_pool_stats(pool, &st);
+			fprintf(stderr, "progress: %ld claimed, %ld issued, %ld failed, %ld in flight, %.1f s\n",
+			    claimed_total, st.issued, st.failed, st.inflight, (cf_mono_ms() - t0) / 1000.0);
+			last_progress = cf_mono_ms();
+		}
+		worker_pool_stats(pool, &st);
+		if (n == 0 && st.inflight == 0)
+			break; /* queue empty (or stop requested) and nothing in flight */
+		if (n == 0 || stop_requested)
+			worker_pool_wait(pool, stop_requested ? 200 : 100);
+	}
+	worker_pool_stats(pool, &st);
+	worker_pool_stop(pool);
+	pool = NULL;
+	outbox_close(&ob);
+	writer_join(&wr);
+	writer_running = false;
+	{
+		double secs = (cf_mono_ms() - t0) / 1000.0;
+		printf("run finished: %ld claimed, %ld issued, %ld failed in %.2f s (%.2f certificates/s)%s\n",
+		    claimed_total, st.issued, st.failed, secs, secs > 0 ? st.issued / secs : 0.0,
+		    stop_requested ? " [stopped by signal]" : "");
+		printf("peak orders in flight: %ld, worst event-loop lag: %lld ms\n", st.peak_inflight,
+		    (long long)st.max_lag_ms);
+	}
+	if (wr.dropped > 0) {
+		log_error("run: %ld result message%s could not be stored (see errors above)", wr.dropped,
+		    wr.dropped == 1 ? "" : "s");
+		rc = EXIT_FAILURE_RUNTIME;
+	} else {
+		rc = st.failed > 0 ? EXIT_JOBS_FAILED : EXIT_OK;
+	}
+out:
+	worker_pool_stop(pool);
+	if (writer_running) {
+		outbox_close(&ob);
+		writer_join(&wr);
+	}
+	if (outbox_ready)
+		outbox_destroy(&ob);
+	account_clear(&acct);
+	PQfinish(c);
+	return rc;
+}

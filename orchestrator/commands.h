@@ -1,0 +1,23 @@
+/* commands.h - the certfleet subcommands; each parses its own flags and returns an exit code. */
+#ifndef CF_COMMANDS_H
+#define CF_COMMANDS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+int cmd_migrate(struct config *cfg, int argc, char **argv);
+int cmd_account(struct config *cfg, int argc, char **argv);
+int cmd_enqueue(struct config *cfg, int argc, char **argv);
+int cmd_run(struct config *cfg, int argc, char **argv);
+int cmd_status(struct config *cfg, int argc, char **argv);
+int cmd_records(struct config *cfg, int argc, char **argv);
+
+/* Connects (and checks the schema when need_schema), or logs why not and returns NULL. */
+PGconn *cmd_connect(const struct config *cfg, bool need_schema);
+
+/* Parses a whole number flag value in [min, max]; logs an error naming the flag on failure. */
+int cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out);
+
+#endif

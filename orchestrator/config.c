@@ -1,0 +1,63 @@
+/* config.c - defaults, CERTFLEET_* environment variables and the flags every command shares. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && v[0] ? v : NULL;
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	const char *lvl = env("CERTFLEET_LOG");
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->db_url = env("CERTFLEET_DB");
+	cfg->directory_url = env("CERTFLEET_DIRECTORY");
+	cfg->ca_bundle = env("CERTFLEET_CA_BUNDLE");
+	cfg->challtestsrv_url = env("CERTFLEET_CHALLTESTSRV_URL");
+	cfg->provider = env("CERTFLEET_PROVIDER") ? env("CERTFLEET_PROVIDER") : "challtestsrv";
+	cfg->verbosity = CF_LOG_INFO;
+	if (lvl) {
+		static const char *const names[] = { "error", "warn", "info", "debug" };
+		for (int i = 0; i < 4; i++)
+			if (strcmp(lvl, names[i]) == 0)
+				cfg->verbosity = i;
+	}
+	cf_log_set_level((enum cf_log_level)cfg->verbosity);
+}
+
+int
+config_common_option(struct config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case 1000:
+		cfg->db_url = arg;
+		return 1;
+	case 1001:
+		cfg->directory_url = arg;
+		return 1;
+	case 1002:
+		cfg->ca_bundle = arg;
+		return 1;
+	case 'v':
+		if (cfg->verbosity < CF_LOG_DEBUG)
+			cfg->verbosity++;
+		cf_log_set_level((enum cf_log_level)cfg->verbosity);
+		return 1;
+	case 'q':
+		cfg->verbosity = CF_LOG_ERROR;
+		cf_log_set_level(CF_LOG_ERROR);
+		return 1;
+	default:
+		return 0;
+	}
+}

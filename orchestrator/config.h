@@ -1,0 +1,49 @@
+/* config.h - certfleet's settings: defaults, then environment (CERTFLEET_*), then flags. */
+#ifndef CF_CONFIG_H
+#define CF_CONFIG_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+struct config {
+	const char *db_url;            /* CERTFLEET_DB, --db */
+	const char *directory_url;     /* CERTFLEET_DIRECTORY, --directory */
+	const char *ca_bundle;         /* CERTFLEET_CA_BUNDLE, --ca-bundle: trust for the CA's HTTPS */
+	const char *challtestsrv_url;  /* CERTFLEET_CHALLTESTSRV_URL */
+	const char *provider;          /* CERTFLEET_PROVIDER, --provider: default for enqueue */
+	int verbosity;                 /* CERTFLEET_LOG (error|warn|info|debug), -v, -q */
+};
+
+/* Exit codes that scripts can rely on. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILURE_RUNTIME = 1,      /* database, CA or provider unreachable; internal error */
+	EXIT_USAGE = 2,                /* bad flags, bad input, bad configuration */
+	EXIT_JOBS_FAILED = 3,          /* a run finished and some of its jobs failed */
+};
+
+void config_defaults(struct config *cfg);
+
+/* Long options every command accepts; their values start at 1000. */
+#define CONFIG_COMMON_OPTIONS                                       \
+	{ "db", required_argument, NULL, 1000 },                    \
+	{ "directory", required_argument, NULL, 1001 },             \
+	{ "ca-bundle", required_argument, NULL, 1002 },             \
+	{ "verbose", no_argument, NULL, 'v' },                      \
+	{ "quiet", no_argument, NULL, 'q' },                        \
+	{ "help", no_argument, NULL, 'h' }
+
+#define CONFIG_COMMON_SHORT "vqh"
+
+#define CONFIG_COMMON_HELP                                                                     \
+	"Common options:\n"                                                                    \
+	"  --db URL          PostgreSQL connection URL (env CERTFLEET_DB)\n"                   \
+	"  --directory URL   ACME directory URL (env CERTFLEET_DIRECTORY)\n"                   \
+	"  --ca-bundle FILE  CA certificates to trust for the ACME server (env CERTFLEET_CA_BUNDLE)\n" \
+	"  -v, --verbose     more log output (repeat for debug); -q, --quiet: errors only\n"  \
+	"  -h, --help        this help\n"
+
+/* Applies a common option; returns 1 when it was one, 0 when not. */
+int config_common_option(struct config *cfg, int opt, const char *arg);
+
+#endif

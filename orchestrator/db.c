@@ -1,0 +1,168 @@
+/* db.c - PostgreSQL connections, statements with parameters, and the migration runner. */
+#include "db.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "migrate.h"
+
+#define MIGRATE_LOCK_KEY "7238411931" /* advisory lock: one migrate at a time */
+
+PGconn *
+db_connect(const char *url, cf_err *err)
+{
+	PGconn *c;
+
+	if (url == NULL || url[0] == '\0') {
+		cf_errf(err, "no database: set CERTFLEET_DB or pass --db (a libpq connection URL)");
+		return NULL;
+	}
+	c = PQconnectdb(url);
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		const char *m = c ? PQerrorMessage(c) : "out of memory";
+		char msg[400];
+		snprintf(msg, sizeof(msg), "%s", m);
+		msg[strcspn(msg, "\n")] = '\0';
+		cf_errf(err, "connecting to PostgreSQL (CERTFLEET_DB): %s", msg);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetErrorVerbosity(c, PQERRORS_TERSE);
+	return c;
+}
+
+PGresult *
+db_exec(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+    cf_err *err)
+{
+	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	char msg[400];
+	snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+	msg[strcspn(msg, "\n")] = '\0';
+	cf_errf(err, "%s: %s", what, msg);
+	PQclear(res);
+	return NULL;
+}
+
+int
+db_run(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+    cf_err *err)
+{
+	PGresult *res = db_exec(c, what, sql, nparams, params, err);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+const char *
+db_get(const PGresult *res, int row, const char *col)
+{
+	int f = PQfnumber(res, col);
+
+	if (f < 0 || PQgetisnull(res, row, f))
+		return NULL;
+	return PQgetvalue(res, row, f);
+}
+
+int64_t
+db_get_i64(const PGresult *res, int row, const char *col)
+{
+	const char *v = db_get(res, row, col);
+
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int
+schema_version(PGconn *c, int *version, cf_err *err)
+{
+	PGresult *res = db_exec(c, "checking for schema_version",
+	    "SELECT to_regclass('schema_version') IS NOT NULL AS present", 0, NULL, err);
+	bool present;
+
+	if (res == NULL)
+		return -1;
+	present = strcmp(db_get(res, 0, "present"), "t") == 0;
+	PQclear(res);
+	*version = 0;
+	if (!present)
+		return 0;
+	res = db_exec(c, "reading schema_version",
+	    "SELECT coalesce(max(version), 0) AS v FROM schema_version", 0, NULL, err);
+	if (res == NULL)
+		return -1;
+	*version = atoi(db_get(res, 0, "v"));
+	PQclear(res);
+	return 0;
+}
+
+int
+db_require_schema(PGconn *c, cf_err *err)
+{
+	int v = 0, want = migrations[migrations_count - 1].version;
+
+	if (schema_version(c, &v, err) != 0)
+		return -1;
+	if (v < want) {
+		cf_errf(err, "database schema is at version %d, this certfleet needs %d: run 'certfleet migrate'",
+		    v, want);
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_migrate(PGconn *c, int *applied, cf_err *err)
+{
+	int rc = -1, have = 0;
+
+	*applied = 0;
+	if (db_run(c, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, err) != 0)
+		return -1;
+	if (db_run(c, "creating schema_version",
+	    "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, name text NOT NULL, "
+	    "applied_at timestamptz NOT NULL DEFAULT now())", 0, NULL, err) != 0)
+		goto out;
+	if (schema_version(c, &have, err) != 0)
+		goto out;
+	for (int i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+		char ver[16];
+		const char *params[2] = { ver, m->name };
+		if (m->version <= have)
+			continue;
+		snprintf(ver, sizeof(ver), "%d", m->version);
+		if (db_run(c, "BEGIN", "BEGIN", 0, NULL, err) != 0)
+			goto out;
+		PGresult *res = PQexec(c, m->sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+			char msg[400];
+			snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+			msg[strcspn(msg, "\n")] = '\0';
+			cf_errf(err, "migration %s: %s", m->name, msg);
+			PQclear(res);
+			PQclear(PQexec(c, "ROLLBACK"));
+			goto out;
+		}
+		PQclear(res);
+		if (db_run(c, "recording the migration", "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+		    2, params, err) != 0 || db_run(c, "COMMIT", "COMMIT", 0, NULL, err) != 0) {
+			PQclear(PQexec(c, "ROLLBACK"));
+			goto out;
+		}
+		log_info("applied migration %s", m->name);
+		(*applied)++;
+	}
+	rc = 0;
+out:
+	PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
+	return rc;
+}

@@ -1,0 +1,138 @@
+/* main.c - certfleet's entry point: global set-up, subcommand dispatch, `migrate`. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "db.h"
+#include "log.h"
+
+struct command {
+	const char *name;
+	int (*fn)(struct config *cfg, int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "migrate", cmd_migrate, "create or upgrade the database schema" },
+	{ "account", cmd_account, "register an ACME account (account register) or show it (account show)" },
+	{ "enqueue", cmd_enqueue, "add certificates to the fleet and queue them for issuance" },
+	{ "run", cmd_run, "work the queue until it is empty" },
+	{ "status", cmd_status, "job counts by state and the latest failures" },
+	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: certfleet COMMAND [OPTIONS]\n\n"
+		   "certfleet issues and renews large fleets of TLS certificates with ACME dns-persist-01,\n"
+		   "from a job queue in PostgreSQL.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'certfleet COMMAND --help' for a command's options.\n\n"
+		   "Exit codes: 0 success, 1 runtime failure (database, CA, provider), 2 bad usage or input,\n"
+		   "3 a run finished but some jobs failed.\n");
+}
+
+PGconn *
+cmd_connect(const struct config *cfg, bool need_schema)
+{
+	cf_err err;
+	PGconn *c = db_connect(cfg->db_url, &err);
+
+	if (c == NULL) {
+		log_error("%s", err.msg);
+		return NULL;
+	}
+	if (need_schema && db_require_schema(c, &err) != 0) {
+		log_error("%s", err.msg);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < min || v > max) {
+		log_error("%s \"%s\": expected a whole number from %ld to %ld", flag, arg, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+cmd_migrate(struct config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = { CONFIG_COMMON_OPTIONS, { 0 } };
+	PGconn *c;
+	cf_err err;
+	int opt, applied = 0;
+
+	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("usage: certfleet migrate [OPTIONS]\n\n"
+			       "Applies the schema migrations this certfleet carries that the database lacks.\n"
+			       "Safe to run again and from several hosts at once.\n\n%s", CONFIG_COMMON_HELP);
+			return EXIT_OK;
+		}
+		if (!config_common_option(cfg, opt, optarg))
+			return EXIT_USAGE;
+	}
+	if (optind != argc) {
+		log_error("migrate: unexpected argument \"%s\"", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((c = cmd_connect(cfg, false)) == NULL)
+		return EXIT_FAILURE_RUNTIME;
+	if (db_migrate(c, &applied, &err) != 0) {
+		log_error("%s", err.msg);
+		PQfinish(c);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	printf("schema up to date (%d migration%s applied)\n", applied, applied == 1 ? "" : "s");
+	PQfinish(c);
+	return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	int rc = EXIT_USAGE;
+
+	config_defaults(&cfg);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "certfleet: curl_global_init failed\n");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			rc = commands[i].fn(&cfg, argc - 1, argv + 1);
+			goto out;
+		}
+	}
+	fprintf(stderr, "certfleet: unknown command \"%s\"\n\n", argv[1]);
+	usage(stderr);
+out:
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,411 @@
+/*
+ * acme.c - a worker's ACME transport: directory loading, a pool of nonces fed by every
+ * Replay-Nonce header, and signed requests retried on badNonce, 429/503 (Retry-After) and
+ * transport errors. The order state machine that uses it lives in order.c.
+ */
+#include "acme_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jws.h"
+#include "keys.h"
+#include "log.h"
+
+#define NONCE_POOL_MAX 4096       /* nonces kept; older ones are dropped (they may expire anyway) */
+#define NONCE_FETCH_MAX 16        /* newNonce requests in flight at once */
+#define BADNONCE_RETRIES 10
+#define CALL_RETRIES 5            /* transport errors, 429, 5xx */
+#define RETRY_AFTER_MAX_S 600
+
+static const char *const badnonce_type = "urn:ietf:params:acme:error:badNonce";
+
+json_t *
+acme_json(const struct http_req *req)
+{
+	if (req->body.data == NULL)
+		return NULL;
+	return json_loadb(req->body.data, req->body.len, 0, NULL);
+}
+
+void
+acme_problem(const struct http_req *req, char **type, char **detail)
+{
+	json_t *doc = acme_json(req);
+	const char *t = doc ? json_string_value(json_object_get(doc, "type")) : NULL;
+	const char *d = doc ? json_string_value(json_object_get(doc, "detail")) : NULL;
+	char buf[CURL_ERROR_SIZE + 64];
+
+	*type = strdup(t ? t : (req->result != CURLE_OK ? "certfleet:transport" : "certfleet:http"));
+	if (d)
+		*detail = strdup(d);
+	else if (asprintf(detail, "%s from %s", http_req_error(req, buf, sizeof(buf)), req->url) < 0)
+		*detail = NULL;
+	if (*detail == NULL)
+		*detail = strdup("");
+	json_decref(doc);
+}
+
+/* ---- nonces ---- */
+
+static void
+nonce_put(struct acme_engine *eng, const char *nonce)
+{
+	if (nonce == NULL || nonce[0] == '\0')
+		return;
+	if (eng->nnonces == NONCE_POOL_MAX) {
+		free(eng->nonces[0]);
+		memmove(eng->nonces, eng->nonces + 1, (eng->nnonces - 1) * sizeof(char *));
+		eng->nnonces--;
+	}
+	if (eng->nnonces == eng->capnonces) {
+		size_t cap = eng->capnonces ? eng->capnonces * 2 : 64;
+		char **n = realloc(eng->nonces, cap * sizeof(*n));
+		if (n == NULL)
+			return;
+		eng->nonces = n;
+		eng->capnonces = cap;
+	}
+	char *copy = strdup(nonce);
+	if (copy)
+		eng->nonces[eng->nnonces++] = copy;
+}
+
+static char *
+nonce_take(struct acme_engine *eng)
+{
+	return eng->nnonces > 0 ? eng->nonces[--eng->nnonces] : NULL;
+}
+
+static void call_send(struct acme_call *call, char *nonce);
+static void nonce_pump(struct acme_engine *eng);
+
+static void
+on_new_nonce(struct http_req *req, void *arg)
+{
+	struct acme_engine *eng = arg;
+
+	eng->nonce_fetching--;
+	if (req->nonce) {
+		nonce_put(eng, req->nonce);
+	} else {
+		char why[CURL_ERROR_SIZE + 32];
+		log_warn("newNonce %s gave no nonce: %s", req->url, http_req_error(req, why, sizeof(why)));
+	}
+	http_req_free(req);
+	nonce_pump(eng);
+}
+
+/* Hands pooled nonces to waiting calls, and fetches more while calls still wait. */
+static void
+nonce_pump(struct acme_engine *eng)
+{
+	while (eng->nonce_wait_head && eng->nnonces > 0) {
+		struct acme_call *call = eng->nonce_wait_head;
+		eng->nonce_wait_head = call->next;
+		if (eng->nonce_wait_head == NULL)
+			eng->nonce_wait_tail = NULL;
+		eng->nonce_waiting--;
+		call->next = NULL;
+		call_send(call, nonce_take(eng));
+	}
+	while (eng->nonce_waiting > eng->nonce_fetching && eng->nonce_fetching < NONCE_FETCH_MAX) {
+		cf_err err;
+		struct http_req *req = http_req_new(&eng->cfg.http, eng->new_nonce_url, NULL, NULL, true, &err);
+		if (req == NULL) {
+			log_error("%s", err.msg);
+			return;
+		}
+		req->done = on_new_nonce;
+		req->arg = eng;
+		if (loop_add_transfer(eng->loop, req, &err) != 0) {
+			log_error("%s", err.msg);
+			http_req_free(req);
+			return;
+		}
+		eng->nonce_fetching++;
+	}
+}
+
+/* ---- signed calls ---- */
+
+static void
+call_free(struct acme_call *call)
+{
+	if (call == NULL)
+		return;
+	free(call->url);
+	free(call->payload);
+	free(call);
+}
+
+static void
+call_wait_nonce(struct acme_call *call)
+{
+	struct acme_engine *eng = call->eng;
+	char *nonce = nonce_take(eng);
+
+	if (nonce) {
+		call_send(call, nonce);
+		return;
+	}
+	call->next = NULL;
+	if (eng->nonce_wait_tail)
+		eng->nonce_wait_tail->next = call;
+	else
+		eng->nonce_wait_head = call;
+	eng->nonce_wait_tail = call;
+	eng->nonce_waiting++;
+	nonce_pump(eng);
+}
+
+static void
+call_retry_timer(void *arg)
+{
+	struct acme_call *call = arg;
+
+	call_wait_nonce(call);
+}
+
+/* Ends a call: its handler runs unless the order already ended. */
+static void
+call_finish(struct acme_call *call, struct http_req *req)
+{
+	struct order *o = call->order;
+
+	if (req != NULL && !order_ended(o))
+		call->handler(call, req);
+	call_free(call);
+	order_unref(o);
+}
+
+static void
+call_retry_later(struct acme_call *call, long delay_ms)
+{
+	if (loop_timer_arm(call->eng->loop, &call->timer, delay_ms, call_retry_timer, call) != 0) {
+		order_fail(call->order, "certfleet:internal", "out of memory arming a retry timer");
+		call_finish(call, NULL);
+	}
+}
+
+static void
+on_call_done(struct http_req *req, void *arg)
+{
+	struct acme_call *call = arg;
+	struct acme_engine *eng = call->eng;
+	char *type = NULL, *detail = NULL;
+
+	nonce_put(eng, req->nonce);
+	nonce_pump(eng);
+
+	if (req->result != CURLE_OK || req->status >= 500 || req->status == 429) {
+		if (call->retries++ < CALL_RETRIES) {
+			long delay = req->retry_after_s >= 0 ? req->retry_after_s * 1000L
+			    : 250L << (call->retries < 6 ? call->retries : 6);
+			if (delay > RETRY_AFTER_MAX_S * 1000L)
+				delay = RETRY_AFTER_MAX_S * 1000L;
+			char why[CURL_ERROR_SIZE + 32];
+			log_debug("%s: %s, retry %d in %ld ms", call->url,
+			    http_req_error(req, why, sizeof(why)), call->retries, delay);
+			http_req_free(req);
+			call_retry_later(call, delay);
+			return;
+		}
+	} else if (req->status == 400) {
+		acme_problem(req, &type, &detail);
+		if (strcmp(type, badnonce_type) == 0 && call->nonce_retries++ < BADNONCE_RETRIES) {
+			log_debug("%s: badNonce, retry %d", call->url, call->nonce_retries);
+			free(type);
+			free(detail);
+			http_req_free(req);
+			call_wait_nonce(call);
+			return;
+		}
+		free(type);
+		free(detail);
+	}
+	call_finish(call, req);
+	http_req_free(req);
+}
+
+static void
+call_send(struct acme_call *call, char *nonce)
+{
+	struct acme_engine *eng = call->eng;
+	struct http_req *req = NULL;
+	char *jws = NULL;
+	cf_err err;
+
+	jws = jws_sign(eng->key, eng->cfg.account_url, nonce, call->url, call->payload, &err);
+	free(nonce);
+	if (jws == NULL)
+		goto fail;
+	req = http_req_new(&eng->cfg.http, call->url, jws, "application/jose+json", false, &err);
+	free(jws);
+	if (req == NULL)
+		goto fail;
+	if (call->accept) {
+		char h[128];
+		snprintf(h, sizeof(h), "Accept: %s", call->accept);
+		req->headers = curl_slist_append(req->headers, h);
+		curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	}
+	req->done = on_call_done;
+	req->arg = call;
+	if (loop_add_transfer(eng->loop, req, &err) != 0)
+		goto fail;
+	return;
+fail:
+	http_req_free(req);
+	order_fail(call->order, "certfleet:internal", err.msg);
+	call_finish(call, NULL);
+}
+
+void
+acme_call_start(struct acme_engine *eng, struct order *order, struct authz *authz,
+    const char *url, const char *payload, const char *accept, acme_handler handler)
+{
+	struct acme_call *call = calloc(1, sizeof(*call));
+
+	if (call == NULL || (call->url = strdup(url)) == NULL ||
+	    (payload && (call->payload = strdup(payload)) == NULL)) {
+		call_free(call);
+		order_fail(order, "certfleet:internal", "out of memory starting a request");
+		return;
+	}
+	call->eng = eng;
+	call->order = order;
+	call->authz = authz;
+	call->accept = accept;
+	call->handler = handler;
+	loop_timer_init(&call->timer);
+	order_ref(order);
+	call_wait_nonce(call);
+}
+
+/* ---- directory ---- */
+
+static char *
+dup_json_str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? strdup(s) : NULL;
+}
+
+static void
+on_directory(struct http_req *req, void *arg)
+{
+	struct acme_engine *eng = arg;
+	json_t *dir = NULL;
+	char why[CURL_ERROR_SIZE + 32];
+
+	if (req->result != CURLE_OK || req->status != 200 || (dir = acme_json(req)) == NULL ||
+	    !json_is_object(dir)) {
+		if (asprintf(&eng->dir_error, "ACME directory %s: %s", req->url,
+		    req->result != CURLE_OK || req->status != 200 ? http_req_error(req, why, sizeof(why))
+		    : "response is not a JSON object") < 0)
+			eng->dir_error = NULL;
+		eng->dir_state = DIR_FAILED;
+		goto out;
+	}
+	eng->new_nonce_url = dup_json_str(dir, "newNonce");
+	eng->new_order_url = dup_json_str(dir, "newOrder");
+	eng->hash_prefix = dup_json_str(json_object_get(dir, "meta"), "accountHashPrefix");
+	if (eng->new_nonce_url == NULL || eng->new_order_url == NULL) {
+		if (asprintf(&eng->dir_error, "ACME directory %s: newNonce or newOrder missing", req->url) < 0)
+			eng->dir_error = NULL;
+		eng->dir_state = DIR_FAILED;
+		goto out;
+	}
+	eng->dir_state = DIR_READY;
+out:
+	if (eng->dir_state == DIR_FAILED)
+		log_error("%s", eng->dir_error ? eng->dir_error : "ACME directory failed");
+	json_decref(dir);
+	http_req_free(req);
+	order_directory_ready(eng);
+}
+
+void
+acme_directory_load(struct acme_engine *eng)
+{
+	struct http_req *req;
+	cf_err err;
+
+	if (eng->dir_state != DIR_NONE)
+		return;
+	eng->dir_state = DIR_LOADING;
+	req = http_req_new(&eng->cfg.http, eng->cfg.directory_url, NULL, NULL, false, &err);
+	if (req != NULL) {
+		req->done = on_directory;
+		req->arg = eng;
+		if (loop_add_transfer(eng->loop, req, &err) == 0)
+			return;
+		http_req_free(req);
+	}
+	eng->dir_state = DIR_FAILED;
+	eng->dir_error = strdup(err.msg);
+	order_directory_ready(eng);
+}
+
+/* ---- engine ---- */
+
+struct acme_engine *
+acme_engine_new(struct loop *loop, const struct acme_config *cfg, acme_job_done_fn done,
+    void *done_arg, cf_err *err)
+{
+	struct acme_engine *eng = calloc(1, sizeof(*eng));
+
+	if (eng == NULL) {
+		cf_errf(err, "acme_engine_new: out of memory");
+		return NULL;
+	}
+	eng->loop = loop;
+	eng->cfg = *cfg;
+	eng->done = done;
+	eng->done_arg = done_arg;
+	eng->cfg.directory_url = cf_strdup(cfg->directory_url);
+	eng->cfg.account_url = cf_strdup(cfg->account_url);
+	eng->cfg.issuer = cf_strdup(cfg->issuer);
+	eng->cfg.key_pem = NULL; /* the key is parsed here and the PEM not kept */
+	if (eng->cfg.order_timeout_ms <= 0)
+		eng->cfg.order_timeout_ms = 10 * 60 * 1000;
+	if (eng->cfg.directory_url == NULL || eng->cfg.account_url == NULL) {
+		cf_errf(err, "acme_engine_new: directory URL and account URL are required");
+		goto fail;
+	}
+	eng->key = key_from_pem(cfg->key_pem, err);
+	if (eng->key == NULL || jwk_thumbprint(eng->key, eng->thumbprint, err) != 0)
+		goto fail;
+	return eng;
+fail:
+	acme_engine_free(eng);
+	return NULL;
+}
+
+void
+acme_engine_free(struct acme_engine *eng)
+{
+	if (eng == NULL)
+		return;
+	for (size_t i = 0; i < eng->nnonces; i++)
+		free(eng->nonces[i]);
+	free(eng->nonces);
+	acme_records_free(eng);
+	EVP_PKEY_free(eng->key);
+	free((char *)eng->cfg.directory_url);
+	free((char *)eng->cfg.account_url);
+	free((char *)eng->cfg.issuer);
+	free(eng->dir_error);
+	free(eng->new_nonce_url);
+	free(eng->new_order_url);
+	free(eng->hash_prefix);
+	free(eng);
+}
+
+long
+acme_engine_orders(const struct acme_engine *eng)
+{
+	return eng->orders;
+}

@@ -1,0 +1,45 @@
+/*
+ * acme.h - one worker's ACME (RFC 8555) client: the directory, a nonce pool, signed requests that
+ * survive badNonce and Retry-After, and the dns-persist-01 order state machine (order.c) that takes
+ * a job to an issued certificate. Everything runs on the worker's loop and never blocks.
+ */
+#ifndef CF_ACME_H
+#define CF_ACME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cf.h"
+#include "http.h"
+#include "job.h"
+#include "loop.h"
+#include "outbox.h"
+#include "provider.h"
+
+struct acme_config {
+	const char *directory_url;
+	const char *account_url;       /* the account's URL: the JWS kid and the record's accounturi */
+	const char *key_pem;           /* account key; parsed once per engine, never logged */
+	const char *issuer;            /* preferred issuer domain name, NULL = the CA's first */
+	struct http_settings http;
+	const struct provider_config *providers;
+	struct outbox *outbox;
+	int64_t order_timeout_ms;      /* an order not done by then fails; 0 = 10 minutes */
+};
+
+struct acme_engine;
+
+/* Called on the loop thread when a job's order ends; the callee owns job. */
+typedef void (*acme_job_done_fn)(void *arg, struct job *job, bool issued);
+
+struct acme_engine *acme_engine_new(struct loop *loop, const struct acme_config *cfg,
+    acme_job_done_fn done, void *done_arg, cf_err *err) CF_MUST;
+void acme_engine_free(struct acme_engine *eng);
+
+/* Starts the order for job (takes ownership); done is called when it ends, issued or failed. */
+void acme_order_start(struct acme_engine *eng, struct job *job);
+
+/* Orders in flight on this engine. */
+long acme_engine_orders(const struct acme_engine *eng);
+
+#endif

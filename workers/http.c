@@ -1,0 +1,194 @@
+/* http.c - HTTP transfers on libcurl easy handles: request set-up and response header capture. */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HTTP_MAX_BODY (16L * 1024 * 1024) /* an ACME response larger than this is refused */
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_req *req = userdata;
+	size_t n = size * nmemb;
+
+	if (req->body.len + n > HTTP_MAX_BODY)
+		return 0;
+	if (cf_buf_append(&req->body, ptr, n) != 0)
+		return 0;
+	return n;
+}
+
+/* Copies a header value without surrounding white space. */
+static char *
+header_value(const char *v, size_t len)
+{
+	while (len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && isspace((unsigned char)v[len - 1]))
+		len--;
+	return strndup(v, len);
+}
+
+static void
+parse_link_up(struct http_req *req, const char *v, size_t len)
+{
+	/* Link: <https://ca/acme/dir>;rel="up" (one header may carry several links) */
+	char *copy = strndup(v, len), *save = NULL;
+
+	if (copy == NULL)
+		return;
+	for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+		char *lt = strchr(part, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+		if (gt && strstr(gt, "rel=\"up\"") && req->link_up == NULL)
+			req->link_up = strndup(lt + 1, (size_t)(gt - lt - 1));
+	}
+	free(copy);
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct http_req *req = userdata;
+	size_t n = size * nitems;
+	const char *colon = memchr(buf, ':', n);
+	size_t nlen, vlen;
+
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		/* a new response (after a 100 or a redirect): forget the previous headers */
+		free(req->nonce);
+		free(req->location);
+		free(req->content_type);
+		free(req->link_up);
+		req->nonce = req->location = req->content_type = req->link_up = NULL;
+		req->retry_after_s = -1;
+		return n;
+	}
+	if (colon == NULL)
+		return n;
+	nlen = (size_t)(colon - buf);
+	vlen = n - nlen - 1;
+#define IS(name) (nlen == sizeof(name) - 1 && strncasecmp(buf, name, nlen) == 0)
+	if (IS("replay-nonce")) {
+		free(req->nonce);
+		req->nonce = header_value(colon + 1, vlen);
+	} else if (IS("location")) {
+		free(req->location);
+		req->location = header_value(colon + 1, vlen);
+	} else if (IS("content-type")) {
+		free(req->content_type);
+		req->content_type = header_value(colon + 1, vlen);
+	} else if (IS("retry-after")) {
+		char *v = header_value(colon + 1, vlen);
+		char *end = NULL;
+		long s = v ? strtol(v, &end, 10) : -1;
+		/* An HTTP-date instead of seconds is rare for ACME; treat it as a short pause. */
+		req->retry_after_s = (v && end != v && s >= 0) ? s : 1;
+		free(v);
+	} else if (IS("link")) {
+		parse_link_up(req, colon + 1, vlen);
+	}
+#undef IS
+	return n;
+}
+
+struct http_req *
+http_req_new(const struct http_settings *s, const char *url, const char *post_body,
+    const char *content_type, bool head, cf_err *err)
+{
+	struct http_req *req = calloc(1, sizeof(*req));
+	char ct[128];
+
+	if (req == NULL)
+		goto oom;
+	req->retry_after_s = -1;
+	req->url = strdup(url);
+	req->easy = curl_easy_init();
+	if (req->url == NULL || req->easy == NULL)
+		goto oom;
+	curl_easy_setopt(req->easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(req->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(req->easy, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(req->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(req->easy, CURLOPT_HEADERDATA, req);
+	curl_easy_setopt(req->easy, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(req->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(req->easy, CURLOPT_USERAGENT, "certfleet/0.1");
+	curl_easy_setopt(req->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(req->easy, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, s && s->timeout_ms > 0 ? s->timeout_ms : 60000L);
+	curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS,
+	    s && s->connect_timeout_ms > 0 ? s->connect_timeout_ms : 10000L);
+	if (s && s->ca_bundle)
+		curl_easy_setopt(req->easy, CURLOPT_CAINFO, s->ca_bundle);
+	if (s && s->share)
+		curl_easy_setopt(req->easy, CURLOPT_SHARE, s->share);
+	if (head) {
+		curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L);
+	} else if (post_body) {
+		req->body_out = strdup(post_body);
+		if (req->body_out == NULL)
+			goto oom;
+		curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->body_out);
+		curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body_out));
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
+		req->headers = curl_slist_append(req->headers, ct);
+		/* no "Expect: 100-continue" round trip */
+		req->headers = curl_slist_append(req->headers, "Expect:");
+		if (req->headers == NULL)
+			goto oom;
+		curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	}
+	return req;
+oom:
+	cf_errf(err, "http_req_new %s: out of memory", url);
+	http_req_free(req);
+	return NULL;
+}
+
+void
+http_req_free(struct http_req *req)
+{
+	if (req == NULL)
+		return;
+	if (req->easy)
+		curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->headers);
+	free(req->url);
+	free(req->body_out);
+	cf_buf_free(&req->body);
+	free(req->nonce);
+	free(req->location);
+	free(req->content_type);
+	free(req->link_up);
+	free(req);
+}
+
+int
+http_req_perform(struct http_req *req, cf_err *err)
+{
+	req->result = curl_easy_perform(req->easy);
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
+	if (req->result != CURLE_OK) {
+		char b[CURL_ERROR_SIZE + 64];
+		cf_errf(err, "%s: %s", req->url, http_req_error(req, b, sizeof(b)));
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+http_req_error(const struct http_req *req, char *buf, size_t len)
+{
+	if (req->result != CURLE_OK)
+		snprintf(buf, len, "%s", req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->result));
+	else
+		snprintf(buf, len, "HTTP %ld", req->status);
+	return buf;
+}

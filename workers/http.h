@@ -1,0 +1,55 @@
+/*
+ * http.h - one HTTP transfer as the worker loop runs it: a libcurl easy handle with the response
+ * body and the headers ACME needs (Replay-Nonce, Location, Retry-After, Link rel=up, Content-Type).
+ */
+#ifndef CF_HTTP_H
+#define CF_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+
+#include "cf.h"
+
+struct http_req;
+typedef void (*http_done_fn)(struct http_req *req, void *arg);
+
+struct http_settings {
+	const char *ca_bundle;  /* CURLOPT_CAINFO, NULL = system store */
+	long timeout_ms;        /* whole transfer */
+	long connect_timeout_ms;
+	CURLSH *share;          /* process-wide DNS cache, may be NULL */
+};
+
+struct http_req {
+	CURL *easy;
+	struct curl_slist *headers;
+	char *url;
+	char *body_out;         /* request body (owned), NULL for GET/HEAD */
+	cf_buf body;            /* response body */
+	long status;            /* HTTP status, 0 when no response */
+	CURLcode result;        /* transport result */
+	char errbuf[CURL_ERROR_SIZE];
+	char *nonce;            /* Replay-Nonce */
+	char *location;         /* Location */
+	char *content_type;
+	char *link_up;          /* Link: <...>;rel="up" */
+	long retry_after_s;     /* Retry-After in seconds, -1 when absent */
+	http_done_fn done;
+	void *arg;
+};
+
+/*
+ * A request for url: GET when post_body == NULL and !head, HEAD when head, else POST of post_body
+ * (copied) with content_type. Returns NULL with err set.
+ */
+struct http_req *http_req_new(const struct http_settings *s, const char *url, const char *post_body,
+    const char *content_type, bool head, cf_err *err) CF_MUST;
+void http_req_free(struct http_req *req);
+
+/* Runs req to completion on the calling thread (CLI commands only, never in a worker). */
+int http_req_perform(struct http_req *req, cf_err *err) CF_MUST;
+
+/* A short description of the transport failure or HTTP status, for error messages. */
+const char *http_req_error(const struct http_req *req, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,122 @@
+/* outbox.c - the queue from worker threads to the result writer. */
+#include "outbox.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct outmsg *
+outmsg_new(enum outmsg_kind kind, int64_t job_id)
+{
+	struct outmsg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->kind = kind;
+	m->job_id = job_id;
+	return m;
+}
+
+void
+outmsg_free(struct outmsg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->order_url);
+	free(m->state);
+	free(m->finalize_url);
+	free(m->certificate_url);
+	free(m->fqdn);
+	free(m->value);
+	free(m->issuer);
+	free(m->provider);
+	free(m->leaf_pem);
+	free(m->chain_pem);
+	free(m->key_pem);
+	free(m->serial);
+	free(m->problem_type);
+	free(m->detail);
+	free(m->event_kind);
+	free(m);
+}
+
+int
+outbox_init(struct outbox *ob)
+{
+	pthread_condattr_t ca;
+
+	ob->head = ob->tail = NULL;
+	ob->queued = 0;
+	ob->closed = false;
+	if (pthread_mutex_init(&ob->lock, NULL) != 0)
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(&ob->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc == 0 ? 0 : -1;
+}
+
+void
+outbox_destroy(struct outbox *ob)
+{
+	struct outmsg *m = ob->head;
+
+	while (m) {
+		struct outmsg *n = m->next;
+		outmsg_free(m);
+		m = n;
+	}
+	pthread_mutex_destroy(&ob->lock);
+	pthread_cond_destroy(&ob->cond);
+}
+
+void
+outbox_post(struct outbox *ob, struct outmsg *m)
+{
+	m->next = NULL;
+	pthread_mutex_lock(&ob->lock);
+	if (ob->tail)
+		ob->tail->next = m;
+	else
+		ob->head = m;
+	ob->tail = m;
+	ob->queued++;
+	pthread_cond_signal(&ob->cond);
+	pthread_mutex_unlock(&ob->lock);
+}
+
+void
+outbox_close(struct outbox *ob)
+{
+	pthread_mutex_lock(&ob->lock);
+	ob->closed = true;
+	pthread_cond_broadcast(&ob->cond);
+	pthread_mutex_unlock(&ob->lock);
+}
+
+struct outmsg *
+outbox_take_all(struct outbox *ob, int wait_ms, bool *closed)
+{
+	struct outmsg *m;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ob->lock);
+	while (ob->head == NULL && !ob->closed) {
+		if (pthread_cond_timedwait(&ob->cond, &ob->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	m = ob->head;
+	ob->head = ob->tail = NULL;
+	ob->queued = 0;
+	*closed = ob->closed && m == NULL;
+	pthread_mutex_unlock(&ob->lock);
+	return m;
+}

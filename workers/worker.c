@@ -1,0 +1,233 @@
+/* worker.c - worker threads: one loop and one ACME engine each, fed through an eventfd-woken inbox. */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct worker {
+	int id;
+	pthread_t thread;
+	bool started;
+	struct worker_pool *pool;
+	struct loop *loop;
+	struct acme_engine *eng;
+	pthread_mutex_t inbox_lock;
+	struct job *inbox;        /* jobs handed over, not yet started */
+	long inflight;            /* handed over and not ended; under pool->lock */
+	int stop;                 /* atomic: finish and exit once idle */
+	int64_t max_lag_ms;       /* atomic copy of the loop's lag */
+};
+
+struct worker_pool {
+	struct worker_pool_config cfg;
+	struct worker *workers;
+	int nworkers;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;   /* a job ended */
+	long inflight;
+	long issued;
+	long failed;
+	long peak_inflight;
+};
+
+static void
+on_job_done(void *arg, struct job *job, bool issued)
+{
+	struct worker *w = arg;
+	struct worker_pool *pool = w->pool;
+
+	job_free(job);
+	pthread_mutex_lock(&pool->lock);
+	w->inflight--;
+	pool->inflight--;
+	if (issued)
+		pool->issued++;
+	else
+		pool->failed++;
+	pthread_cond_broadcast(&pool->changed);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static void
+on_wakeup(void *arg)
+{
+	struct worker *w = arg;
+	struct job *list, *rev = NULL;
+
+	pthread_mutex_lock(&w->inbox_lock);
+	list = w->inbox;
+	w->inbox = NULL;
+	pthread_mutex_unlock(&w->inbox_lock);
+	while (list) { /* the inbox is LIFO; start jobs in the order they were claimed */
+		struct job *n = list->next;
+		list->next = rev;
+		rev = list;
+		list = n;
+	}
+	while (rev) {
+		struct job *n = rev->next;
+		rev->next = NULL;
+		acme_order_start(w->eng, rev);
+		rev = n;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;) {
+		if (loop_run_once(w->loop, 500) < 0)
+			log_error("worker %d: event loop error", w->id);
+		__atomic_store_n(&w->max_lag_ms, loop_max_lag_ms(w->loop), __ATOMIC_RELAXED);
+		if (__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&w->pool->lock);
+			bool idle = w->inflight == 0;
+			pthread_mutex_unlock(&w->pool->lock);
+			if (idle && acme_engine_orders(w->eng) == 0 && loop_transfers(w->loop) == 0)
+				break;
+		}
+	}
+	return NULL;
+}
+
+struct worker_pool *
+worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
+{
+	struct worker_pool *pool = calloc(1, sizeof(*pool));
+
+	if (pool == NULL || (pool->workers = calloc((size_t)cfg->nworkers, sizeof(struct worker))) == NULL) {
+		free(pool);
+		cf_errf(err, "worker_pool_start: out of memory");
+		return NULL;
+	}
+	pool->cfg = *cfg;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->changed, NULL);
+	for (int i = 0; i < cfg->nworkers; i++) {
+		struct worker *w = &pool->workers[i];
+		w->id = i;
+		w->pool = pool;
+		pthread_mutex_init(&w->inbox_lock, NULL);
+		pool->nworkers = i + 1;
+		w->loop = loop_new(&cfg->loop, err);
+		if (w->loop == NULL)
+			goto fail;
+		w->eng = acme_engine_new(w->loop, &cfg->acme, on_job_done, w, err);
+		if (w->eng == NULL)
+			goto fail;
+		loop_set_wakeup(w->loop, on_wakeup, w);
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc != 0) {
+			cf_errf(err, "pthread_create worker %d: %s", i, strerror(rc));
+			goto fail;
+		}
+		w->started = true;
+	}
+	return pool;
+fail:
+	worker_pool_stop(pool);
+	return NULL;
+}
+
+long
+worker_pool_free_slots(struct worker_pool *pool)
+{
+	long free_slots;
+
+	pthread_mutex_lock(&pool->lock);
+	free_slots = pool->cfg.per_worker_cap * pool->nworkers - pool->inflight;
+	pthread_mutex_unlock(&pool->lock);
+	return free_slots > 0 ? free_slots : 0;
+}
+
+void
+worker_pool_submit(struct worker_pool *pool, struct job *job)
+{
+	struct worker *best = &pool->workers[0];
+
+	pthread_mutex_lock(&pool->lock);
+	for (int i = 1; i < pool->nworkers; i++)
+		if (pool->workers[i].inflight < best->inflight)
+			best = &pool->workers[i];
+	best->inflight++;
+	pool->inflight++;
+	if (pool->inflight > pool->peak_inflight)
+		pool->peak_inflight = pool->inflight;
+	pthread_mutex_unlock(&pool->lock);
+
+	pthread_mutex_lock(&best->inbox_lock);
+	job->next = best->inbox;
+	best->inbox = job;
+	pthread_mutex_unlock(&best->inbox_lock);
+	loop_wakeup(best->loop);
+}
+
+void
+worker_pool_wait(struct worker_pool *pool, int wait_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pool->lock);
+	pthread_cond_timedwait(&pool->changed, &pool->lock, &until);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void
+worker_pool_stats(struct worker_pool *pool, struct worker_pool_stats *out)
+{
+	pthread_mutex_lock(&pool->lock);
+	out->inflight = pool->inflight;
+	out->issued = pool->issued;
+	out->failed = pool->failed;
+	out->peak_inflight = pool->peak_inflight;
+	pthread_mutex_unlock(&pool->lock);
+	out->max_lag_ms = 0;
+	for (int i = 0; i < pool->nworkers; i++) {
+		int64_t lag = __atomic_load_n(&pool->workers[i].max_lag_ms, __ATOMIC_RELAXED);
+		if (lag > out->max_lag_ms)
+			out->max_lag_ms = lag;
+	}
+}
+
+void
+worker_pool_stop(struct worker_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	for (int i = 0; i < pool->nworkers; i++) {
+		struct worker *w = &pool->workers[i];
+		__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+		if (w->loop)
+			loop_wakeup(w->loop);
+	}
+	for (int i = 0; i < pool->nworkers; i++) {
+		struct worker *w = &pool->workers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		acme_engine_free(w->eng);
+		loop_free(w->loop);
+		pthread_mutex_destroy(&w->inbox_lock);
+		for (struct job *j = w->inbox, *n; j; j = n) {
+			n = j->next;
+			job_free(j);
+		}
+	}
+	pthread_mutex_destroy(&pool->lock);
+	pthread_cond_destroy(&pool->changed);
+	free(pool->workers);
+	free(pool);
+}

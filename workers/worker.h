@@ -1,0 +1,46 @@
+/*
+ * worker.h - the pool of worker threads. Each thread owns one event loop (one CURLM) and one ACME
+ * engine, and takes jobs from its inbox; the claimer hands jobs to the least loaded worker and
+ * never more than the free slots (back-pressure).
+ */
+#ifndef CF_WORKER_H
+#define CF_WORKER_H
+
+#include "acme.h"
+#include "job.h"
+#include "loop.h"
+
+struct worker_pool_config {
+	int nworkers;
+	long per_worker_cap;      /* orders in flight per worker */
+	struct acme_config acme;  /* copied per worker */
+	struct loop_options loop;
+};
+
+struct worker_pool_stats {
+	long inflight;
+	long issued;
+	long failed;
+	long peak_inflight;
+	int64_t max_lag_ms;       /* worst event-loop lag of any worker */
+};
+
+struct worker_pool;
+
+struct worker_pool *worker_pool_start(const struct worker_pool_config *cfg, cf_err *err) CF_MUST;
+
+/* Free slots over all workers. */
+long worker_pool_free_slots(struct worker_pool *pool);
+
+/* Hands job to the least loaded worker (takes ownership). */
+void worker_pool_submit(struct worker_pool *pool, struct job *job);
+
+/* Waits until a job ends or wait_ms passes. */
+void worker_pool_wait(struct worker_pool *pool, int wait_ms);
+
+void worker_pool_stats(struct worker_pool *pool, struct worker_pool_stats *out);
+
+/* Stops every worker once its orders have ended, joins the threads and frees the pool. */
+void worker_pool_stop(struct worker_pool *pool);
+
+#endif
