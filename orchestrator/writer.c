@@ -29,9 +29,12 @@ static const char *const sql_record_verified =
     "VALUES ($1, $2, $3, $4, $5, $6, $7, now()) "
     "ON CONFLICT (account_id, fqdn, value) DO UPDATE SET verified_at = now()";
 
+/* Two statements: the partial unique index on current results is checked per statement. */
+static const char *const sql_retire =
+    "UPDATE results SET is_current = false WHERE certificate_id = $1 AND is_current";
+
 static const char *const sql_issued =
-    "WITH old AS (UPDATE results SET is_current = false WHERE certificate_id = $2 AND is_current), "
-    "res AS (INSERT INTO results (certificate_id, job_id, order_url, leaf_pem, chain_pem, key_pem, "
+    "WITH res AS (INSERT INTO results (certificate_id, job_id, order_url, leaf_pem, chain_pem, key_pem, "
     "serial, not_before, not_after, issuer) VALUES ($2, $1, $3, $4, $5, $6, $7, to_timestamp($8), "
     "to_timestamp($9), $10) RETURNING id), "
     "ev AS (INSERT INTO events (job_id, kind, detail) VALUES ($1, 'issued', 'serial ' || $7)) "
@@ -73,6 +76,9 @@ write_msg(PGconn *c, const struct outmsg *m, cf_err *err)
 	case OUT_ISSUED: {
 		const char *p[] = { job, cert, m->order_url, m->leaf_pem, m->chain_pem, m->key_pem,
 			m->serial, nb, na, m->issuer };
+		const char *pr[] = { cert };
+		if (db_run(c, "retiring the previous result", sql_retire, 1, pr, err) != 0)
+			return -1;
 		return db_run(c, "storing result", sql_issued, 10, p, err);
 	}
 	case OUT_FAILED: {

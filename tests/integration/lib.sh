@@ -1,0 +1,54 @@
+# lib.sh - helpers for certfleet's integration tests (sourced). Needs the stack's environment
+# (eval "$(scripts/stack.sh env)") and CERTFLEET_BIN. Each test file gets its own database.
+
+set -uo pipefail
+CF=${CERTFLEET_BIN:?CERTFLEET_BIN not set}
+TEST_NAME=$(basename "$0" .sh)
+# unique names per run, so that records left in challtestsrv by other tests never interfere
+RUN_ID=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+ZONE="$RUN_ID.$(echo "$TEST_NAME" | tr '_' '-').example"
+T_PASSED=0
+T_FAILED=0
+
+ok() { echo "ok - $TEST_NAME: $1"; T_PASSED=$((T_PASSED + 1)); }
+not_ok() { echo "not ok - $TEST_NAME: $1"; T_FAILED=$((T_FAILED + 1)); }
+
+# check NAME COMMAND...: ok when the command succeeds
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi
+}
+
+# A fresh database for this test file; CERTFLEET_DB points at it afterwards.
+db_new() {
+	local base=${CERTFLEET_DB%/*} db="t_${TEST_NAME}_$RUN_ID"
+	psql -q "$CERTFLEET_DB" -c "CREATE DATABASE \"$db\"" >/dev/null || return 1
+	export CERTFLEET_DB="$base/$db"
+	"$CF" migrate >/dev/null
+}
+
+sql() { psql -qAt -v ON_ERROR_STOP=1 "$CERTFLEET_DB" -c "$1"; }
+
+register() {
+	"$CF" account register --agree-tos --contact "mailto:ops@$ZONE" >/dev/null
+}
+
+# Number of TXT writes challtestsrv has logged so far.
+txt_writes() { grep -c 'Added TXT response' "$CERTFLEET_CHALLTESTSRV_LOG" || true; }
+
+# Pebble's current root and intermediate, from its management interface.
+pebble_chain_files() {
+	curl -sf --cacert "$CERTFLEET_CA_BUNDLE" "$CERTFLEET_PEBBLE_MGMT/roots/0" >"$1" &&
+		curl -sf --cacert "$CERTFLEET_CA_BUNDLE" "$CERTFLEET_PEBBLE_MGMT/intermediates/0" >"$2"
+}
+
+finish() {
+	echo "# $TEST_NAME: $T_PASSED passed, $T_FAILED failed"
+	[ "$T_FAILED" -eq 0 ]
+}
