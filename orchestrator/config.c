@@ -1,6 +1,9 @@
 /* config.c - defaults, CERTFLEET_* environment variables and the flags every command shares. */
 #include "config.h"
 
+#include <libpq-fe.h>
+
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +38,30 @@ config_defaults(struct config *cfg)
 	cf_log_set_level((enum cf_log_level)cfg->verbosity);
 }
 
+/* True when a libpq connection string carries a password. */
+static bool
+conninfo_has_password(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	bool has = false;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && o->val[0])
+			has = true;
+	PQconninfoFree(opts);
+	return has;
+}
+
 int
 config_common_option(struct config *cfg, int opt, const char *arg)
 {
 	switch (opt) {
 	case 1000:
+		if (conninfo_has_password(arg)) {
+			log_error("--db: the connection string holds a password, which other users can read on "
+			    "the command line: put it in CERTFLEET_DB, PGPASSWORD or ~/.pgpass instead");
+			return 0;
+		}
 		cfg->db_url = arg;
 		return 1;
 	case 1001:

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define HTTP_MAX_BODY (16L * 1024 * 1024) /* an ACME response larger than this is refused */
 
@@ -84,11 +85,17 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		free(req->content_type);
 		req->content_type = header_value(colon + 1, vlen);
 	} else if (IS("retry-after")) {
+		/* delay-seconds or an HTTP-date (RFC 9110 10.2.3); an unreadable value means 1 s */
 		char *v = header_value(colon + 1, vlen);
 		char *end = NULL;
 		long s = v ? strtol(v, &end, 10) : -1;
-		/* An HTTP-date instead of seconds is rare for ACME; treat it as a short pause. */
-		req->retry_after_s = (v && end != v && s >= 0) ? s : 1;
+		if (v && end != v && *end == '\0' && s >= 0) {
+			req->retry_after_s = s;
+		} else {
+			time_t when = v ? curl_getdate(v, NULL) : -1;
+			time_t now = time(NULL);
+			req->retry_after_s = when < 0 ? 1 : (when > now ? (long)(when - now) : 0);
+		}
 		free(v);
 	} else if (IS("link")) {
 		parse_link_up(req, colon + 1, vlen);

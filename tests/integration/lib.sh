@@ -39,8 +39,8 @@ register() {
 	"$CF" account register --agree-tos --contact "mailto:ops@$ZONE" >/dev/null
 }
 
-# Number of TXT writes challtestsrv has logged so far.
-txt_writes() { grep -c 'Added TXT response' "$CERTFLEET_CHALLTESTSRV_LOG" || true; }
+# Number of TXT writes challtestsrv has logged so far for this test's zone.
+txt_writes() { grep 'Added TXT response' "$CERTFLEET_CHALLTESTSRV_LOG" | grep -cF ".$ZONE." || true; }
 
 # Pebble's current root and intermediate, from its management interface.
 pebble_chain_files() {

@@ -53,4 +53,7 @@ check "records: zone format" bash -c "'$CF' records | grep -qF '_validation-pers
 CERTFLEET_DB="postgresql://nobody@127.0.0.1:1/none" "$CF" status >/dev/null 2>"$tmp/err4"
 check_eq "unreachable database exits 1" "$?" 1
 check "database error is clear" grep -q "connecting to PostgreSQL" "$tmp/err4"
+"$CF" status --db "postgresql://u:hunter2@127.0.0.1/x" >/dev/null 2>"$tmp/err5"
+check_eq "a password in --db is refused (exit 2)" "$?" 2
+check "the refusal does not echo the password" bash -c "! grep -q hunter2 '$tmp/err5'"
 finish
