@@ -33,10 +33,11 @@ all: $(BUILD)/certfleet $(TEST_BINS)
 
 $(BUILD)/libcertfleet.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 
 $(BUILD)/certfleet: $(MAIN_OBJ) $(BUILD)/libcertfleet.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "CCLD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/gen/migrations.c: $(SQL_FILES) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
@@ -47,11 +48,13 @@ $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcertfleet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
+	@echo "CCLD $@"
+	@$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
 
 unit: all
 	BUILD=$(BUILD) tests/run.sh --unit-only

@@ -100,6 +100,51 @@ cf_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void
+cf_quote(char *dst, size_t dstlen, const char *s, size_t n, size_t max)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[5];
+
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\t')
+			snprintf(esc, sizeof(esc), "\\t");
+		else if (c == '\n')
+			snprintf(esc, sizeof(esc), "\\n");
+		else if (c == '\r')
+			snprintf(esc, sizeof(esc), "\\r");
+		else if (c < 0x20 || c >= 0x7f)
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+		else
+			snprintf(esc, sizeof(esc), "%c", c);
+		if (o + strlen(esc) + 1 > dstlen)
+			break;
+		memcpy(dst + o, esc, strlen(esc));
+		o += strlen(esc);
+	}
+	if (n > max && o + 4 <= dstlen) {
+		memcpy(dst + o, "\xe2\x80\xa6", 3); /* U+2026 HORIZONTAL ELLIPSIS */
+		o += 3;
+	}
+	dst[o] = '\0';
+}
+
+void
+cf_timespec_after(struct timespec *ts, clockid_t clock, int wait_ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += wait_ms / 1000;
+	ts->tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 char *
 cf_strdup(const char *s)
 {

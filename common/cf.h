@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Functions whose failure must be handled. */
 #define CF_MUST __attribute__((warn_unused_result))
@@ -36,6 +37,16 @@ void cf_buf_free(cf_buf *b);
 /* Monotonic milliseconds (for timers and latencies) and wall-clock milliseconds since the epoch. */
 int64_t cf_mono_ms(void);
 int64_t cf_wall_ms(void);
+
+/*
+ * Writes the n octets of s to dst (dstlen >= 4 * max + 8) as they may appear between double
+ * quotes in a message: printable ASCII as it is, '"' and '\\' escaped, every other octet (control
+ * characters, DEL, UTF-8) as \t, \n, \r or \xNN, and cut after max octets with an ellipsis.
+ */
+void cf_quote(char *dst, size_t dstlen, const char *s, size_t n, size_t max);
+
+/* The time wait_ms from now on clock, for pthread_cond_timedwait. */
+void cf_timespec_after(struct timespec *ts, clockid_t clock, int wait_ms);
 
 /* strdup that returns NULL for NULL. */
 char *cf_strdup(const char *s);

@@ -7,6 +7,32 @@
 #include "commands.h"
 #include "log.h"
 
+int
+cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
+{
+	cf_err err;
+	int found;
+
+	*c = NULL;
+	memset(acct, 0, sizeof(*acct));
+	if (cfg->directory_url == NULL) {
+		log_error("%s: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory", cmd);
+		return EXIT_USAGE;
+	}
+	if ((*c = cmd_connect(cfg, true)) == NULL)
+		return EXIT_FAILURE_RUNTIME;
+	found = account_load(*c, cfg->directory_url, acct, &err);
+	if (found == 1)
+		return EXIT_OK;
+	if (found < 0)
+		log_error("%s: %s", cmd, err.msg);
+	else
+		log_error("%s: no account for %s: run 'certfleet account register' first", cmd, cfg->directory_url);
+	PQfinish(*c);
+	*c = NULL;
+	return found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+}
+
 static void
 account_help(void)
 {

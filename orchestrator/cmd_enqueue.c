@@ -167,7 +167,7 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 	enum key_type kt;
 	PGconn *c = NULL;
 	cf_err err;
-	int opt, rc = EXIT_USAGE, found;
+	int opt, rc = EXIT_USAGE;
 
 	while ((opt = getopt_long(argc, argv, "f:" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
 		switch (opt) {
@@ -233,22 +233,9 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		log_error("enqueue: no certificates in the input: nothing was queued");
 		goto out;
 	}
-	if (cfg->directory_url == NULL) {
-		log_error("enqueue: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
+	if ((rc = cmd_open_account(cfg, "enqueue", &c, &acct)) != EXIT_OK)
 		goto out;
-	}
 	rc = EXIT_FAILURE_RUNTIME;
-	if ((c = cmd_connect(cfg, true)) == NULL)
-		goto out;
-	found = account_load(c, cfg->directory_url, &acct, &err);
-	if (found <= 0) {
-		if (found < 0)
-			log_error("%s", err.msg);
-		else
-			log_error("enqueue: no account for %s: run 'certfleet account register' first", cfg->directory_url);
-		rc = found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
-		goto out;
-	}
 	if (queue_enqueue(c, acct.id, cfg->provider, key_type_name(kt), b.certs, b.n, &res, &err) != 0) {
 		log_error("enqueue: %s: nothing was queued", err.msg);
 		goto out;

@@ -91,7 +91,7 @@ cmd_records(struct config *cfg, int argc, char **argv)
 	PGconn *c = NULL;
 	PGresult *res = NULL;
 	cf_err err;
-	int opt, rc = EXIT_USAGE, found;
+	int opt, rc = EXIT_USAGE;
 	char acct_id[24];
 
 	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
@@ -117,22 +117,9 @@ cmd_records(struct config *cfg, int argc, char **argv)
 		log_error("records: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (cfg->directory_url == NULL) {
-		log_error("records: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
-		return EXIT_USAGE;
-	}
+	if ((rc = cmd_open_account(cfg, "records", &c, &acct)) != EXIT_OK)
+		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	if ((c = cmd_connect(cfg, true)) == NULL)
-		goto out;
-	found = account_load(c, cfg->directory_url, &acct, &err);
-	if (found <= 0) {
-		if (found < 0)
-			log_error("%s", err.msg);
-		else
-			log_error("records: no account for %s: run 'certfleet account register' first", cfg->directory_url);
-		rc = found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
-		goto out;
-	}
 	snprintf(acct_id, sizeof(acct_id), "%lld", (long long)acct.id);
 	const char *p[] = { acct_id };
 	/* one row per base name; wildcard when any certificate asks for *.name */

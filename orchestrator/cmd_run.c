@@ -109,7 +109,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	char owner[128], host[64];
 	PGconn *c = NULL;
 	cf_err err;
-	int opt, rc = EXIT_USAGE, found;
+	int opt, rc = EXIT_USAGE;
 	long claimed_total = 0;
 	int64_t t0, last_progress;
 
@@ -152,22 +152,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		log_error("run: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (cfg->directory_url == NULL) {
-		log_error("run: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
-		return EXIT_USAGE;
-	}
+	if ((rc = cmd_open_account(cfg, "run", &c, &acct)) != EXIT_OK)
+		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	if ((c = cmd_connect(cfg, true)) == NULL)
-		goto out;
-	found = account_load(c, cfg->directory_url, &acct, &err);
-	if (found <= 0) {
-		if (found < 0)
-			log_error("%s", err.msg);
-		else
-			log_error("run: no account for %s: run 'certfleet account register' first", cfg->directory_url);
-		rc = found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
-		goto out;
-	}
 	pc.challtestsrv_url = cfg->challtestsrv_url;
 	pc.http.timeout_ms = 30000;
 	if (check_providers(c, acct.id, &pc) != 0) {

@@ -17,6 +17,13 @@ int cmd_records(struct config *cfg, int argc, char **argv);
 /* Connects (and checks the schema when need_schema), or logs why not and returns NULL. */
 PGconn *cmd_connect(const struct config *cfg, bool need_schema);
 
+struct account;
+/*
+ * For commands that act for the account of --directory: checks the directory is set, connects
+ * and loads the account. Returns EXIT_OK, or the exit code after logging why (prefixed by cmd).
+ */
+int cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
+
 /* Parses a whole number flag value in [min, max]; logs an error naming the flag on failure. */
 int cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out);
 

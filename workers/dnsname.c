@@ -26,44 +26,6 @@
 #define DNSNAME_IDN2_FLAGS IDN2_NFC_INPUT
 #endif
 
-/*
- * Writes the n octets of s to dst (dstlen >= 4 * max + 8) as they may appear between double
- * quotes in a message: printable ASCII as it is, '"' and '\\' escaped, every other octet (control
- * characters, DEL, UTF-8) as \t, \n, \r or \xNN, and cut after max octets with "...".
- */
-static void
-quote(char *dst, size_t dstlen, const char *s, size_t n, size_t max)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && i < max; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[5];
-
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c == '\t')
-			snprintf(esc, sizeof(esc), "\\t");
-		else if (c == '\n')
-			snprintf(esc, sizeof(esc), "\\n");
-		else if (c == '\r')
-			snprintf(esc, sizeof(esc), "\\r");
-		else if (c < 0x20 || c >= 0x7f)
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
-		else
-			snprintf(esc, sizeof(esc), "%c", c);
-		if (o + strlen(esc) + 1 > dstlen)
-			break;
-		memcpy(dst + o, esc, strlen(esc));
-		o += strlen(esc);
-	}
-	if (n > max && o + 4 <= dstlen) {
-		memcpy(dst + o, "\xe2\x80\xa6", 3); /* U+2026 HORIZONTAL ELLIPSIS */
-		o += 3;
-	}
-	dst[o] = '\0';
-}
-
 static bool
 is_ldh(unsigned char c)
 {
@@ -208,7 +170,7 @@ check_ldh(const char *name, bool wild, const char *q, cf_err *err)
 		const char *dot = strchr(p, '.');
 		size_t len = dot ? (size_t)(dot - p) : strlen(p);
 
-		quote(ql, sizeof(ql), p, len, LABEL_SHOW);
+		cf_quote(ql, sizeof(ql), p, len, LABEL_SHOW);
 		if (len == 0) {
 			cf_errf(err, "invalid name \"%s\": empty label", q);
 			return -1;
@@ -223,7 +185,7 @@ check_ldh(const char *name, bool wild, const char *q, cf_err *err)
 
 			if (is_ldh((unsigned char)p[i]))
 				continue;
-			quote(qc, sizeof(qc), p + i, 1, 1);
+			cf_quote(qc, sizeof(qc), p + i, 1, 1);
 			cf_errf(err, "invalid name \"%s\": label \"%s\" contains '%s' (only letters, "
 			    "digits and hyphen are allowed)", q, ql, qc);
 			return -1;
@@ -252,7 +214,7 @@ check_ldh(const char *name, bool wild, const char *q, cf_err *err)
 		return -1;
 	}
 	if (strspn(top, "0123456789") == strlen(top)) {
-		quote(ql, sizeof(ql), top, strlen(top), LABEL_SHOW);
+		cf_quote(ql, sizeof(ql), top, strlen(top), LABEL_SHOW);
 		cf_errf(err, "invalid name \"%s\": top-level label \"%s\" is all-numeric (an IP "
 		    "address is not a DNS name)", q, ql);
 		return -1;
@@ -278,7 +240,7 @@ dnsname_normalize(const char *in, char out[DNSNAME_MAX], cf_err *err)
 		goto out;
 	}
 	len = strlen(in);
-	quote(q, sizeof(q), in, len, NAME_SHOW);
+	cf_quote(q, sizeof(q), in, len, NAME_SHOW);
 	if (out == NULL) {
 		cf_errf(err, "invalid name \"%s\": no output buffer", q);
 		goto out;
@@ -297,7 +259,7 @@ dnsname_normalize(const char *in, char out[DNSNAME_MAX], cf_err *err)
 			goto out;
 		}
 		if (c < 0x20 || c == 0x7f) {
-			quote(qc, sizeof(qc), in + i, 1, 1);
+			cf_quote(qc, sizeof(qc), in + i, 1, 1);
 			cf_errf(err, "invalid name \"%s\": contains control character %s", q, qc);
 			goto out;
 		}

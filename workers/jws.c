@@ -13,33 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
+
 #define P256_COORD_LEN 32 /* octets of a P-256 coordinate, and of r and of s in ES256 */
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/*
- * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue, so
- * that a stale error never shows up in the message of a later, unrelated failure.
- */
-static void __attribute__((format(printf, 2, 3)))
-ossl_errf(cf_err *err, const char *fmt, ...)
-{
-	char what[256], reason[256];
-	unsigned long code;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	code = ERR_peek_last_error();
-	if (code != 0)
-		ERR_error_string_n(code, reason, sizeof(reason));
-	else
-		snprintf(reason, sizeof(reason), "no OpenSSL error reported");
-	cf_errf(err, "%s: %s", what, reason);
-	ERR_clear_error();
-}
 
 char *
 b64url_encode(const unsigned char *in, size_t len)

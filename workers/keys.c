@@ -27,7 +27,7 @@ static const char pem_cert_end[] = "-----END CERTIFICATE-----";
  * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue, so
  * that a stale error never shows up in the message of a later, unrelated failure.
  */
-static void __attribute__((format(printf, 2, 3)))
+void
 ossl_errf(cf_err *err, const char *fmt, ...)
 {
 	char what[256], reason[256];

@@ -44,4 +44,10 @@ int cert_info_parse(const char *leaf_pem, struct cert_info *out, cf_err *err) CF
 /* 1 when the certificate's public key is key's, 0 when not, -1 on error. */
 int cert_matches_key(const char *leaf_pem, EVP_PKEY *key, cf_err *err) CF_MUST;
 
+/*
+ * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue, so
+ * that a stale error never shows up in the message of a later, unrelated failure.
+ */
+void ossl_errf(cf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

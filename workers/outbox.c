@@ -1,6 +1,8 @@
 /* outbox.c - the queue from worker threads to the result writer. */
 #include "outbox.h"
 
+#include "cf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -101,13 +103,7 @@ outbox_take_all(struct outbox *ob, int wait_ms, bool *closed)
 	struct outmsg *m;
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	cf_timespec_after(&until, CLOCK_MONOTONIC, wait_ms);
 	pthread_mutex_lock(&ob->lock);
 	while (ob->head == NULL && !ob->closed) {
 		if (pthread_cond_timedwait(&ob->cond, &ob->lock, &until) == ETIMEDOUT)

@@ -18,44 +18,6 @@
 #define VALUE_MAX 4096      /* longest record value the parser looks at (see persist_record_parse) */
 #define SHOW 64             /* input octets quoted in a message before it is cut */
 
-/*
- * Writes the n octets of s to dst (dstlen >= 4 * max + 8) as they may appear between double
- * quotes in a message: printable ASCII as it is, '"' and '\\' escaped, every other octet as
- * \t, \n, \r or \xNN, and cut after max octets with "...". The same rules as in dnsname.c.
- */
-static void
-quote(char *dst, size_t dstlen, const char *s, size_t n, size_t max)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && i < max; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[5];
-
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else if (c == '\t')
-			snprintf(esc, sizeof(esc), "\\t");
-		else if (c == '\n')
-			snprintf(esc, sizeof(esc), "\\n");
-		else if (c == '\r')
-			snprintf(esc, sizeof(esc), "\\r");
-		else if (c < 0x20 || c >= 0x7f)
-			snprintf(esc, sizeof(esc), "\\x%02x", c);
-		else
-			snprintf(esc, sizeof(esc), "%c", c);
-		if (o + strlen(esc) + 1 > dstlen)
-			break;
-		memcpy(dst + o, esc, strlen(esc));
-		o += strlen(esc);
-	}
-	if (n > max && o + 4 <= dstlen) {
-		memcpy(dst + o, "\xe2\x80\xa6", 3); /* U+2026 HORIZONTAL ELLIPSIS */
-		o += 3;
-	}
-	dst[o] = '\0';
-}
-
 /* The characters RFC 8659 4.2 allows in a parameter value: no space, no ';', no control. */
 static bool
 is_value_char(unsigned char c)
@@ -120,8 +82,8 @@ check_value(const char *what, const char *v, cf_err *err)
 	for (size_t i = 0; v[i] != '\0'; i++) {
 		if (is_value_char((unsigned char)v[i]))
 			continue;
-		quote(qv, sizeof(qv), v, strlen(v), SHOW);
-		quote(qc, sizeof(qc), v + i, 1, 1);
+		cf_quote(qv, sizeof(qv), v, strlen(v), SHOW);
+		cf_quote(qc, sizeof(qc), v + i, 1, 1);
 		cf_errf(err, "record value: %s \"%s\": character '%s' at offset %zu is not allowed "
 		    "(a value allows 0x21-0x3A and 0x3C-0x7E)", what, qv, qc, i);
 		return -1;
@@ -148,7 +110,7 @@ check_normalized(const char *what, const char *name, bool allow_wild, cf_err *er
 		cf_errf(err, "%s: %s", what, e.msg);
 		return -1;
 	}
-	quote(qn, sizeof(qn), name, strlen(name), SHOW);
+	cf_quote(qn, sizeof(qn), name, strlen(name), SHOW);
 	if (strcmp(norm, name) != 0) {
 		cf_errf(err, "%s: name \"%s\" is not normalized (expected \"%s\")", what, qn, norm);
 		return -1;
@@ -223,7 +185,7 @@ persist_account_hash(const char *domain, const char *thumbprint, const char *acc
 	    THUMBPRINT_LEN) {
 		char qt[SHOW * 4 + 8];
 
-		quote(qt, sizeof(qt), thumbprint ? thumbprint : "", thumbprint ? strlen(thumbprint) : 0,
+		cf_quote(qt, sizeof(qt), thumbprint ? thumbprint : "", thumbprint ? strlen(thumbprint) : 0,
 		    SHOW);
 		cf_errf(err, "persist_account_hash: thumbprint \"%s\" is not 43 base64url characters",
 		    qt);
@@ -239,7 +201,7 @@ persist_account_hash(const char *domain, const char *thumbprint, const char *acc
 		if (c < 0x21 || c > 0x7e) {
 			char qu[SHOW * 4 + 8];
 
-			quote(qu, sizeof(qu), account_url, strlen(account_url), SHOW);
+			cf_quote(qu, sizeof(qu), account_url, strlen(account_url), SHOW);
 			cf_errf(err, "persist_account_hash: account URL \"%s\" has a character that "
 			    "is not printable US-ASCII at offset %zu", qu, i);
 			goto out;
@@ -286,7 +248,7 @@ persist_record_value(const struct persist_params *p, cf_err *err)
 	if (p->issuer == NULL || !is_issuer_name(p->issuer)) {
 		char qi[SHOW * 4 + 8];
 
-		quote(qi, sizeof(qi), p->issuer ? p->issuer : "", p->issuer ? strlen(p->issuer) : 0,
+		cf_quote(qi, sizeof(qi), p->issuer ? p->issuer : "", p->issuer ? strlen(p->issuer) : 0,
 		    SHOW);
 		cf_errf(err, "record value: issuer domain name \"%s\" is not a valid domain name", qi);
 		goto out;
@@ -402,7 +364,7 @@ persist_record_parse(const char *value, struct persist_parsed *out, cf_err *err)
 		goto out;
 	}
 	len = strlen(value);
-	quote(qv, sizeof(qv), value, len, SHOW);
+	cf_quote(qv, sizeof(qv), value, len, SHOW);
 	if (len > VALUE_MAX) {
 		cf_errf(err, "record value \"%s\": %zu octets (max %d)", qv, len, VALUE_MAX);
 		goto out;
@@ -426,7 +388,7 @@ persist_record_parse(const char *value, struct persist_parsed *out, cf_err *err)
 		goto out;
 	}
 	if (!is_issuer_name(issuer)) {
-		quote(qp, sizeof(qp), issuer, strlen(issuer), SHOW);
+		cf_quote(qp, sizeof(qp), issuer, strlen(issuer), SHOW);
 		cf_errf(err, "record value \"%s\": issuer-domain-name \"%s\" is not a valid domain "
 		    "name", qv, qp);
 		goto out;
@@ -445,7 +407,7 @@ persist_record_parse(const char *value, struct persist_parsed *out, cf_err *err)
 			cf_errf(err, "record value \"%s\": empty parameter or trailing ';'", qv);
 			goto out;
 		}
-		quote(qp, sizeof(qp), seg, strlen(seg), SHOW);
+		cf_quote(qp, sizeof(qp), seg, strlen(seg), SHOW);
 		eq = strchr(seg, '=');
 		if (eq == NULL) {
 			cf_errf(err, "record value \"%s\": parameter \"%s\" is not tag=value", qv, qp);
@@ -475,7 +437,7 @@ persist_record_parse(const char *value, struct persist_parsed *out, cf_err *err)
 		for (size_t i = 0; val[i] != '\0'; i++) {
 			if (is_value_char((unsigned char)val[i]))
 				continue;
-			quote(qc, sizeof(qc), val + i, 1, 1);
+			cf_quote(qc, sizeof(qc), val + i, 1, 1);
 			cf_errf(err, "record value \"%s\": parameter \"%s\": character '%s' is not "
 			    "allowed in a value", qv, qp, qc);
 			goto out;
@@ -497,7 +459,7 @@ persist_record_parse(const char *value, struct persist_parsed *out, cf_err *err)
 			out->policy_wildcard = strcasecmp(val, "wildcard") == 0;
 		} else if (strcmp(tag, "persistuntil") == 0) {
 			if (!parse_int64(val, &out->persist_until)) {
-				quote(qp, sizeof(qp), val, strlen(val), SHOW);
+				cf_quote(qp, sizeof(qp), val, strlen(val), SHOW);
 				cf_errf(err, "record value \"%s\": persistUntil \"%s\" is not a base-10 "
 				    "integer", qv, qp);
 				goto out;

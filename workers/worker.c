@@ -174,13 +174,7 @@ worker_pool_wait(struct worker_pool *pool, int wait_ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	cf_timespec_after(&until, CLOCK_REALTIME, wait_ms);
 	pthread_mutex_lock(&pool->lock);
 	pthread_cond_timedwait(&pool->changed, &pool->lock, &until);
 	pthread_mutex_unlock(&pool->lock);
