@@ -4,6 +4,7 @@
  * the queue is empty and every order has ended.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,10 @@ run_help(void)
 	       "  --batch N              jobs claimed per query (default 100)\n"
 	       "  --order-timeout SECS   fail an order not done in this time (default 600)\n"
 	       "  --max-connections N    connections per host per worker (default 8)\n"
-	       "  --no-progress          no progress lines on standard error\n\n"
+	       "  --no-progress          no progress lines on standard error\n"
+	       "  --separate-new-orders  never send newOrder while authorization fetches are in flight\n"
+	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
+	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n\n"
 	       "Environment: CERTFLEET_CHALLTESTSRV_URL for the challtestsrv provider.\n\n%s",
 	    CONFIG_COMMON_HELP);
 }
@@ -83,6 +87,31 @@ check_providers(PGconn *c, int64_t account_id, const struct provider_config *pc)
 	return rc;
 }
 
+/* The end-of-run report: a sentence for people, then one key=value line for scripts. */
+static void
+run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, int64_t p50, int64_t p99,
+    const struct writer *wr)
+{
+	struct rusage ru;
+	double secs = wall_ms / 1000.0, cpu_ms;
+	long ended = st->issued + st->failed;
+
+	getrusage(RUSAGE_SELF, &ru);
+	cpu_ms = ru.ru_utime.tv_sec * 1000.0 + ru.ru_utime.tv_usec / 1000.0 + ru.ru_stime.tv_sec * 1000.0 +
+	    ru.ru_stime.tv_usec / 1000.0;
+	printf("run finished: %ld claimed, %ld issued, %ld failed in %.2f s (%.2f certificates/s)%s\n", claimed,
+	    st->issued, st->failed, secs, secs > 0 ? st->issued / secs : 0.0,
+	    stop_requested ? " [stopped by signal]" : "");
+	printf("order latency p50 %lld ms, p99 %lld ms; peak orders in flight %ld; worst event-loop lag %lld ms\n",
+	    (long long)p50, (long long)p99, st->peak_inflight, (long long)st->max_lag_ms);
+	printf("summary: claimed=%ld issued=%ld failed=%ld wall_s=%.3f certs_per_s=%.2f p50_ms=%lld p99_ms=%lld "
+	       "peak_inflight=%ld max_lag_ms=%lld cpu_ms=%.0f cpu_ms_per_cert=%.3f peak_rss_mb=%.1f "
+	       "db_messages=%ld db_batches=%ld\n",
+	    claimed, st->issued, st->failed, secs, secs > 0 ? st->issued / secs : 0.0, (long long)p50,
+	    (long long)p99, st->peak_inflight, (long long)st->max_lag_ms, cpu_ms, ended ? cpu_ms / ended : 0.0,
+	    ru.ru_maxrss / 1024.0, wr->committed, wr->batches);
+}
+
 int
 cmd_run(struct config *cfg, int argc, char **argv)
 {
@@ -93,11 +122,15 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		{ "order-timeout", required_argument, NULL, 't' },
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "no-progress", no_argument, NULL, 'P' },
+		{ "separate-new-orders", no_argument, NULL, 'S' },
 		CONFIG_COMMON_OPTIONS,
 		{ 0 },
 	};
 	long nworkers = sysconf(_SC_NPROCESSORS_ONLN), inflight = 256, batch = 100, timeout_s = 600, maxconn = 8;
 	bool progress = true;
+	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
+	bool separate = sep_env && strcmp(sep_env, "1") == 0;
+	struct ca_gate *gate = NULL;
 	struct account acct = { 0 };
 	struct provider_config pc = { 0 };
 	struct worker_pool_config wc = { 0 };
@@ -111,7 +144,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	cf_err err;
 	int opt, rc = EXIT_USAGE;
 	long claimed_total = 0;
-	int64_t t0, last_progress;
+	int64_t t0, last_progress, p50, p99;
 
 	if (nworkers < 1)
 		nworkers = 1;
@@ -139,6 +172,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 			break;
 		case 'P':
 			progress = false;
+			break;
+		case 'S':
+			separate = true;
 			break;
 		case 'h':
 			run_help();
@@ -183,6 +219,11 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	wc.acme.providers = &pc;
 	wc.acme.outbox = &ob;
 	wc.acme.order_timeout_ms = timeout_s * 1000;
+	if (separate && (gate = ca_gate_new(&err)) == NULL) {
+		log_error("run: %s", err.msg);
+		goto out;
+	}
+	wc.acme.gate = gate;
 	pool = worker_pool_start(&wc, &err);
 	if (pool == NULL) {
 		log_error("run: %s", err.msg);
@@ -236,19 +277,14 @@ cmd_run(struct config *cfg, int argc, char **argv)
 			worker_pool_wait(pool, stop_requested ? 200 : 100);
 	}
 	worker_pool_stats(pool, &st);
+	p50 = worker_pool_latency(pool, 50);
+	p99 = worker_pool_latency(pool, 99);
 	worker_pool_stop(pool);
 	pool = NULL;
 	outbox_close(&ob);
 	writer_join(&wr);
 	writer_running = false;
-	{
-		double secs = (cf_mono_ms() - t0) / 1000.0;
-		printf("run finished: %ld claimed, %ld issued, %ld failed in %.2f s (%.2f certificates/s)%s\n",
-		    claimed_total, st.issued, st.failed, secs, secs > 0 ? st.issued / secs : 0.0,
-		    stop_requested ? " [stopped by signal]" : "");
-		printf("peak orders in flight: %ld, worst event-loop lag: %lld ms\n", st.peak_inflight,
-		    (long long)st.max_lag_ms);
-	}
+	run_summary(&st, claimed_total, cf_mono_ms() - t0, p50, p99, &wr);
 	if (wr.dropped > 0) {
 		log_error("run: %ld result message%s could not be stored (see errors above)", wr.dropped,
 		    wr.dropped == 1 ? "" : "s");
@@ -258,6 +294,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	}
 out:
 	worker_pool_stop(pool);
+	ca_gate_free(gate);
 	if (writer_running) {
 		outbox_close(&ob);
 		writer_join(&wr);

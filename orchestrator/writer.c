@@ -1,4 +1,4 @@
-/* writer.c - commits the workers' outbox to PostgreSQL in batches, one transaction per batch. */
+/* writer.c - the writer thread: drains the outbox, commits each batch (store.c), reconnects when PostgreSQL is away. */
 #include "writer.h"
 
 #include <inttypes.h>
@@ -9,122 +9,9 @@
 
 #include "db.h"
 #include "log.h"
+#include "store.h"
 
 #define WRITER_RECONNECT_MAX_S 30
-
-static const char *const sql_order =
-    "INSERT INTO orders (job_id, account_id, order_url, state, finalize_url, certificate_url) "
-    "VALUES ($1, $2, $3, $4, $5, $6) "
-    "ON CONFLICT (order_url) DO UPDATE SET state = EXCLUDED.state, "
-    "finalize_url = coalesce(EXCLUDED.finalize_url, orders.finalize_url), "
-    "certificate_url = coalesce(EXCLUDED.certificate_url, orders.certificate_url), updated_at = now()";
-
-static const char *const sql_record_written =
-    "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, now()) "
-    "ON CONFLICT (account_id, fqdn, value) DO UPDATE SET written_at = now(), provider = EXCLUDED.provider";
-
-static const char *const sql_record_verified =
-    "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, verified_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, now()) "
-    "ON CONFLICT (account_id, fqdn, value) DO UPDATE SET verified_at = now()";
-
-/* Two statements: the partial unique index on current results is checked per statement. */
-static const char *const sql_retire =
-    "UPDATE results SET is_current = false WHERE certificate_id = $1 AND is_current";
-
-static const char *const sql_issued =
-    "WITH res AS (INSERT INTO results (certificate_id, job_id, order_url, leaf_pem, chain_pem, key_pem, "
-    "serial, not_before, not_after, issuer) VALUES ($2, $1, $3, $4, $5, $6, $7, to_timestamp($8), "
-    "to_timestamp($9), $10) RETURNING id), "
-    "ev AS (INSERT INTO events (job_id, kind, detail) VALUES ($1, 'issued', 'serial ' || $7)) "
-    "UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), lease_until = NULL, "
-    "last_problem_type = NULL, last_error = NULL WHERE id = $1";
-
-static const char *const sql_failed =
-    "WITH ev AS (INSERT INTO events (job_id, kind, detail) VALUES ($1, 'failed', $2 || ': ' || $3)) "
-    "UPDATE jobs SET state = 'failed', finished_at = now(), updated_at = now(), lease_until = NULL, "
-    "last_problem_type = $2, last_error = $3 WHERE id = $1";
-
-static const char *const sql_event =
-    "INSERT INTO events (job_id, kind, detail) VALUES ($1, $2, $3)";
-
-/* Writes one message; 0 or -1 with err. */
-static int
-write_msg(PGconn *c, const struct outmsg *m, cf_err *err)
-{
-	char job[24], acct[24], cert[24], nb[24], na[24], var[8];
-	const char *wild = m->wildcard ? "true" : "false";
-
-	snprintf(job, sizeof(job), "%" PRId64, m->job_id);
-	snprintf(acct, sizeof(acct), "%" PRId64, m->account_id);
-	snprintf(cert, sizeof(cert), "%" PRId64, m->certificate_id);
-	snprintf(nb, sizeof(nb), "%" PRId64, m->not_before);
-	snprintf(na, sizeof(na), "%" PRId64, m->not_after);
-	snprintf(var, sizeof(var), "%d", m->variant);
-	switch (m->kind) {
-	case OUT_ORDER: {
-		const char *p[] = { job, acct, m->order_url, m->state, m->finalize_url, m->certificate_url };
-		return db_run(c, "storing order", sql_order, 6, p, err);
-	}
-	case OUT_RECORD_WRITTEN:
-	case OUT_RECORD_VERIFIED: {
-		const char *p[] = { acct, m->fqdn, m->value, m->issuer, wild, var, m->provider };
-		return db_run(c, "storing record",
-		    m->kind == OUT_RECORD_WRITTEN ? sql_record_written : sql_record_verified, 7, p, err);
-	}
-	case OUT_ISSUED: {
-		const char *p[] = { job, cert, m->order_url, m->leaf_pem, m->chain_pem, m->key_pem,
-			m->serial, nb, na, m->issuer };
-		const char *pr[] = { cert };
-		if (db_run(c, "retiring the previous result", sql_retire, 1, pr, err) != 0)
-			return -1;
-		return db_run(c, "storing result", sql_issued, 10, p, err);
-	}
-	case OUT_FAILED: {
-		const char *p[] = { job, m->problem_type, m->detail };
-		return db_run(c, "storing failure", sql_failed, 3, p, err);
-	}
-	case OUT_EVENT: {
-		const char *p[] = { job, m->event_kind, m->detail };
-		return db_run(c, "storing event", sql_event, 3, p, err);
-	}
-	}
-	cf_errf(err, "unknown outbox message kind %d", (int)m->kind);
-	return -1;
-}
-
-static void
-free_list(struct outmsg *m)
-{
-	while (m) {
-		struct outmsg *n = m->next;
-		outmsg_free(m);
-		m = n;
-	}
-}
-
-/* Commits the whole list in one transaction; 0, or -1 (rolled back) with err. */
-static int
-write_batch(PGconn *c, const struct outmsg *list, cf_err *err)
-{
-	if (db_run(c, "BEGIN", "BEGIN", 0, NULL, err) != 0)
-		return -1;
-	for (const struct outmsg *m = list; m; m = m->next) {
-		if (write_msg(c, m, err) != 0) {
-			char job[64];
-			snprintf(job, sizeof(job), " (job %" PRId64 ")", m->job_id);
-			strncat(err->msg, job, sizeof(err->msg) - strlen(err->msg) - 1);
-			PQclear(PQexec(c, "ROLLBACK"));
-			return -1;
-		}
-	}
-	if (db_run(c, "COMMIT", "COMMIT", 0, NULL, err) != 0) {
-		PQclear(PQexec(c, "ROLLBACK"));
-		return -1;
-	}
-	return 0;
-}
 
 /* Returns a working connection, reconnecting with backoff until it gets one. */
 static PGconn *
@@ -148,6 +35,16 @@ ensure_connected(struct writer *w, PGconn *c)
 		delay = delay * 2 > WRITER_RECONNECT_MAX_S ? WRITER_RECONNECT_MAX_S : delay * 2;
 	}
 	return c;
+}
+
+static void
+free_list(struct outmsg *m)
+{
+	while (m) {
+		struct outmsg *n = m->next;
+		outmsg_free(m);
+		m = n;
+	}
 }
 
 static long
@@ -174,7 +71,7 @@ writer_main(void *arg)
 			continue;
 		for (;;) {
 			c = ensure_connected(w, c);
-			if (write_batch(c, list, &err) == 0) {
+			if (store_batch(c, list, &err) == 0) {
 				w->committed += list_len(list);
 				w->batches++;
 				break;
@@ -186,11 +83,9 @@ writer_main(void *arg)
 			/* PostgreSQL refused something: write one by one so the rest still lands */
 			log_error("writer: batch refused: %s; writing its messages one by one", err.msg);
 			for (struct outmsg *m = list; m; m = m->next) {
-				struct outmsg *next = m->next;
-				m->next = NULL;
 				for (;;) {
 					c = ensure_connected(w, c);
-					if (write_batch(c, m, &err) == 0) {
+					if (store_one(c, m, &err) == 0) {
 						w->committed++;
 						break;
 					}
@@ -200,7 +95,6 @@ writer_main(void *arg)
 						break;
 					}
 				}
-				m->next = next;
 			}
 			break;
 		}

@@ -476,6 +476,9 @@ env_lines() {
     q CERTFLEET_PEBBLE_MGMT "https://localhost:$PEBBLE_MGMT_PORT"
     q CERTFLEET_STACK_DIR "$STATE"
     q CERTFLEET_CHALLTESTSRV_LOG "$LOGS/challtestsrv.log"
+    # Pebble 2.10 can deadlock when newOrder and authorization fetches overlap under load:
+    # certfleet run keeps them apart for this CA (see certfleet run --help).
+    q CERTFLEET_SEPARATE_NEW_ORDERS 1
 }
 
 all_running() { svc_running postgres && svc_running challtestsrv && svc_running pebble; }

@@ -160,12 +160,59 @@ call_wait_nonce(struct acme_call *call)
 	nonce_pump(eng);
 }
 
+/* Passes the CA gate (or queues at it), then goes on to take a nonce. */
+static void
+call_enter(struct acme_call *call)
+{
+	struct acme_engine *eng = call->eng;
+
+	if (eng->cfg.gate == NULL || call->gate_class == GATE_NONE) {
+		call_wait_nonce(call);
+		return;
+	}
+	if (ca_gate_try(eng->cfg.gate, call->gate_class, call->gate_waiting)) {
+		call->gate_waiting = false;
+		call->gate_held = true;
+		call_wait_nonce(call);
+		return;
+	}
+	call->gate_waiting = true;
+	call->next = NULL;
+	if (eng->gate_wait_tail)
+		eng->gate_wait_tail->next = call;
+	else
+		eng->gate_wait_head = call;
+	eng->gate_wait_tail = call;
+}
+
+static void
+call_leave_gate(struct acme_call *call)
+{
+	if (call->gate_held) {
+		call->gate_held = false;
+		ca_gate_done(call->eng->cfg.gate, call->gate_class);
+	}
+}
+
+void
+acme_engine_wake(struct acme_engine *eng)
+{
+	struct acme_call *call = eng->gate_wait_head;
+
+	eng->gate_wait_head = eng->gate_wait_tail = NULL;
+	while (call) {
+		struct acme_call *next = call->next;
+		call_enter(call);
+		call = next;
+	}
+}
+
 static void
 call_retry_timer(void *arg)
 {
 	struct acme_call *call = arg;
 
-	call_wait_nonce(call);
+	call_enter(call);
 }
 
 /* Ends a call: its handler runs unless the order already ended. */
@@ -197,6 +244,7 @@ on_call_done(struct http_req *req, void *arg)
 	char *type = NULL, *detail = NULL;
 
 	nonce_put(eng, req->nonce);
+	call_leave_gate(call);
 	nonce_pump(eng);
 
 	if (req->result != CURLE_OK || req->status >= 500 || req->status == 429) {
@@ -219,7 +267,7 @@ on_call_done(struct http_req *req, void *arg)
 			free(type);
 			free(detail);
 			http_req_free(req);
-			call_wait_nonce(call);
+			call_enter(call);
 			return;
 		}
 		free(type);
@@ -258,13 +306,14 @@ call_send(struct acme_call *call, char *nonce)
 	return;
 fail:
 	http_req_free(req);
+	call_leave_gate(call);
 	order_fail(call->order, "certfleet:internal", err.msg);
 	call_finish(call, NULL);
 }
 
 void
 acme_call_start(struct acme_engine *eng, struct order *order, struct authz *authz,
-    const char *url, const char *payload, const char *accept, acme_handler handler)
+    const char *url, const char *payload, const char *accept, int gate_class, acme_handler handler)
 {
 	struct acme_call *call = calloc(1, sizeof(*call));
 
@@ -279,9 +328,10 @@ acme_call_start(struct acme_engine *eng, struct order *order, struct authz *auth
 	call->authz = authz;
 	call->accept = accept;
 	call->handler = handler;
+	call->gate_class = gate_class;
 	loop_timer_init(&call->timer);
 	order_ref(order);
-	call_wait_nonce(call);
+	call_enter(call);
 }
 
 /* ---- directory ---- */

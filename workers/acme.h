@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cagate.h"
 #include "cf.h"
 #include "http.h"
 #include "job.h"
@@ -25,12 +26,13 @@ struct acme_config {
 	const struct provider_config *providers;
 	struct outbox *outbox;
 	int64_t order_timeout_ms;      /* an order not done by then fails; 0 = 10 minutes */
+	struct ca_gate *gate;          /* keeps newOrder and authorization fetches apart; NULL = off */
 };
 
 struct acme_engine;
 
-/* Called on the loop thread when a job's order ends; the callee owns job. */
-typedef void (*acme_job_done_fn)(void *arg, struct job *job, bool issued);
+/* Called on the loop thread when a job's order ends, elapsed_ms after it started; the callee owns job. */
+typedef void (*acme_job_done_fn)(void *arg, struct job *job, bool issued, int64_t elapsed_ms);
 
 struct acme_engine *acme_engine_new(struct loop *loop, const struct acme_config *cfg,
     acme_job_done_fn done, void *done_arg, cf_err *err) CF_MUST;
@@ -38,6 +40,9 @@ void acme_engine_free(struct acme_engine *eng);
 
 /* Starts the order for job (takes ownership); done is called when it ends, issued or failed. */
 void acme_order_start(struct acme_engine *eng, struct job *job);
+
+/* Retries requests that waited on the gate (call on the loop thread after a wake-up). */
+void acme_engine_wake(struct acme_engine *eng);
 
 /* Orders in flight on this engine. */
 long acme_engine_orders(const struct acme_engine *eng);

@@ -25,8 +25,11 @@ struct acme_call {
 	acme_handler handler;
 	int nonce_retries;           /* badNonce answers so far */
 	int retries;                 /* transport errors, 429 and 5xx so far */
+	int gate_class;              /* CA gate class, -1 when the gate does not apply */
+	bool gate_waiting;           /* counted as waiting at the gate */
+	bool gate_held;              /* counted in flight at the gate */
 	struct loop_timer timer;     /* backoff before a retry */
-	struct acme_call *next;      /* nonce wait list */
+	struct acme_call *next;      /* nonce or gate wait list */
 };
 
 enum dir_state {
@@ -59,12 +62,24 @@ struct acme_engine {
 	struct acme_call *nonce_wait_tail;
 	long nonce_waiting;
 	int nonce_fetching;          /* newNonce requests in flight */
+	struct acme_call *gate_wait_head; /* calls the CA gate holds back */
+	struct acme_call *gate_wait_tail;
 	struct record_op **records;  /* hash of records this engine wrote or is writing */
 };
 
-/* Sends a signed POST (payload NULL = POST-as-GET) for order (and authz); handler gets the answer. */
+/* Request classes the CA gate keeps apart. */
+enum {
+	GATE_NONE = -1,
+	GATE_NEW_ORDER = 0,
+	GATE_AUTHZ = 1,
+};
+
+/*
+ * Sends a signed POST (payload NULL = POST-as-GET) for order (and authz); handler gets the
+ * answer. gate_class is GATE_NEW_ORDER, GATE_AUTHZ or GATE_NONE.
+ */
 void acme_call_start(struct acme_engine *eng, struct order *order, struct authz *authz,
-    const char *url, const char *payload, const char *accept, acme_handler handler);
+    const char *url, const char *payload, const char *accept, int gate_class, acme_handler handler);
 
 /* The problem document of a failed response: *type and *detail are malloc'd (never NULL). */
 void acme_problem(const struct http_req *req, char **type, char **detail);

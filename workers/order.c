@@ -78,6 +78,7 @@ struct order {
 	size_t nvalid;
 	EVP_PKEY *cert_key;
 	int polls;
+	int64_t started_ms;
 	int64_t deadline_ms;
 	struct loop_timer timer;
 	struct order *next_waiter; /* waiting for the directory */
@@ -237,7 +238,7 @@ order_end(struct order *o, enum order_state final)
 		timer_cancel(o, &o->authzs[i].timer);
 	o->job = NULL;
 	/* the worker takes the job; the order keeps a copy of nothing it needs after this */
-	o->eng->done(o->eng->done_arg, job, final == ORDER_ISSUED);
+	o->eng->done(o->eng->done_arg, job, final == ORDER_ISSUED, cf_mono_ms() - o->started_ms);
 	o->job = NULL;
 	order_unref(o);
 }
@@ -307,13 +308,14 @@ acme_order_start(struct acme_engine *eng, struct job *job)
 
 	if (o == NULL) {
 		log_error("job %lld: out of memory starting its order", (long long)job->id);
-		eng->done(eng->done_arg, job, false);
+		eng->done(eng->done_arg, job, false, 0);
 		return;
 	}
 	o->eng = eng;
 	o->job = job;
 	o->refs = 1;
-	o->deadline_ms = cf_mono_ms() + eng->cfg.order_timeout_ms;
+	o->started_ms = cf_mono_ms();
+	o->deadline_ms = o->started_ms + eng->cfg.order_timeout_ms;
 	loop_timer_init(&o->timer);
 	eng->orders++;
 	if (eng->dir_state == DIR_READY) {
@@ -441,7 +443,7 @@ order_new(struct order *o)
 	if (text == NULL)
 		order_fail(o, "certfleet:internal", "out of memory building newOrder");
 	else
-		acme_call_start(o->eng, o, NULL, o->eng->new_order_url, text, NULL, on_new_order);
+		acme_call_start(o->eng, o, NULL, o->eng->new_order_url, text, NULL, GATE_NEW_ORDER, on_new_order);
 	free(text);
 	json_decref(payload);
 }
@@ -454,7 +456,7 @@ static void
 authz_fetch(struct authz *az)
 {
 	az->state = az->state == AUTHZ_POLL ? AUTHZ_POLL : AUTHZ_FETCH;
-	acme_call_start(az->order->eng, az->order, az, az->url, NULL, NULL, on_authz);
+	acme_call_start(az->order->eng, az->order, az, az->url, NULL, NULL, GATE_AUTHZ, on_authz);
 }
 
 static void
@@ -698,7 +700,7 @@ authz_respond(struct authz *az)
 	az->state = AUTHZ_RESPOND;
 	post_event(az->order, "challenge", "answering dns-persist-01 for %s%s with %s",
 	    az->wildcard ? "*." : "", az->identifier, az->fqdn);
-	acme_call_start(az->order->eng, az->order, az, az->chal_url, "{}", NULL, on_challenge);
+	acme_call_start(az->order->eng, az->order, az, az->chal_url, "{}", NULL, GATE_NONE, on_challenge);
 }
 
 /* ---- record writes through the provider ---- */
@@ -862,7 +864,7 @@ order_poll_fire(void *arg)
 	struct order *o = arg;
 
 	if (!order_ended(o) && !order_expired(o))
-		acme_call_start(o->eng, o, NULL, o->url, NULL, NULL, on_order_poll);
+		acme_call_start(o->eng, o, NULL, o->url, NULL, NULL, GATE_NONE, on_order_poll);
 	order_unref(o);
 }
 
@@ -938,7 +940,7 @@ order_finalize(struct order *o)
 	if (asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0)
 		order_fail(o, "certfleet:internal", "out of memory building finalize");
 	else
-		acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, on_finalize);
+		acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, GATE_NONE, on_finalize);
 	free(csr);
 	free(payload);
 }
@@ -1001,6 +1003,6 @@ static void
 order_download(struct order *o)
 {
 	o->state = ORDER_DOWNLOAD;
-	acme_call_start(o->eng, o, NULL, o->cert_url, NULL, "application/pem-certificate-chain",
+	acme_call_start(o->eng, o, NULL, o->cert_url, NULL, "application/pem-certificate-chain", GATE_NONE,
 	    on_certificate);
 }

@@ -33,16 +33,29 @@ struct worker_pool {
 	long issued;
 	long failed;
 	long peak_inflight;
+	int64_t *latencies;       /* ms from start to end of every order, in end order */
+	size_t nlat;
+	size_t caplat;
 };
 
 static void
-on_job_done(void *arg, struct job *job, bool issued)
+on_job_done(void *arg, struct job *job, bool issued, int64_t elapsed_ms)
 {
 	struct worker *w = arg;
 	struct worker_pool *pool = w->pool;
 
 	job_free(job);
 	pthread_mutex_lock(&pool->lock);
+	if (pool->nlat == pool->caplat) {
+		size_t cap = pool->caplat ? pool->caplat * 2 : 1024;
+		int64_t *l = realloc(pool->latencies, cap * sizeof(*l));
+		if (l) {
+			pool->latencies = l;
+			pool->caplat = cap;
+		}
+	}
+	if (pool->nlat < pool->caplat)
+		pool->latencies[pool->nlat++] = elapsed_ms;
 	w->inflight--;
 	pool->inflight--;
 	if (issued)
@@ -75,6 +88,15 @@ on_wakeup(void *arg)
 		acme_order_start(w->eng, rev);
 		rev = n;
 	}
+	acme_engine_wake(w->eng);
+}
+
+static void
+on_gate_open(void *arg)
+{
+	struct worker *w = arg;
+
+	loop_wakeup(w->loop);
 }
 
 static void *
@@ -123,6 +145,10 @@ worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
 		if (w->eng == NULL)
 			goto fail;
 		loop_set_wakeup(w->loop, on_wakeup, w);
+		if (cfg->acme.gate && ca_gate_subscribe(cfg->acme.gate, on_gate_open, w) != 0) {
+			cf_errf(err, "worker %d: too many workers for the CA gate", i);
+			goto fail;
+		}
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc != 0) {
 			cf_errf(err, "pthread_create worker %d: %s", i, strerror(rc));
@@ -197,6 +223,35 @@ worker_pool_stats(struct worker_pool *pool, struct worker_pool_stats *out)
 	}
 }
 
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int64_t
+worker_pool_latency(struct worker_pool *pool, double pct)
+{
+	int64_t *copy, v = 0;
+	size_t n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->nlat;
+	copy = n ? malloc(n * sizeof(*copy)) : NULL;
+	if (copy)
+		memcpy(copy, pool->latencies, n * sizeof(*copy));
+	pthread_mutex_unlock(&pool->lock);
+	if (copy == NULL)
+		return 0;
+	qsort(copy, n, sizeof(*copy), cmp_i64);
+	size_t i = (size_t)(pct / 100.0 * (double)(n - 1) + 0.5);
+	v = copy[i < n ? i : n - 1];
+	free(copy);
+	return v;
+}
+
 void
 worker_pool_stop(struct worker_pool *pool)
 {
@@ -222,6 +277,7 @@ worker_pool_stop(struct worker_pool *pool)
 	}
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->changed);
+	free(pool->latencies);
 	free(pool->workers);
 	free(pool);
 }

@@ -40,6 +40,9 @@ void worker_pool_wait(struct worker_pool *pool, int wait_ms);
 
 void worker_pool_stats(struct worker_pool *pool, struct worker_pool_stats *out);
 
+/* The pct-th percentile (0..100) of order latencies so far, in ms (0 when none ended). */
+int64_t worker_pool_latency(struct worker_pool *pool, double pct);
+
 /* Stops every worker once its orders have ended, joins the threads and frees the pool. */
 void worker_pool_stop(struct worker_pool *pool);
 

@@ -1,0 +1,346 @@
+/*
+ * store.c - worker reports into PostgreSQL. store_batch turns a batch into at most eight
+ * statements whose rows come from unnest() over array parameters; store_one writes a single
+ * message with the same SQL and one-element arrays.
+ */
+#include "store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "pgarray.h"
+
+static const char *const sql_orders =
+    "INSERT INTO orders (job_id, account_id, order_url, state, finalize_url, certificate_url) "
+    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) "
+    "ON CONFLICT (order_url) DO UPDATE SET state = EXCLUDED.state, "
+    "finalize_url = coalesce(EXCLUDED.finalize_url, orders.finalize_url), "
+    "certificate_url = coalesce(EXCLUDED.certificate_url, orders.certificate_url), updated_at = now()";
+
+static const char *const sql_records =
+    "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at, verified_at) "
+    "SELECT a, f, v, i, w, var, p, CASE WHEN wr THEN now() END, CASE WHEN ve THEN now() END "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::smallint[], $7::text[], "
+    "$8::bool[], $9::bool[]) AS u(a, f, v, i, w, var, p, wr, ve) "
+    "ON CONFLICT (account_id, fqdn, value) DO UPDATE SET "
+    "written_at = coalesce(EXCLUDED.written_at, records.written_at), "
+    "verified_at = coalesce(EXCLUDED.verified_at, records.verified_at)";
+
+/* The partial unique index on current results is checked per statement: retire first. */
+static const char *const sql_retire =
+    "UPDATE results SET is_current = false WHERE certificate_id = ANY($1::bigint[]) AND is_current";
+
+static const char *const sql_results =
+    "INSERT INTO results (job_id, certificate_id, order_url, leaf_pem, chain_pem, key_pem, serial, "
+    "not_before, not_after, issuer) "
+    "SELECT j, c, o, l, ch, k, s, to_timestamp(nb), to_timestamp(na), i FROM unnest($1::bigint[], "
+    "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
+    "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i)";
+
+static const char *const sql_issued =
+    "UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), lease_until = NULL, "
+    "last_problem_type = NULL, last_error = NULL FROM unnest($1::bigint[]) AS u(id) WHERE jobs.id = u.id";
+
+static const char *const sql_failed =
+    "UPDATE jobs SET state = 'failed', finished_at = now(), updated_at = now(), lease_until = NULL, "
+    "last_problem_type = u.t, last_error = u.d FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, t, d) "
+    "WHERE jobs.id = u.id";
+
+static const char *const sql_events =
+    "INSERT INTO events (job_id, kind, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])";
+
+/* The columns of every statement, as array literals being built. */
+struct cols {
+	struct pgarray o_job, o_acct, o_url, o_state, o_fin, o_cert;
+	struct pgarray r_acct, r_fqdn, r_value, r_issuer, r_wild, r_var, r_prov, r_written, r_verified;
+	struct pgarray s_job, s_cert, s_url, s_leaf, s_chain, s_key, s_serial, s_nb, s_na, s_issuer;
+	struct pgarray f_job, f_type, f_detail;
+	struct pgarray e_job, e_kind, e_detail;
+	size_t norders, nrecords, nresults, nfailed, nevents;
+};
+
+static void
+cols_free(struct cols *c)
+{
+	struct pgarray *a = &c->o_job, *end = &c->e_detail;
+
+	for (; a <= end; a++)
+		pgarray_free(a);
+}
+
+/* A string-keyed open-addressing map to merge reports on the same order or record. */
+struct merge_map {
+	char **keys;
+	size_t *idx;
+	size_t cap;
+};
+
+static uint64_t
+merge_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+/* The slot index stored for key, or stores next (and returns it) when key is new; -1 on OOM. */
+static long
+merge_slot(struct merge_map *m, const char *key, size_t next)
+{
+	size_t i;
+
+	if (m->keys == NULL) {
+		m->keys = calloc(m->cap, sizeof(*m->keys));
+		m->idx = calloc(m->cap, sizeof(*m->idx));
+		if (m->keys == NULL || m->idx == NULL)
+			return -1;
+	}
+	for (i = merge_hash(key) % m->cap; m->keys[i]; i = (i + 1) % m->cap)
+		if (strcmp(m->keys[i], key) == 0)
+			return (long)m->idx[i];
+	if ((m->keys[i] = strdup(key)) == NULL)
+		return -1;
+	m->idx[i] = next;
+	return (long)next;
+}
+
+static void
+merge_free(struct merge_map *m)
+{
+	for (size_t i = 0; m->keys && i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->idx);
+}
+
+struct order_row {
+	const struct outmsg *first;
+	const char *state;        /* the newest state reported */
+	const char *finalize_url; /* the newest non-NULL URLs reported */
+	const char *certificate_url;
+};
+
+struct record_row {
+	const struct outmsg *first;
+	bool written;
+	bool verified;
+};
+
+static void
+add_event(struct cols *c, int64_t job, const char *kind, const char *detail)
+{
+	pgarray_add_i64(&c->e_job, job);
+	pgarray_add(&c->e_kind, kind);
+	pgarray_add(&c->e_detail, detail);
+	c->nevents++;
+}
+
+/*
+ * Fills the columns. One ON CONFLICT statement may not touch a row twice, so several reports on
+ * one order (or one record) are merged into one row: the newest state, the URLs and flags seen.
+ */
+static int
+cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
+{
+	struct order_row *orders = NULL;
+	struct record_row *records = NULL;
+	struct merge_map om = { 0 }, rm = { 0 };
+	size_t n = 0, no = 0, nr = 0;
+	char *key = NULL;
+	int rc = -1;
+
+	for (const struct outmsg *m = list; m; m = m->next)
+		n++;
+	om.cap = rm.cap = 2 * n + 1;
+	orders = calloc(n + 1, sizeof(*orders));
+	records = calloc(n + 1, sizeof(*records));
+	if (!orders || !records)
+		goto oom;
+	for (const struct outmsg *m = list; m; m = m->next) {
+		long i;
+		switch (m->kind) {
+		case OUT_ORDER:
+			if ((i = merge_slot(&om, m->order_url, no)) < 0)
+				goto oom;
+			if ((size_t)i == no)
+				orders[no++].first = m;
+			orders[i].state = m->state;
+			if (m->finalize_url)
+				orders[i].finalize_url = m->finalize_url;
+			if (m->certificate_url)
+				orders[i].certificate_url = m->certificate_url;
+			break;
+		case OUT_RECORD_WRITTEN:
+		case OUT_RECORD_VERIFIED:
+			free(key);
+			if (asprintf(&key, "%lld %s %s", (long long)m->account_id, m->fqdn, m->value) < 0) {
+				key = NULL;
+				goto oom;
+			}
+			if ((i = merge_slot(&rm, key, nr)) < 0)
+				goto oom;
+			if ((size_t)i == nr)
+				records[nr++].first = m;
+			if (m->kind == OUT_RECORD_WRITTEN)
+				records[i].written = true;
+			else
+				records[i].verified = true;
+			break;
+		case OUT_ISSUED: {
+			char detail[128];
+			pgarray_add_i64(&c->s_job, m->job_id);
+			pgarray_add_i64(&c->s_cert, m->certificate_id);
+			pgarray_add(&c->s_url, m->order_url);
+			pgarray_add(&c->s_leaf, m->leaf_pem);
+			pgarray_add(&c->s_chain, m->chain_pem);
+			pgarray_add(&c->s_key, m->key_pem);
+			pgarray_add(&c->s_serial, m->serial);
+			pgarray_add_i64(&c->s_nb, m->not_before);
+			pgarray_add_i64(&c->s_na, m->not_after);
+			pgarray_add(&c->s_issuer, m->issuer);
+			c->nresults++;
+			snprintf(detail, sizeof(detail), "serial %s", m->serial);
+			add_event(c, m->job_id, "issued", detail);
+			break;
+		}
+		case OUT_FAILED:
+			pgarray_add_i64(&c->f_job, m->job_id);
+			pgarray_add(&c->f_type, m->problem_type);
+			pgarray_add(&c->f_detail, m->detail);
+			c->nfailed++;
+			free(key);
+			if (asprintf(&key, "%s: %s", m->problem_type, m->detail) < 0) {
+				key = NULL;
+				goto oom;
+			}
+			add_event(c, m->job_id, "failed", key);
+			break;
+		case OUT_EVENT:
+			add_event(c, m->job_id, m->event_kind, m->detail);
+			break;
+		}
+	}
+	for (size_t i = 0; i < no; i++) {
+		pgarray_add_i64(&c->o_job, orders[i].first->job_id);
+		pgarray_add_i64(&c->o_acct, orders[i].first->account_id);
+		pgarray_add(&c->o_url, orders[i].first->order_url);
+		pgarray_add(&c->o_state, orders[i].state);
+		pgarray_add(&c->o_fin, orders[i].finalize_url);
+		pgarray_add(&c->o_cert, orders[i].certificate_url);
+	}
+	c->norders = no;
+	for (size_t i = 0; i < nr; i++) {
+		const struct outmsg *m = records[i].first;
+		pgarray_add_i64(&c->r_acct, m->account_id);
+		pgarray_add(&c->r_fqdn, m->fqdn);
+		pgarray_add(&c->r_value, m->value);
+		pgarray_add(&c->r_issuer, m->issuer);
+		pgarray_add_bool(&c->r_wild, m->wildcard);
+		pgarray_add_i64(&c->r_var, m->variant);
+		pgarray_add(&c->r_prov, m->provider);
+		pgarray_add_bool(&c->r_written, records[i].written);
+		pgarray_add_bool(&c->r_verified, records[i].verified);
+	}
+	c->nrecords = nr;
+	rc = 0;
+	goto out;
+oom:
+	cf_errf(err, "storing reports: out of memory");
+out:
+	free(key);
+	merge_free(&om);
+	merge_free(&rm);
+	free(orders);
+	free(records);
+	return rc;
+}
+
+/* Runs sql with the finished literals of cols[0..n) as parameters. */
+static int
+run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, int n, cf_err *err)
+{
+	const char *params[10];
+
+	for (int i = 0; i < n; i++) {
+		params[i] = pgarray_finish(&cols[i]);
+		if (params[i] == NULL) {
+			cf_errf(err, "%s: out of memory", what);
+			return -1;
+		}
+	}
+	return db_run(conn, what, sql, n, params, err);
+}
+
+static int
+store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
+{
+	struct cols c;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	if (cols_fill(&c, list, err) != 0)
+		goto out;
+	if (c.norders && run_cols(conn, "storing orders", sql_orders, &c.o_job, 6, err) != 0)
+		goto out;
+	if (c.nrecords && run_cols(conn, "storing records", sql_records, &c.r_acct, 9, err) != 0)
+		goto out;
+	if (c.nresults) {
+		struct pgarray certs = { 0 };
+		for (const struct outmsg *m = list; m; m = m->next)
+			if (m->kind == OUT_ISSUED)
+				pgarray_add_i64(&certs, m->certificate_id);
+		int r = run_cols(conn, "retiring previous results", sql_retire, &certs, 1, err);
+		pgarray_free(&certs);
+		if (r != 0 || run_cols(conn, "storing results", sql_results, &c.s_job, 10, err) != 0)
+			goto out;
+		struct pgarray jobs = { 0 };
+		for (const struct outmsg *m = list; m; m = m->next)
+			if (m->kind == OUT_ISSUED)
+				pgarray_add_i64(&jobs, m->job_id);
+		r = run_cols(conn, "marking jobs issued", sql_issued, &jobs, 1, err);
+		pgarray_free(&jobs);
+		if (r != 0)
+			goto out;
+	}
+	if (c.nfailed && run_cols(conn, "marking jobs failed", sql_failed, &c.f_job, 3, err) != 0)
+		goto out;
+	if (c.nevents && run_cols(conn, "storing events", sql_events, &c.e_job, 3, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	cols_free(&c);
+	return rc;
+}
+
+static int
+in_transaction(PGconn *conn, const struct outmsg *list, cf_err *err)
+{
+	if (db_run(conn, "BEGIN", "BEGIN", 0, NULL, err) != 0)
+		return -1;
+	if (store_list(conn, list, err) != 0 || db_run(conn, "COMMIT", "COMMIT", 0, NULL, err) != 0) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_batch(PGconn *conn, const struct outmsg *list, cf_err *err)
+{
+	return in_transaction(conn, list, err);
+}
+
+int
+store_one(PGconn *conn, const struct outmsg *m, cf_err *err)
+{
+	struct outmsg copy = *m;
+
+	copy.next = NULL;
+	return in_transaction(conn, &copy, err);
+}
