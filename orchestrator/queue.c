@@ -2,6 +2,7 @@
 #include "queue.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,17 +122,22 @@ attach_known_records(PGconn *c, const char *acct, struct job *jobs, cf_err *err)
 	cf_buf arr = { 0 };
 	PGresult *res = NULL;
 	char fqdn[DNSNAME_MAX + 32];
-	int rc = -1, first = 1;
+	char **fqdns = NULL;       /* record name of each (job, name), in job order */
+	size_t total = 0, k;
+	int rc = -1;
 
-	if (cf_buf_append(&arr, "{", 1) != 0)
+	for (struct job *j = jobs; j; j = j->next)
+		total += j->nnames;
+	if ((fqdns = calloc(total ? total : 1, sizeof(*fqdns))) == NULL || cf_buf_append(&arr, "{", 1) != 0)
 		goto oom;
+	k = 0;
 	for (struct job *j = jobs; j; j = j->next) {
-		for (size_t i = 0; i < j->nnames; i++) {
+		for (size_t i = 0; i < j->nnames; i++, k++) {
 			if (persist_record_name(j->names[i], fqdn, sizeof(fqdn), err) != 0)
 				goto out;
-			if (cf_buf_printf(&arr, "%s\"%s\"", first ? "" : ",", fqdn) != 0)
+			if ((fqdns[k] = strdup(fqdn)) == NULL ||
+			    cf_buf_printf(&arr, "%s\"%s\"", k ? "," : "", fqdn) != 0)
 				goto oom;
-			first = 0;
 		}
 	}
 	if (cf_buf_append(&arr, "}", 1) != 0)
@@ -140,16 +146,17 @@ attach_known_records(PGconn *c, const char *acct, struct job *jobs, cf_err *err)
 	res = db_exec(c, "claim: reading known records", sql_known_records, 2, p, err);
 	if (res == NULL)
 		goto out;
+	/* rows and names are both in the hundreds per batch: a plain scan is cheap enough */
 	for (int r = 0; r < PQntuples(res); r++) {
 		const char *f = db_get(res, r, "fqdn"), *v = db_get(res, r, "value");
+		k = 0;
 		for (struct job *j = jobs; j; j = j->next) {
-			for (size_t i = 0; i < j->nnames; i++) {
-				if (persist_record_name(j->names[i], fqdn, sizeof(fqdn), err) != 0)
-					goto out;
-				if (strcmp(fqdn, f) == 0) {
+			bool added = false;
+			for (size_t i = 0; i < j->nnames; i++, k++) {
+				if (!added && strcmp(fqdns[k], f) == 0) {
 					if (job_add_known_record(j, f, v) != 0)
 						goto oom;
-					break;
+					added = true;
 				}
 			}
 		}
@@ -159,6 +166,9 @@ attach_known_records(PGconn *c, const char *acct, struct job *jobs, cf_err *err)
 oom:
 	cf_errf(err, "claim: out of memory");
 out:
+	for (size_t i = 0; fqdns && i < total; i++)
+		free(fqdns[i]);
+	free(fqdns);
 	PQclear(res);
 	cf_buf_free(&arr);
 	return rc;

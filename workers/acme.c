@@ -443,6 +443,7 @@ acme_engine_free(struct acme_engine *eng)
 		free(eng->nonces[i]);
 	free(eng->nonces);
 	acme_records_free(eng);
+	free(eng->known_chain);
 	EVP_PKEY_free(eng->key);
 	free((char *)eng->cfg.directory_url);
 	free((char *)eng->cfg.account_url);

@@ -65,6 +65,7 @@ struct acme_engine {
 	struct acme_call *gate_wait_head; /* calls the CA gate holds back */
 	struct acme_call *gate_wait_tail;
 	struct record_op **records;  /* hash of records this engine wrote or is writing */
+	char *known_chain;           /* the last certificate chain checked (they repeat) */
 };
 
 /* Request classes the CA gate keeps apart. */

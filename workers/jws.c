@@ -407,6 +407,27 @@ out:
 	return res;
 }
 
+/* "ES256" for an EC P-256 key, "RS256" for an RSA key, else NULL with err set. */
+static const char *
+jws_alg(EVP_PKEY *key, cf_err *err)
+{
+	char group[32];
+
+	if (EVP_PKEY_is_a(key, "EC")) {
+		if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) ||
+		    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
+			cf_errf(err, "jwk: EC key is not on P-256");
+			return NULL;
+		}
+		return "ES256";
+	}
+	if (EVP_PKEY_is_a(key, "RSA"))
+		return "RS256";
+	cf_errf(err, "jwk: key type %s is not supported (only EC P-256 and RSA)",
+	    EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "(unknown)");
+	return NULL;
+}
+
 /* base64url of a NUL-terminated string, or NULL with err set. */
 static char *
 str_b64url(const char *s, const char *what, const char *url, cf_err *err)
@@ -443,7 +464,8 @@ jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
 		cf_errf(err, "jws_sign %s: no key", url);
 		goto out;
 	}
-	if ((jwk = jwk_object(key, &alg, err)) == NULL) {
+	/* with a kid the JWK is not sent: only the algorithm is needed, which is much cheaper */
+	if (kid != NULL ? (alg = jws_alg(key, err)) == NULL : (jwk = jwk_object(key, &alg, err)) == NULL) {
 		if (err != NULL) {
 			char why[sizeof(err->msg)];
 

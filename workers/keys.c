@@ -338,11 +338,13 @@ pem_next_cert(const char *p, const char **start, const char **end)
 }
 
 /*
- * Keeps only the certificate blocks: explanatory text between them (RFC 7468 5.2) is dropped,
- * each block ends with "\n", and each must hold a certificate OpenSSL can parse.
+ * Keeps only the certificate blocks: explanatory text between them (RFC 7468 5.2) is dropped and
+ * each block ends with "\n". Every block after the first must hold a certificate OpenSSL can
+ * parse, unless the chain is byte for byte known_chain (already checked); the first block, the
+ * leaf, is left to the caller to parse.
  */
-int
-cert_chain_split(const char *pem, char **leaf_pem, char **chain_pem, cf_err *err)
+static int
+chain_split(const char *pem, char **leaf_pem, char **chain_pem, const char *known_chain, cf_err *err)
 {
 	cf_buf leaf = { 0 }, chain = { 0 };
 	const char *p, *start, *end;
@@ -365,18 +367,12 @@ cert_chain_split(const char *pem, char **leaf_pem, char **chain_pem, cf_err *err
 	}
 	for (p = pem; (r = pem_next_cert(p, &start, &end)) == 1; p = end, n++) {
 		cf_buf *dst = n == 0 ? &leaf : &chain;
-		size_t off = dst->len;
 
 		if (cf_buf_append(dst, start, (size_t)(end - start)) != 0 ||
 		    cf_buf_append(dst, "\n", 1) != 0) {
 			cf_errf(err, "cert_chain_split: out of memory");
 			goto out;
 		}
-		snprintf(what, sizeof(what), "cert_chain_split: certificate %zu", n + 1);
-		if ((x = cert_from_pem(dst->data + off, what, err)) == NULL)
-			goto out;
-		X509_free(x);
-		x = NULL;
 	}
 	if (r < 0) {
 		cf_errf(err, "cert_chain_split: certificate %zu has no \"%s\" line", n + 1,
@@ -391,6 +387,16 @@ cert_chain_split(const char *pem, char **leaf_pem, char **chain_pem, cf_err *err
 		cf_errf(err, "cert_chain_split: out of memory");
 		goto out;
 	}
+	if (known_chain == NULL || strcmp(known_chain, chain.data) != 0) {
+		size_t i = 2;
+		for (p = chain.data; pem_next_cert(p, &start, &end) == 1; p = end, i++) {
+			snprintf(what, sizeof(what), "cert_chain_split: certificate %zu", i);
+			if ((x = cert_from_pem(start, what, err)) == NULL)
+				goto out;
+			X509_free(x);
+			x = NULL;
+		}
+	}
 	*leaf_pem = leaf.data;
 	*chain_pem = chain.data;
 	leaf.data = chain.data = NULL;
@@ -400,6 +406,23 @@ out:
 	cf_buf_free(&leaf);
 	cf_buf_free(&chain);
 	return rc;
+}
+
+int
+cert_chain_split(const char *pem, char **leaf_pem, char **chain_pem, cf_err *err)
+{
+	X509 *x;
+
+	if (chain_split(pem, leaf_pem, chain_pem, NULL, err) != 0)
+		return -1;
+	if ((x = cert_from_pem(*leaf_pem, "cert_chain_split: certificate 1", err)) == NULL) {
+		free(*leaf_pem);
+		free(*chain_pem);
+		*leaf_pem = *chain_pem = NULL;
+		return -1;
+	}
+	X509_free(x);
+	return 0;
 }
 
 /* An ASN1_TIME as unix seconds; 0 or -1 with err set. */
@@ -422,23 +445,16 @@ asn1_time_unix(const ASN1_TIME *t, int64_t *out, const char *what, cf_err *err)
  * issuer: RFC 2253 with non-ASCII escaped, so ASCII; cut at sizeof(out->issuer) - 1 octets when
  * longer (an informational field; a valid certificate is never refused for it).
  */
-int
-cert_info_parse(const char *leaf_pem, struct cert_info *out, cf_err *err)
+static int
+info_from_x509(X509 *x, struct cert_info *out, cf_err *err)
 {
 	BIGNUM *bn = NULL;
 	char *hex = NULL, *issuer = NULL;
 	BIO *bio = NULL;
-	X509 *x = NULL;
 	size_t i, n;
 	int rc = -1;
 
-	if (out == NULL) {
-		cf_errf(err, "cert_info_parse: no output");
-		goto out;
-	}
 	memset(out, 0, sizeof(*out));
-	if ((x = cert_from_pem(leaf_pem, "cert_info_parse", err)) == NULL)
-		goto out;
 
 	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
 	    (hex = BN_bn2hex(bn)) == NULL) {
@@ -469,23 +485,37 @@ out:
 	OPENSSL_free(hex);
 	free(issuer);
 	BIO_free(bio);
-	X509_free(x);
 	return rc;
 }
 
 int
-cert_matches_key(const char *leaf_pem, EVP_PKEY *key, cf_err *err)
+cert_info_parse(const char *leaf_pem, struct cert_info *out, cf_err *err)
+{
+	X509 *x;
+	int rc;
+
+	if (out == NULL) {
+		cf_errf(err, "cert_info_parse: no output");
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	if ((x = cert_from_pem(leaf_pem, "cert_info_parse", err)) == NULL)
+		return -1;
+	rc = info_from_x509(x, out, err);
+	X509_free(x);
+	return rc;
+}
+
+static int
+x509_matches_key(X509 *x, EVP_PKEY *key, cf_err *err)
 {
 	EVP_PKEY *pub;
-	X509 *x = NULL;
 	int rc = -1;
 
 	if (key == NULL) {
 		cf_errf(err, "cert_matches_key: no key");
 		goto out;
 	}
-	if ((x = cert_from_pem(leaf_pem, "cert_matches_key", err)) == NULL)
-		goto out;
 	if ((pub = X509_get0_pubkey(x)) == NULL) {
 		ossl_errf(err, "cert_matches_key: X509_get0_pubkey");
 		goto out;
@@ -507,6 +537,65 @@ cert_matches_key(const char *leaf_pem, EVP_PKEY *key, cf_err *err)
 		break;
 	}
 out:
+	return rc;
+}
+
+int
+cert_matches_key(const char *leaf_pem, EVP_PKEY *key, cf_err *err)
+{
+	X509 *x;
+	int rc;
+
+	if (key == NULL) {
+		cf_errf(err, "cert_matches_key: no key");
+		return -1;
+	}
+	if ((x = cert_from_pem(leaf_pem, "cert_matches_key", err)) == NULL)
+		return -1;
+	rc = x509_matches_key(x, key, err);
 	X509_free(x);
 	return rc;
+}
+
+int
+cert_issued_parse(const char *pem, EVP_PKEY *key, char **known_chain, struct cert_issued *out, cf_err *err)
+{
+	X509 *x = NULL;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (chain_split(pem, &out->leaf_pem, &out->chain_pem, known_chain ? *known_chain : NULL, err) != 0)
+		goto out;
+	if ((x = cert_from_pem(out->leaf_pem, "issued certificate", err)) == NULL ||
+	    info_from_x509(x, &out->info, err) != 0)
+		goto out;
+	switch (x509_matches_key(x, key, err)) {
+	case 1:
+		break;
+	case 0:
+		cf_errf(err, "issued certificate does not carry the key of our CSR");
+		goto out;
+	default:
+		goto out;
+	}
+	if (known_chain && (*known_chain == NULL || strcmp(*known_chain, out->chain_pem) != 0)) {
+		free(*known_chain);
+		*known_chain = strdup(out->chain_pem);
+	}
+	rc = 0;
+out:
+	X509_free(x);
+	if (rc != 0)
+		cert_issued_clear(out);
+	return rc;
+}
+
+void
+cert_issued_clear(struct cert_issued *c)
+{
+	if (c == NULL)
+		return;
+	free(c->leaf_pem);
+	free(c->chain_pem);
+	c->leaf_pem = c->chain_pem = NULL;
 }

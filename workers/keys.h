@@ -44,6 +44,23 @@ int cert_info_parse(const char *leaf_pem, struct cert_info *out, cf_err *err) CF
 /* 1 when the certificate's public key is key's, 0 when not, -1 on error. */
 int cert_matches_key(const char *leaf_pem, EVP_PKEY *key, cf_err *err) CF_MUST;
 
+/* An issued chain, split and checked. */
+struct cert_issued {
+	char *leaf_pem;
+	char *chain_pem;      /* "" when the CA sent the leaf alone */
+	struct cert_info info;
+};
+
+/*
+ * What the order engine does with a downloaded chain, parsing the leaf once: splits it, reads the
+ * leaf's serial, dates and issuer, and checks that the leaf carries key (the CSR's). The chain
+ * blocks are parsed too, unless the chain is byte for byte *known_chain, which keeps the last chain
+ * checked (pass NULL to always parse; *known_chain is malloc'd and owned by the caller).
+ */
+int cert_issued_parse(const char *pem, EVP_PKEY *key, char **known_chain, struct cert_issued *out,
+    cf_err *err) CF_MUST;
+void cert_issued_clear(struct cert_issued *c);
+
 /*
  * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue, so
  * that a stale error never shows up in the message of a later, unrelated failure.

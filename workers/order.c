@@ -950,10 +950,9 @@ on_certificate(struct acme_call *call, struct http_req *req)
 {
 	struct order *o = call->order;
 	struct outmsg *m = NULL;
-	struct cert_info info;
-	char *leaf = NULL, *chain = NULL, *key_pem = NULL;
+	struct cert_issued ci = { 0 };
+	char *key_pem = NULL;
 	cf_err err;
-	int match;
 
 	if (order_expired(o))
 		return;
@@ -961,15 +960,9 @@ on_certificate(struct acme_call *call, struct http_req *req)
 		order_fail_response(o, "downloading the certificate", req);
 		return;
 	}
-	if (cert_chain_split(req->body.data ? req->body.data : "", &leaf, &chain, &err) != 0 ||
-	    cert_info_parse(leaf, &info, &err) != 0) {
+	if (cert_issued_parse(req->body.data ? req->body.data : "", o->cert_key, &o->eng->known_chain, &ci,
+	    &err) != 0) {
 		order_fail(o, "certfleet:certificate", err.msg);
-		goto out;
-	}
-	match = cert_matches_key(leaf, o->cert_key, &err);
-	if (match != 1) {
-		order_fail(o, "certfleet:certificate",
-		    match == 0 ? "issued certificate does not carry the key of our CSR" : err.msg);
 		goto out;
 	}
 	key_pem = key_to_pem(o->cert_key, &err);
@@ -979,23 +972,22 @@ on_certificate(struct acme_call *call, struct http_req *req)
 		goto out;
 	}
 	m->order_url = strdup(o->url);
-	m->leaf_pem = leaf;
-	m->chain_pem = chain;
+	m->leaf_pem = ci.leaf_pem;
+	m->chain_pem = ci.chain_pem;
 	m->key_pem = key_pem;
-	m->serial = strdup(info.serial);
-	m->issuer = strdup(info.issuer);
-	m->not_before = info.not_before;
-	m->not_after = info.not_after;
-	leaf = chain = key_pem = NULL;
+	m->serial = strdup(ci.info.serial);
+	m->issuer = strdup(ci.info.issuer);
+	m->not_before = ci.info.not_before;
+	m->not_after = ci.info.not_after;
+	ci.leaf_pem = ci.chain_pem = key_pem = NULL;
 	post_order_state(o, "valid");
 	post(o, m);
 	m = NULL;
-	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], info.serial);
+	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci.info.serial);
 	order_end(o, ORDER_ISSUED);
 out:
 	outmsg_free(m);
-	free(leaf);
-	free(chain);
+	cert_issued_clear(&ci);
 	free(key_pem);
 }
 

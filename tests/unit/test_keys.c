@@ -586,6 +586,49 @@ test_cert_matches_key(void)
 	chain_free(&c);
 }
 
+static void
+test_cert_issued(void)
+{
+	struct chain c;
+	struct cert_issued ci;
+	cf_err err = { { 0 } };
+	char *pem = NULL, *bad = NULL, *known = NULL;
+
+	CHECK(chain_make(&c) == 0);
+	CHECK(asprintf(&pem, "%s%s", c.leaf_pem, c.ca_pem) > 0);
+
+	/* the right key: split, info, and the chain remembered */
+	CHECK(cert_issued_parse(pem, c.leaf_key, &known, &ci, &err) == 0);
+	CHECK_STR(ci.leaf_pem, c.leaf_pem);
+	CHECK_STR(ci.chain_pem, c.ca_pem);
+	CHECK_STR(ci.info.serial, "0123456789abcdef00");
+	CHECK_STR(known, c.ca_pem);
+	cert_issued_clear(&ci);
+	CHECK(ci.leaf_pem == NULL && ci.chain_pem == NULL);
+
+	/* another key: refused with a clear reason, nothing returned */
+	CHECK(cert_issued_parse(pem, c.ca_key, &known, &ci, &err) == -1);
+	CHECK(strstr(err.msg, "does not carry the key") != NULL);
+	CHECK(ci.leaf_pem == NULL && ci.chain_pem == NULL);
+
+	/* a damaged chain block is refused when it is new... */
+	CHECK(asprintf(&bad, "%s-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", c.leaf_pem) > 0);
+	CHECK(cert_issued_parse(bad, c.leaf_key, &known, &ci, &err) == -1);
+	CHECK(strstr(err.msg, "certificate 2") != NULL);
+	CHECK_STR(known, c.ca_pem); /* a refused chain is not remembered */
+	/* ...and so is a damaged leaf, whatever the chain */
+	free(bad);
+	CHECK(asprintf(&bad, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n%s", c.ca_pem) > 0);
+	CHECK(cert_issued_parse(bad, c.leaf_key, &known, &ci, &err) == -1);
+	/* without a cache every block is parsed */
+	CHECK(cert_issued_parse(pem, c.leaf_key, NULL, &ci, &err) == 0);
+	cert_issued_clear(&ci);
+	free(pem);
+	free(bad);
+	free(known);
+	chain_free(&c);
+}
+
 int
 main(void)
 {
@@ -601,5 +644,6 @@ main(void)
 	RUN(test_cert_info_errors);
 	RUN(test_cert_info);
 	RUN(test_cert_matches_key);
+	RUN(test_cert_issued);
 	return CHECK_DONE();
 }
