@@ -6,6 +6,7 @@
 #   make unit       unit tests only (no services needed)
 #   make asan       build and run the unit tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan       build under ThreadSanitizer (build-tsan/)
+#   make bench      throughput, CPU, memory and a 10,000-order hold test, beside lego and uacme
 
 CC      ?= cc
 BUILD   ?= build
@@ -27,7 +28,7 @@ MAIN_OBJ  = $(BUILD)/orchestrator/main.o
 TEST_SRCS = $(wildcard tests/unit/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit test demo bench asan tsan clean deps stack-start stack-stop
+.PHONY: all unit test demo bench asan tsan clean deps
 
 all: $(BUILD)/certfleet $(TEST_BINS)
 
@@ -69,6 +70,10 @@ test: deps
 demo: deps
 	$(MAKE) all
 	BUILD=$(BUILD) scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	CERTFLEET_BIN=$(CURDIR)/$(BUILD)/certfleet bench/bench.sh
 
 asan:
 	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit

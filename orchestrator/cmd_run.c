@@ -131,6 +131,8 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
 	bool separate = sep_env && strcmp(sep_env, "1") == 0;
 	struct ca_gate *gate = NULL;
+	struct keygen_pool *keygen = NULL;
+	CURLSH *share = NULL;
 	struct account acct = { 0 };
 	struct provider_config pc = { 0 };
 	struct worker_pool_config wc = { 0 };
@@ -191,8 +193,13 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	if ((rc = cmd_open_account(cfg, "run", &c, &acct)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
+	if ((share = http_share_new(&err)) == NULL) {
+		log_error("run: %s", err.msg);
+		goto out;
+	}
 	pc.challtestsrv_url = cfg->challtestsrv_url;
 	pc.http.timeout_ms = 30000;
+	pc.http.share = share;
 	if (check_providers(c, acct.id, &pc) != 0) {
 		rc = EXIT_USAGE;
 		goto out;
@@ -216,6 +223,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	wc.acme.key_pem = acct.key_pem;
 	wc.acme.issuer = acct.issuer;
 	wc.acme.http.ca_bundle = cfg->ca_bundle;
+	wc.acme.http.share = share;
 	wc.acme.providers = &pc;
 	wc.acme.outbox = &ob;
 	wc.acme.order_timeout_ms = timeout_s * 1000;
@@ -224,6 +232,11 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		goto out;
 	}
 	wc.acme.gate = gate;
+	if ((keygen = keygen_pool_new(1, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		goto out;
+	}
+	wc.acme.keygen = keygen;
 	pool = worker_pool_start(&wc, &err);
 	if (pool == NULL) {
 		log_error("run: %s", err.msg);
@@ -294,7 +307,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	}
 out:
 	worker_pool_stop(pool);
+	keygen_pool_free(keygen);
 	ca_gate_free(gate);
+	http_share_free(share);
 	if (writer_running) {
 		outbox_close(&ob);
 		writer_join(&wr);

@@ -460,3 +460,9 @@ acme_engine_orders(const struct acme_engine *eng)
 {
 	return eng->orders;
 }
+
+bool
+acme_engine_idle(const struct acme_engine *eng)
+{
+	return eng->orders == 0 && eng->keygen_pending == 0;
+}

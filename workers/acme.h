@@ -13,6 +13,7 @@
 #include "cf.h"
 #include "http.h"
 #include "job.h"
+#include "keygen.h"
 #include "loop.h"
 #include "outbox.h"
 #include "provider.h"
@@ -27,6 +28,7 @@ struct acme_config {
 	struct outbox *outbox;
 	int64_t order_timeout_ms;      /* an order not done by then fails; 0 = 10 minutes */
 	struct ca_gate *gate;          /* keeps newOrder and authorization fetches apart; NULL = off */
+	struct keygen_pool *keygen;    /* threads for slow (RSA) keys; NULL = generate in the loop */
 };
 
 struct acme_engine;
@@ -46,5 +48,8 @@ void acme_engine_wake(struct acme_engine *eng);
 
 /* Orders in flight on this engine. */
 long acme_engine_orders(const struct acme_engine *eng);
+
+/* True when nothing of this engine is outstanding: no order, no key being made for one. */
+bool acme_engine_idle(const struct acme_engine *eng);
 
 #endif

@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,4 +199,58 @@ http_req_error(const struct http_req *req, char *buf, size_t len)
 	else
 		snprintf(buf, len, "HTTP %ld", req->status);
 	return buf;
+}
+
+/* One lock per kind of shared data; a share handle is process-wide, so these are too. */
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+static pthread_once_t share_locks_once = PTHREAD_ONCE_INIT;
+
+static void
+share_locks_init(void)
+{
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&share_locks[i], NULL);
+}
+
+static void
+share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+	(void)handle;
+	(void)access;
+	(void)userptr;
+	pthread_mutex_lock(&share_locks[data]);
+}
+
+static void
+share_unlock(CURL *handle, curl_lock_data data, void *userptr)
+{
+	(void)handle;
+	(void)userptr;
+	pthread_mutex_unlock(&share_locks[data]);
+}
+
+CURLSH *
+http_share_new(cf_err *err)
+{
+	CURLSH *sh;
+
+	pthread_once(&share_locks_once, share_locks_init);
+	sh = curl_share_init();
+	if (sh == NULL || curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		cf_errf(err, "curl_share_init: cannot share DNS cache and TLS sessions");
+		if (sh)
+			curl_share_cleanup(sh);
+		return NULL;
+	}
+	return sh;
+}
+
+void
+http_share_free(CURLSH *share)
+{
+	if (share)
+		curl_share_cleanup(share);
 }

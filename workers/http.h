@@ -46,6 +46,13 @@ struct http_req *http_req_new(const struct http_settings *s, const char *url, co
     const char *content_type, bool head, cf_err *err) CF_MUST;
 void http_req_free(struct http_req *req);
 
+/*
+ * A share handle for all threads of the process: DNS cache and TLS sessions (never connections,
+ * which stay with each worker's multi handle), with its own locks. NULL on failure.
+ */
+CURLSH *http_share_new(cf_err *err) CF_MUST;
+void http_share_free(CURLSH *share);
+
 /* Runs req to completion on the calling thread (CLI commands only, never in a worker). */
 int http_req_perform(struct http_req *req, cf_err *err) CF_MUST;
 

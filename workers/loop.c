@@ -5,6 +5,8 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +17,14 @@
 #include "log.h"
 
 #define LOOP_MAX_EVENTS 256
+#define LOOP_DONE_PER_ROUND 64 /* answers handled between two looks at the timers */
+
+/* A call posted from another thread. */
+struct loop_post {
+	loop_fn fn;
+	void *arg;
+	struct loop_post *next;
+};
 
 struct loop {
 	CURLM *multi;
@@ -28,6 +38,9 @@ struct loop {
 	loop_fn wake_fn;
 	void *wake_arg;
 	int64_t max_lag_ms;
+	bool more_done;           /* finished transfers wait for the next round */
+	pthread_mutex_t post_lock;
+	struct loop_post *posts;  /* newest first */
 };
 
 /* ---- timers ---- */
@@ -153,13 +166,17 @@ on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+/*
+ * Hands finished transfers to their callbacks, at most max of them, so that a burst of answers
+ * cannot hold timers back for long; sets l->more_done when some are left for the next round.
+ */
 static int
-check_done(struct loop *l)
+check_done(struct loop *l, int max)
 {
 	CURLMsg *msg;
-	int left, n = 0;
+	int left = 0, n = 0;
 
-	while ((msg = curl_multi_info_read(l->multi, &left)) != NULL) {
+	while (n < max && (msg = curl_multi_info_read(l->multi, &left)) != NULL) {
 		struct http_req *req = NULL;
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -171,6 +188,7 @@ check_done(struct loop *l)
 		req->done(req, req->arg); /* may free req and start new transfers */
 		n++;
 	}
+	l->more_done = n == max;
 	return n;
 }
 
@@ -188,6 +206,7 @@ loop_new(const struct loop_options *opt, cf_err *err)
 	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	l->multi = curl_multi_init();
 	l->curl_due_ms = -1;
+	pthread_mutex_init(&l->post_lock, NULL);
 	if (l->epfd < 0 || l->evfd < 0 || l->multi == NULL) {
 		cf_errf(err, "loop_new: epoll/eventfd/curl_multi_init: %s", strerror(errno));
 		loop_free(l);
@@ -220,7 +239,57 @@ loop_free(struct loop *l)
 	if (l->evfd >= 0)
 		close(l->evfd);
 	free(l->heap);
+	while (l->posts) {
+		struct loop_post *n = l->posts->next;
+		free(l->posts);
+		l->posts = n;
+	}
+	pthread_mutex_destroy(&l->post_lock);
 	free(l);
+}
+
+int
+loop_post(struct loop *l, loop_fn fn, void *arg)
+{
+	struct loop_post *p = malloc(sizeof(*p));
+
+	if (p == NULL)
+		return -1;
+	p->fn = fn;
+	p->arg = arg;
+	pthread_mutex_lock(&l->post_lock);
+	p->next = l->posts;
+	l->posts = p;
+	pthread_mutex_unlock(&l->post_lock);
+	loop_wakeup(l);
+	return 0;
+}
+
+/* Runs the calls posted from other threads, oldest first. */
+static int
+run_posts(struct loop *l)
+{
+	struct loop_post *list, *rev = NULL;
+	int n = 0;
+
+	pthread_mutex_lock(&l->post_lock);
+	list = l->posts;
+	l->posts = NULL;
+	pthread_mutex_unlock(&l->post_lock);
+	while (list) {
+		struct loop_post *next = list->next;
+		list->next = rev;
+		rev = list;
+		list = next;
+	}
+	while (rev) {
+		struct loop_post *next = rev->next;
+		rev->fn(rev->arg);
+		free(rev);
+		rev = next;
+		n++;
+	}
+	return n;
 }
 
 void
@@ -271,6 +340,8 @@ next_wait(struct loop *l, int max_wait_ms)
 {
 	int64_t now = cf_mono_ms(), due = -1;
 
+	if (l->more_done)
+		return 0;
 	if (l->curl_due_ms >= 0)
 		due = l->curl_due_ms;
 	if (l->nheap > 0 && (due < 0 || l->heap[0]->due_ms < due))
@@ -301,6 +372,7 @@ loop_run_once(struct loop *l, int max_wait_ms)
 			uint64_t v;
 			while (read(l->evfd, &v, sizeof(v)) > 0)
 				;
+			dispatched += run_posts(l);
 			if (l->wake_fn)
 				l->wake_fn(l->wake_arg);
 			dispatched++;
@@ -316,7 +388,7 @@ loop_run_once(struct loop *l, int max_wait_ms)
 		l->curl_due_ms = -1;
 		curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
-	dispatched += check_done(l);
+	dispatched += check_done(l, LOOP_DONE_PER_ROUND);
 	/* Fire due timers; a callback may re-arm its own timer, which then waits for the next round. */
 	now = cf_mono_ms();
 	for (size_t budget = l->nheap; budget > 0 && l->nheap > 0 && l->heap[0]->due_ms <= now; budget--) {
@@ -327,6 +399,5 @@ loop_run_once(struct loop *l, int max_wait_ms)
 		t->fn(t->arg);
 		dispatched++;
 	}
-	dispatched += check_done(l);
 	return dispatched;
 }

@@ -33,6 +33,12 @@ struct loop_options {
 struct loop *loop_new(const struct loop_options *opt, cf_err *err) CF_MUST;
 void loop_free(struct loop *loop);
 
+/*
+ * Runs fn(arg) on the loop thread soon; callable from any thread (a helper thread hands a result
+ * back this way). Returns -1 when out of memory.
+ */
+int loop_post(struct loop *loop, loop_fn fn, void *arg) CF_MUST;
+
 /* Called on the loop thread after loop_wakeup() from any thread. */
 void loop_set_wakeup(struct loop *loop, loop_fn fn, void *arg);
 /* Thread-safe. */

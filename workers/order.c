@@ -924,16 +924,14 @@ on_finalize(struct acme_call *call, struct http_req *req)
 	order_advance(o, req);
 }
 
+/* Builds the CSR for the order's new key and sends finalize. */
 static void
-order_finalize(struct order *o)
+order_finalize_with_key(struct order *o)
 {
 	char *csr = NULL, *payload = NULL;
 	cf_err err;
 
-	o->state = ORDER_FINALIZE;
-	o->cert_key = key_generate(o->job->key_type, &err);
-	if (o->cert_key == NULL ||
-	    (csr = csr_b64url(o->cert_key, (const char *const *)o->job->names, o->job->nnames, &err)) == NULL) {
+	if ((csr = csr_b64url(o->cert_key, (const char *const *)o->job->names, o->job->nnames, &err)) == NULL) {
 		order_fail(o, "certfleet:csr", err.msg);
 		return;
 	}
@@ -943,6 +941,49 @@ order_finalize(struct order *o)
 		acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, GATE_NONE, on_finalize);
 	free(csr);
 	free(payload);
+}
+
+/* A key from the keygen threads arrives (on this loop). */
+static void
+on_key_ready(void *arg, EVP_PKEY *key, const char *error)
+{
+	struct order *o = arg;
+
+	o->eng->keygen_pending--;
+	if (order_ended(o)) {
+		EVP_PKEY_free(key);
+	} else if (key == NULL) {
+		order_fail(o, "certfleet:key", error);
+	} else {
+		o->cert_key = key;
+		order_finalize_with_key(o);
+	}
+	order_unref(o);
+}
+
+static void
+order_finalize(struct order *o)
+{
+	struct keygen_pool *kp = o->eng->cfg.keygen;
+	cf_err err;
+
+	o->state = ORDER_FINALIZE;
+	if (kp == NULL || keygen_is_fast(o->job->key_type)) {
+		o->cert_key = key_generate(o->job->key_type, &err);
+		if (o->cert_key == NULL)
+			order_fail(o, "certfleet:key", err.msg);
+		else
+			order_finalize_with_key(o);
+		return;
+	}
+	/* slow keys (RSA) are made off the loop, which keeps serving other orders meanwhile */
+	order_ref(o);
+	o->eng->keygen_pending++;
+	if (keygen_submit(kp, o->job->key_type, o->eng->loop, on_key_ready, o, &err) != 0) {
+		o->eng->keygen_pending--;
+		order_fail(o, "certfleet:key", err.msg);
+		order_unref(o);
+	}
 }
 
 static void

@@ -112,7 +112,7 @@ worker_main(void *arg)
 			pthread_mutex_lock(&w->pool->lock);
 			bool idle = w->inflight == 0;
 			pthread_mutex_unlock(&w->pool->lock);
-			if (idle && acme_engine_orders(w->eng) == 0 && loop_transfers(w->loop) == 0)
+			if (idle && acme_engine_idle(w->eng) && loop_transfers(w->loop) == 0)
 				break;
 		}
 	}

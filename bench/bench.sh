@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench.sh - `make bench`: certfleet's throughput, CPU and memory against the local Pebble, side by
+# side with Debian's lego and uacme on the same machine and the same Pebble, and a hold test with
+# 10,000 orders in flight. It prints its numbers; it asserts nothing.
+#
+#   bench/bench.sh [-n N] [--hold N] [--peers N] [--no-peers] [--no-hold]
+#
+#   -n N        certificates in the throughput run (default 2000; BENCH_N)
+#   --hold N    orders held in flight in the hold test (default 10000; BENCH_HOLD; 0 skips it)
+#   --peers N   certificates per peer configuration (default 20; BENCH_PEERS_N; 0 skips peers)
+#
+# It runs its own stack (state in .stack-bench/, ports 100 above the test stack's), started fresh
+# and stopped at the end, so results do not depend on what an earlier run left in Pebble.
+# Throughput run: the persistent records are published (challtestsrv) and recorded (PostgreSQL)
+# before the run, as on any renewal night, so the run measures ACME and certfleet, not DNS writes.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cf=${CERTFLEET_BIN:-$repo/build/certfleet}
+N=${BENCH_N:-2000}
+HOLD=${BENCH_HOLD:-10000}
+PEERS_N=${BENCH_PEERS_N:-20}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-n) N=$2; shift 2 ;;
+	--hold) HOLD=$2; shift 2 ;;
+	--peers) PEERS_N=$2; shift 2 ;;
+	--no-peers) PEERS_N=0; shift ;;
+	--no-hold) HOLD=0; shift ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+export CERTFLEET_STACK_DIR=$repo/.stack-bench
+export CERTFLEET_PG_PORT=55532 CERTFLEET_PEBBLE_PORT=14100 CERTFLEET_PEBBLE_MGMT_PORT=15100
+export CERTFLEET_DNS_PORT=8153 CERTFLEET_CHALLTESTSRV_PORT=8155
+stack() { "$repo/scripts/stack.sh" "$@"; }
+tmp=$(mktemp -d)
+cleanup() { stack stop >/dev/null 2>&1; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+say() { echo "bench: $*"; }
+# CPU milliseconds (utime+stime) of a pid, from /proc (clock ticks of 10 ms).
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pebble_pid() { head -n1 "$CERTFLEET_STACK_DIR/run/pebble.pid"; }
+# PostgreSQL's CPU: the postmaster with its reaped children (cutime, cstime) and its live backends.
+pg_cpu_ms() {
+	local pm t p
+	pm=$(head -n1 "$CERTFLEET_STACK_DIR/run/postgres.pid" 2>/dev/null) || { echo 0; return; }
+	t=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15 + $16 + $17) * 1000 / hz }' "/proc/$pm/stat" 2>/dev/null || echo 0)
+	for p in $(ps --ppid "$pm" -o pid= 2>/dev/null); do t=$((t + $(cpu_ms "$p"))); done
+	echo "$t"
+}
+kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+start_stack() {
+	stack stop >/dev/null 2>&1
+	stack start >"$tmp/stack.log" 2>&1 || { cat "$tmp/stack.log"; exit 1; }
+	eval "$(stack env)"
+	"$cf" migrate >/dev/null && "$cf" account register --agree-tos >/dev/null || exit 1
+}
+
+echo "bench: machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+
+# ---- throughput ----
+say "throughput: $N certificates, records already in place"
+start_stack
+seq 1 "$N" | sed 's/^/host/; s/$/.bench.example/' >"$tmp/fleet"
+"$cf" enqueue --file "$tmp/fleet" >/dev/null || exit 1
+# publish and record every persistent record, as after an earlier night's run
+"$cf" records --format tsv >"$tmp/records"
+awk -F'\t' '{ printf "{\"host\":\"%s.\",\"value\":\"%s\"}\n", $1, $2 }' "$tmp/records" |
+	xargs -P 8 -d '\n' -I{} curl -sf -o /dev/null -X POST -d {} "$CERTFLEET_CHALLTESTSRV_URL/set-txt" ||
+	{ say "publishing records failed"; exit 1; }
+psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE r (fqdn text, value text)" \
+	-c "\\copy r FROM '$tmp/records'" \
+	-c "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at)
+	    SELECT a.id, r.fqdn, r.value, a.issuer_domain, r.value LIKE '%policy=wildcard%', 1, 'challtestsrv', now()
+	    FROM r, accounts a" >/dev/null || exit 1
+writes0=$(grep -c 'Added TXT' "$CERTFLEET_STACK_DIR/logs/challtestsrv.log")
+pp=$(pebble_pid); p0=$(cpu_ms "$pp"); g0=$(pg_cpu_ms)
+"$cf" run --no-progress >"$tmp/run.out" 2>"$tmp/run.err"
+rc=$?
+p1=$(cpu_ms "$pp"); g1=$(pg_cpu_ms)
+writes1=$(grep -c 'Added TXT' "$CERTFLEET_STACK_DIR/logs/challtestsrv.log")
+summary=$(grep '^summary:' "$tmp/run.out")
+[ -n "$summary" ] || { say "run failed (exit $rc)"; tail -20 "$tmp/run.err"; exit 1; }
+issued=$(kv "$summary" issued)
+cf_rate=$(kv "$summary" certs_per_s)
+cf_cpu=$(kv "$summary" cpu_ms_per_cert)
+pebble_cpu=$(awk -v a="$p0" -v b="$p1" -v n="$issued" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')
+pg_cpu=$(awk -v a="$g0" -v b="$g1" -v n="$issued" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')
+wall=$(kv "$summary" wall_s)
+pebble_share=$(awk -v a="$p0" -v b="$p1" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? (b - a) / (w * 10) : 0) }')
+cat <<EOT
+bench: certfleet: $issued/$N issued (run exit $rc) in $wall s: $cf_rate certificates/s
+bench:   order latency p50 $(kv "$summary" p50_ms) ms, p99 $(kv "$summary" p99_ms) ms; peak in flight $(kv "$summary" peak_inflight)
+bench:   certfleet CPU $cf_cpu ms/certificate, peak RSS $(kv "$summary" peak_rss_mb) MB, worst loop lag $(kv "$summary" max_lag_ms) ms
+bench:   Pebble CPU $pebble_cpu ms/certificate ($pebble_share% of one core over the run), PostgreSQL CPU $pg_cpu ms/certificate
+bench:   TXT writes during the run: $((writes1 - writes0)); database: $(kv "$summary" db_messages) reports in $(kv "$summary" db_batches) transactions
+EOT
+echo "result: tool=certfleet n=$N ok=$issued certs_per_s=$cf_rate cpu_ms_per_cert=$cf_cpu pebble_cpu_ms_per_cert=$pebble_cpu p50_ms=$(kv "$summary" p50_ms) p99_ms=$(kv "$summary" p99_ms) peak_rss_mb=$(kv "$summary" peak_rss_mb)"
+
+# ---- peers, on the same Pebble ----
+if [ "$PEERS_N" -gt 0 ]; then
+	say "peers: lego and uacme, $PEERS_N certificates each, one after another and 20 at a time"
+	N=$PEERS_N PARALLEL=20 PEERS_KEEP_STACK=1 "$repo/bench/peers.sh" >"$tmp/peers.out" 2>"$tmp/peers.err"
+	prc=$?
+	grep '^peer=' "$tmp/peers.out" | sed 's/^/result: /'
+	[ "$prc" -eq 0 ] || { say "peers.sh exited $prc"; tail -20 "$tmp/peers.err"; }
+	best_rate=$(grep '^peer=' "$tmp/peers.out" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^certs_per_s=/) { split($i, a, "="); if (a[2] > m) { m = a[2]; w = $1 " " $2 } } } END { print m, w }')
+	best_cpu=$(grep '^peer=' "$tmp/peers.out" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^cpu_ms_per_cert=/) { split($i, a, "="); if (m == "" || a[2] < m) { m = a[2]; w = $1 " " $2 } } } END { print m, w }')
+	read -r br bw1 bw2 <<<"$best_rate"
+	read -r bc cw1 cw2 <<<"$best_cpu"
+	if [ -n "${br:-}" ]; then
+		awk -v c="$cf_rate" -v p="$br" -v w="$bw1 $bw2" 'BEGIN { printf "bench: throughput ratio certfleet/best peer (%s, %.2f/s): %.1fx\n", w, p, (p > 0 ? c / p : 0) }'
+		awk -v c="$cf_cpu" -v p="$bc" -v w="$cw1 $cw2" 'BEGIN { printf "bench: CPU per certificate, best peer (%s) / certfleet: %.1fx less CPU for certfleet (%.1f vs %.2f ms)\n", w, (c > 0 ? p / c : 0), p, c }'
+	fi
+fi
+
+# ---- hold: many orders in flight at once ----
+if [ "$HOLD" -gt 0 ]; then
+	say "hold: $HOLD orders in flight (Pebble validates after up to 300 s; orders end at the 90 s order timeout)"
+	stack stop >/dev/null 2>&1
+	PEBBLE_VA_NOSLEEP=0 PEBBLE_VA_SLEEPTIME=300 start_stack
+	seq 1 "$HOLD" | sed 's/^/hold/; s/$/.bench.example/' | "$cf" enqueue >/dev/null || exit 1
+	"$cf" run --workers 2 --inflight $(((HOLD + 1) / 2)) --batch 500 --order-timeout 90 >"$tmp/hold.out" 2>"$tmp/hold.err"
+	summary=$(grep '^summary:' "$tmp/hold.out")
+	grep '^progress:' "$tmp/hold.err" | awk 'NR % 5 == 0' | sed 's/^/bench:   /' | head -20
+	cat <<EOT
+bench: hold: peak orders in flight $(kv "$summary" peak_inflight), peak RSS $(kv "$summary" peak_rss_mb) MB, worst event-loop lag $(kv "$summary" max_lag_ms) ms
+bench:   ($(kv "$summary" issued) validated within the timeout, $(kv "$summary" failed) ended by it)
+EOT
+	echo "result: tool=certfleet-hold peak_inflight=$(kv "$summary" peak_inflight) peak_rss_mb=$(kv "$summary" peak_rss_mb) max_lag_ms=$(kv "$summary" max_lag_ms)"
+fi
