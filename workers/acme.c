@@ -194,17 +194,22 @@ call_leave_gate(struct acme_call *call)
 	}
 }
 
-void
-acme_engine_wake(struct acme_engine *eng)
+bool
+acme_engine_wake(struct acme_engine *eng, int max)
 {
-	struct acme_call *call = eng->gate_wait_head;
+	int n = 0;
 
-	eng->gate_wait_head = eng->gate_wait_tail = NULL;
-	while (call) {
-		struct acme_call *next = call->next;
-		call_enter(call);
-		call = next;
+	/* a round retries the calls that were waiting when it began; the rest wait for the next */
+	if (eng->gate_retry == NULL) {
+		eng->gate_retry = eng->gate_wait_head;
+		eng->gate_wait_head = eng->gate_wait_tail = NULL;
 	}
+	while (eng->gate_retry && n++ < max) {
+		struct acme_call *call = eng->gate_retry;
+		eng->gate_retry = call->next;
+		call_enter(call);
+	}
+	return eng->gate_retry != NULL;
 }
 
 static void
@@ -415,6 +420,7 @@ acme_engine_new(struct loop *loop, const struct acme_config *cfg, acme_job_done_
 	eng->cfg = *cfg;
 	eng->done = done;
 	eng->done_arg = done_arg;
+	eng->seed = (unsigned)cf_mono_ms() ^ (unsigned)(uintptr_t)eng;
 	eng->cfg.directory_url = cf_strdup(cfg->directory_url);
 	eng->cfg.account_url = cf_strdup(cfg->account_url);
 	eng->cfg.issuer = cf_strdup(cfg->issuer);

@@ -43,8 +43,11 @@ void acme_engine_free(struct acme_engine *eng);
 /* Starts the order for job (takes ownership); done is called when it ends, issued or failed. */
 void acme_order_start(struct acme_engine *eng, struct job *job);
 
-/* Retries requests that waited on the gate (call on the loop thread after a wake-up). */
-void acme_engine_wake(struct acme_engine *eng);
+/*
+ * Retries up to max requests that waited on the gate (on the loop thread, after a wake-up);
+ * true when some are left for the next round.
+ */
+bool acme_engine_wake(struct acme_engine *eng, int max);
 
 /* Orders in flight on this engine. */
 long acme_engine_orders(const struct acme_engine *eng);

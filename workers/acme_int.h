@@ -65,7 +65,9 @@ struct acme_engine {
 	int nonce_fetching;          /* newNonce requests in flight */
 	struct acme_call *gate_wait_head; /* calls the CA gate holds back */
 	struct acme_call *gate_wait_tail;
+	struct acme_call *gate_retry;    /* calls taken off the wait list, to retry this round */
 	struct record_op **records;  /* hash of records this engine wrote or is writing */
+	unsigned seed;               /* rand_r state for poll jitter */
 	char *known_chain;           /* the last certificate chain checked (they repeat) */
 };
 

@@ -287,16 +287,22 @@ order_expired(struct order *o)
 }
 
 static int64_t
-poll_delay(const struct http_req *req, int polls)
+poll_delay(struct order *o, const struct http_req *req, int polls)
 {
 	int64_t d;
 
 	if (req && req->retry_after_s >= 0) {
 		d = req->retry_after_s * 1000;
-		return d > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : d;
+		d = d > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : d;
+	} else {
+		d = (int64_t)POLL_FIRST_MS << (polls < 8 ? polls : 8);
+		d = d > POLL_MAX_MS ? POLL_MAX_MS : d;
 	}
-	d = (int64_t)POLL_FIRST_MS << (polls < 8 ? polls : 8);
-	return d > POLL_MAX_MS ? POLL_MAX_MS : d;
+	/*
+	 * Up to 10% later, at random: orders started together would otherwise poll together for
+	 * ever, in bursts that hold the loop and hit the CA at once. Never earlier than asked.
+	 */
+	return d + (int64_t)(rand_r(&o->eng->seed) % (unsigned)(d / 10 + 1));
 }
 
 /* ---- start and directory ---- */
@@ -610,7 +616,7 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 	cf_err err;
 
 	if (az->state == AUTHZ_POLL) {
-		timer_arm(o, &az->timer, poll_delay(req, az->polls++), authz_poll_fire, az);
+		timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
 		return;
 	}
 	json_array_foreach(chals, i, ch) {
@@ -639,7 +645,7 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 	if (chal_status && strcmp(chal_status, "processing") == 0) {
 		/* answered before (a resumed order): wait for the verdict */
 		az->state = AUTHZ_POLL;
-		timer_arm(o, &az->timer, poll_delay(req, az->polls++), authz_poll_fire, az);
+		timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
 		return;
 	}
 	if (job_record_known(o->job, az->fqdn, az->value)) {
@@ -691,7 +697,7 @@ on_challenge(struct acme_call *call, struct http_req *req)
 		return;
 	}
 	az->state = AUTHZ_POLL;
-	timer_arm(o, &az->timer, poll_delay(req, az->polls++), authz_poll_fire, az);
+	timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
 }
 
 static void
@@ -885,7 +891,7 @@ order_advance(struct order *o, const struct http_req *req)
 			order_download(o);
 	} else if (strcmp(status, "processing") == 0 || strcmp(status, "ready") == 0) {
 		o->state = ORDER_WAIT_VALID;
-		timer_arm(o, &o->timer, poll_delay(req, o->polls++), order_poll_fire, o);
+		timer_arm(o, &o->timer, poll_delay(o, req, o->polls++), order_poll_fire, o);
 	} else {
 		json_t *e = json_object_get(doc, "error");
 		const char *d = json_string_value(json_object_get(e, "detail"));

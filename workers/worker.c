@@ -9,6 +9,8 @@
 
 #include "log.h"
 
+#define WORKER_STARTS_PER_ROUND 32 /* orders started, or gated requests retried, per loop round */
+
 struct worker {
 	int id;
 	pthread_t thread;
@@ -17,7 +19,9 @@ struct worker {
 	struct loop *loop;
 	struct acme_engine *eng;
 	pthread_mutex_t inbox_lock;
-	struct job *inbox;        /* jobs handed over, not yet started */
+	struct job *inbox;        /* jobs handed over, not yet seen by the loop */
+	struct job *starting;     /* jobs taken from the inbox, not yet started (loop thread only) */
+	struct job **starting_tail;
 	long inflight;            /* handed over and not ended; under pool->lock */
 	int stop;                 /* atomic: finish and exit once idle */
 	int64_t max_lag_ms;       /* atomic copy of the loop's lag */
@@ -66,11 +70,18 @@ on_job_done(void *arg, struct job *job, bool issued, int64_t elapsed_ms)
 	pthread_mutex_unlock(&pool->lock);
 }
 
+/*
+ * Starts jobs from the inbox and retries gated requests, a bounded number per round: a claim of
+ * hundreds of jobs must not hold the loop (and every timer) while all of them sign their first
+ * request. What is left waits for the next round, which the loop is woken for.
+ */
 static void
 on_wakeup(void *arg)
 {
 	struct worker *w = arg;
 	struct job *list, *rev = NULL;
+	int started = 0;
+	bool more;
 
 	pthread_mutex_lock(&w->inbox_lock);
 	list = w->inbox;
@@ -82,13 +93,22 @@ on_wakeup(void *arg)
 		rev = list;
 		list = n;
 	}
-	while (rev) {
-		struct job *n = rev->next;
-		rev->next = NULL;
-		acme_order_start(w->eng, rev);
-		rev = n;
+	/* append to the jobs not started in earlier rounds */
+	*w->starting_tail = rev;
+	while (*w->starting_tail)
+		w->starting_tail = &(*w->starting_tail)->next;
+	while (w->starting && started < WORKER_STARTS_PER_ROUND) {
+		struct job *j = w->starting;
+		w->starting = j->next;
+		if (w->starting == NULL)
+			w->starting_tail = &w->starting;
+		j->next = NULL;
+		acme_order_start(w->eng, j);
+		started++;
 	}
-	acme_engine_wake(w->eng);
+	more = acme_engine_wake(w->eng, WORKER_STARTS_PER_ROUND);
+	if (w->starting || more)
+		loop_wakeup(w->loop);
 }
 
 static void
@@ -137,6 +157,7 @@ worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
 		w->id = i;
 		w->pool = pool;
 		pthread_mutex_init(&w->inbox_lock, NULL);
+		w->starting_tail = &w->starting;
 		pool->nworkers = i + 1;
 		w->loop = loop_new(&cfg->loop, err);
 		if (w->loop == NULL)
@@ -271,6 +292,10 @@ worker_pool_stop(struct worker_pool *pool)
 		loop_free(w->loop);
 		pthread_mutex_destroy(&w->inbox_lock);
 		for (struct job *j = w->inbox, *n; j; j = n) {
+			n = j->next;
+			job_free(j);
+		}
+		for (struct job *j = w->starting, *n; j; j = n) {
 			n = j->next;
 			job_free(j);
 		}
