@@ -146,7 +146,9 @@ enqueue_help(void)
 	       "  -f, --file FILE     read certificates from FILE ('-' for standard input)\n"
 	       "  --provider NAME     DNS provider that publishes the records (default %s; env\n"
 	       "                      CERTFLEET_PROVIDER; known: %s)\n"
-	       "  --key-type TYPE     certificate key type (default ec-p256)\n\n%s",
+	       "  --key-type TYPE     certificate key type (default ec-p256)\n"
+	       "  --label TEXT        a label for this run (the batch of jobs this call adds)\n"
+	       "  --max-attempts N    attempts per job before it fails for good (default 5)\n\n%s",
 	    "challtestsrv", provider_names(), CONFIG_COMMON_HELP);
 }
 
@@ -157,12 +159,15 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		{ "file", required_argument, NULL, 'f' },
 		{ "provider", required_argument, NULL, 'p' },
 		{ "key-type", required_argument, NULL, 'k' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "max-attempts", required_argument, NULL, 'a' },
 		CONFIG_COMMON_OPTIONS,
 		{ 0 },
 	};
 	struct batch b = { 0 };
 	struct account acct = { 0 };
 	struct queue_enqueue_result res;
+	struct queue_enqueue_opts eo = { 0 };
 	const char *file = NULL, *key_type = "ec-p256";
 	enum key_type kt;
 	PGconn *c = NULL;
@@ -180,6 +185,16 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		case 'k':
 			key_type = optarg;
 			break;
+		case 'l':
+			eo.label = optarg;
+			break;
+		case 'a': {
+			long v;
+			if (cmd_parse_long("--max-attempts", optarg, 1, 100, &v) != 0)
+				return EXIT_USAGE;
+			eo.max_attempts = (int)v;
+			break;
+		}
 		case 'h':
 			enqueue_help();
 			return EXIT_OK;
@@ -236,13 +251,15 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 	if ((rc = cmd_open_account(cfg, "enqueue", &c, &acct)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	if (queue_enqueue(c, acct.id, cfg->provider, key_type_name(kt), b.certs, b.n, &res, &err) != 0) {
+	eo.provider = cfg->provider;
+	eo.key_type = key_type_name(kt);
+	if (queue_enqueue(c, acct.id, &eo, b.certs, b.n, &res, &err) != 0) {
 		log_error("enqueue: %s: nothing was queued", err.msg);
 		goto out;
 	}
-	printf("queued %ld job%s (%ld new certificate%s, %ld already queued or running)\n", res.jobs_added,
-	    res.jobs_added == 1 ? "" : "s", res.certificates_new, res.certificates_new == 1 ? "" : "s",
-	    res.jobs_already_queued);
+	printf("queued %ld job%s in run %lld (%ld new certificate%s, %ld already queued or running)\n",
+	    res.jobs_added, res.jobs_added == 1 ? "" : "s", (long long)res.run_id, res.certificates_new,
+	    res.certificates_new == 1 ? "" : "s", res.jobs_already_queued);
 	rc = EXIT_OK;
 out:
 	account_clear(&acct);

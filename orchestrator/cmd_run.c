@@ -3,6 +3,7 @@
  * pool as slots free up, the writer thread commits what the workers report, and the run ends when
  * the queue is empty and every order has ended.
  */
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -21,9 +22,27 @@
 #include "writer.h"
 
 #define CLAIM_BATCH_MAX 500
+#define RESCUE_EVERY_MS 5000
 #define PROGRESS_EVERY_MS 2000
 
 static volatile sig_atomic_t stop_requested;
+static bool listening;           /* LISTEN is active on the claimer's connection */
+
+/* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
+static void
+run_reconnect(PGconn *c)
+{
+	if (PQstatus(c) == CONNECTION_OK)
+		return;
+	PQreset(c);
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_warn("run: PostgreSQL unreachable; retrying (orders in flight go on)");
+		return;
+	}
+	log_info("run: reconnected to PostgreSQL");
+	if (listening)
+		PQclear(PQexec(c, "LISTEN " QUEUE_CHANNEL));
+}
 
 static void
 on_signal(int sig)
@@ -47,6 +66,14 @@ run_help(void)
 	       "  --order-timeout SECS   fail an order not done in this time (default 600)\n"
 	       "  --max-connections N    connections per host per worker (default 8)\n"
 	       "  --no-progress          no progress lines on standard error\n"
+	       "  --lease SECS           job lease, renewed while the job runs; a job whose process died is\n"
+	       "                         taken over after it (default 120)\n"
+	       "  --retry-base SECS      first retry of a failed attempt after this; x10 per attempt, at\n"
+	       "                         most a day; Retry-After from the CA wins (default 60)\n"
+	       "  --retry-wait SECS      stay for retries due within this; later ones are left to the next\n"
+	       "                         run, which ends with exit code 4 (default 300)\n"
+	       "  --follow               keep running when the queue is empty; wake on enqueue (NOTIFY)\n"
+	       "  --poll-only            no LISTEN (for PgBouncer in transaction mode): poll instead\n"
 	       "  --separate-new-orders  never send newOrder while authorization fetches are in flight\n"
 	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
 	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n\n"
@@ -102,14 +129,58 @@ run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, i
 	printf("run finished: %ld claimed, %ld issued, %ld failed in %.2f s (%.2f certificates/s)%s\n", claimed,
 	    st->issued, st->failed, secs, secs > 0 ? st->issued / secs : 0.0,
 	    stop_requested ? " [stopped by signal]" : "");
+	if (st->retried || st->cancelled)
+		printf("%ld failed attempt%s went back to the queue for a retry, %ld cancelled\n", st->retried,
+		    st->retried == 1 ? "" : "s", st->cancelled);
 	printf("order latency p50 %lld ms, p99 %lld ms; peak orders in flight %ld; worst event-loop lag %lld ms\n",
 	    (long long)p50, (long long)p99, st->peak_inflight, (long long)st->max_lag_ms);
-	printf("summary: claimed=%ld issued=%ld failed=%ld wall_s=%.3f certs_per_s=%.2f p50_ms=%lld p99_ms=%lld "
+	printf("summary: claimed=%ld issued=%ld failed=%ld retried=%ld cancelled=%ld wall_s=%.3f certs_per_s=%.2f p50_ms=%lld p99_ms=%lld "
 	       "peak_inflight=%ld max_lag_ms=%lld cpu_ms=%.0f cpu_ms_per_cert=%.3f peak_rss_mb=%.1f "
 	       "db_messages=%ld db_batches=%ld\n",
-	    claimed, st->issued, st->failed, secs, secs > 0 ? st->issued / secs : 0.0, (long long)p50,
+	    claimed, st->issued, st->failed, st->retried, st->cancelled, secs, secs > 0 ? st->issued / secs : 0.0,
+	    (long long)p50,
 	    (long long)p99, st->peak_inflight, (long long)st->max_lag_ms, cpu_ms, ended ? cpu_ms / ended : 0.0,
 	    ru.ru_maxrss / 1024.0, wr->committed, wr->batches);
+}
+
+/* Renews the leases of the jobs this process works, and passes on cancellations. */
+static void
+run_heartbeat(PGconn *c, struct worker_pool *pool, const char *owner, int lease_s)
+{
+	int64_t *cancel = NULL;
+	size_t ncancel = 0;
+	cf_err err;
+
+	if (queue_heartbeat(c, owner, lease_s, &cancel, &ncancel, &err) != 0) {
+		log_warn("run: %s (leases expire in %d s unless renewed)", err.msg, lease_s);
+		run_reconnect(c);
+		return;
+	}
+	for (size_t i = 0; i < ncancel; i++)
+		worker_pool_cancel(pool, cancel[i]);
+	free(cancel);
+}
+
+/*
+ * Waits up to wait_ms for a NOTIFY from enqueue (when listening) or for a job to end. With
+ * --poll-only (PgBouncer in transaction mode has no LISTEN) it simply waits.
+ */
+static void
+run_idle_wait(PGconn *c, struct worker_pool *pool, int wait_ms)
+{
+	PGnotify *note;
+	int sock = PQsocket(c);
+
+	if (listening && sock >= 0) {
+		struct pollfd pfd = { .fd = sock, .events = POLLIN };
+		if (poll(&pfd, 1, wait_ms) > 0) {
+			PQconsumeInput(c);
+			while ((note = PQnotifies(c)) != NULL)
+				PQfreemem(note);
+		}
+		return;
+	}
+	worker_pool_wait(pool, wait_ms);
 }
 
 int
@@ -123,11 +194,18 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "separate-new-orders", no_argument, NULL, 'S' },
+		{ "lease", required_argument, NULL, 'L' },
+		{ "retry-base", required_argument, NULL, 'R' },
+		{ "retry-wait", required_argument, NULL, 'W' },
+		{ "follow", no_argument, NULL, 'F' },
+		{ "poll-only", no_argument, NULL, 'O' },
 		CONFIG_COMMON_OPTIONS,
 		{ 0 },
 	};
 	long nworkers = sysconf(_SC_NPROCESSORS_ONLN), inflight = 256, batch = 100, timeout_s = 600, maxconn = 8;
-	bool progress = true;
+	bool progress = true, follow = false, poll_only = false;
+	long lease_s = 120, retry_base_s = 60, retry_wait_s = 300;
+	int64_t last_heartbeat = 0, last_rescue = 0;
 	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
 	bool separate = sep_env && strcmp(sep_env, "1") == 0;
 	struct ca_gate *gate = NULL;
@@ -178,6 +256,24 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		case 'S':
 			separate = true;
 			break;
+		case 'L':
+			if (cmd_parse_long("--lease", optarg, 3, 86400, &lease_s) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'R':
+			if (cmd_parse_long("--retry-base", optarg, 0, 86400, &retry_base_s) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'W':
+			if (cmd_parse_long("--retry-wait", optarg, 0, 7 * 86400, &retry_wait_s) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'F':
+			follow = true;
+			break;
+		case 'O':
+			poll_only = true;
+			break;
 		case 'h':
 			run_help();
 			return EXIT_OK;
@@ -227,6 +323,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	wc.acme.providers = &pc;
 	wc.acme.outbox = &ob;
 	wc.acme.order_timeout_ms = timeout_s * 1000;
+	wc.acme.retry_base_ms = retry_base_s * 1000;
 	if (separate && (gate = ca_gate_new(&err)) == NULL) {
 		log_error("run: %s", err.msg);
 		goto out;
@@ -245,7 +342,14 @@ cmd_run(struct config *cfg, int argc, char **argv)
 
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
-	snprintf(owner, sizeof(owner), "%s:%ld", host, (long)getpid());
+	/* unique per process start, so that a restarted process never mistakes old leases for its own */
+	snprintf(owner, sizeof(owner), "%s:%ld:%llx", host, (long)getpid(), (unsigned long long)cf_wall_ms());
+	listening = false;
+	if (!poll_only) {
+		PGresult *lr = PQexec(c, "LISTEN " QUEUE_CHANNEL);
+		listening = PQresultStatus(lr) == PGRES_COMMAND_OK;
+		PQclear(lr);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	t0 = last_progress = cf_mono_ms();
@@ -255,8 +359,22 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	for (;;) {
 		long free_slots = worker_pool_free_slots(pool);
 		int n = 0;
+		int64_t now = cf_mono_ms();
 		if (stop_requested > 1)
 			break;
+		if (now - last_heartbeat >= lease_s * 1000 / 3) {
+			run_heartbeat(c, pool, owner, (int)lease_s);
+			last_heartbeat = now;
+		}
+		if (now - last_rescue >= RESCUE_EVERY_MS) {
+			long rescued = 0;
+			if (queue_rescue(c, &rescued, &err) != 0)
+				log_warn("run: %s", err.msg);
+			else if (rescued > 0)
+				log_info("run: %ld job%s with an expired lease went back to the queue", rescued,
+				    rescued == 1 ? "" : "s");
+			last_rescue = now;
+		}
 		worker_pool_stats(pool, &st);
 		/* Claim when a useful batch fits, or whenever the pool has run dry. */
 		if (!stop_requested && (free_slots >= (batch < nworkers * inflight ? batch : 1) || st.inflight == 0)) {
@@ -264,8 +382,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 			long want = free_slots < batch ? free_slots : batch;
 			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, &jobs, &n, &err) != 0) {
 				log_error("run: %s", err.msg);
-				if (PQstatus(c) != CONNECTION_OK)
-					PQreset(c);
+				run_reconnect(c);
 				worker_pool_wait(pool, 1000);
 				continue;
 			}
@@ -279,13 +396,25 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		}
 		if (progress && cf_mono_ms() - last_progress >= PROGRESS_EVERY_MS) {
 			worker_pool_stats(pool, &st);
-			fprintf(stderr, "progress: %ld claimed, %ld issued, %ld failed, %ld in flight, %.1f s\n",
-			    claimed_total, st.issued, st.failed, st.inflight, (cf_mono_ms() - t0) / 1000.0);
+			fprintf(stderr, "progress: %ld claimed, %ld issued, %ld failed, %ld to retry, %ld in flight, %.1f s\n",
+			    claimed_total, st.issued, st.failed, st.retried, st.inflight, (cf_mono_ms() - t0) / 1000.0);
 			last_progress = cf_mono_ms();
 		}
 		worker_pool_stats(pool, &st);
-		if (n == 0 && st.inflight == 0)
-			break; /* queue empty (or stop requested) and nothing in flight */
+		if (n == 0 && st.inflight == 0) {
+			/* nothing claimable and nothing here: done, unless work is due soon or runs elsewhere */
+			struct queue_outstanding qo = { 0 };
+			if (stop_requested)
+				break;
+			if (queue_outstanding(c, acct.id, (int)retry_wait_s, &qo, &err) != 0) {
+				log_error("run: %s", err.msg);
+				run_reconnect(c);
+			} else if (qo.due_soon == 0 && qo.running == 0 && !follow) {
+				break;
+			}
+			run_idle_wait(c, pool, follow ? 5000 : 1000);
+			continue;
+		}
 		if (n == 0 || stop_requested)
 			worker_pool_wait(pool, stop_requested ? 200 : 100);
 	}
@@ -302,8 +431,16 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		log_error("run: %ld result message%s could not be stored (see errors above)", wr.dropped,
 		    wr.dropped == 1 ? "" : "s");
 		rc = EXIT_FAILURE_RUNTIME;
+	} else if (st.failed > 0) {
+		rc = EXIT_JOBS_FAILED;
 	} else {
-		rc = st.failed > 0 ? EXIT_JOBS_FAILED : EXIT_OK;
+		struct queue_outstanding qo = { 0 };
+		rc = EXIT_OK;
+		if (queue_outstanding(c, acct.id, 0, &qo, &err) == 0 && qo.ready > 0) {
+			printf("%ld job%s wait%s in the queue for a later retry\n", qo.ready, qo.ready == 1 ? "" : "s",
+			    qo.ready == 1 ? "s" : "");
+			rc = EXIT_JOBS_QUEUED;
+		}
 	}
 out:
 	worker_pool_stop(pool);

@@ -20,6 +20,7 @@ enum {
 	EXIT_FAILURE_RUNTIME = 1,      /* database, CA or provider unreachable; internal error */
 	EXIT_USAGE = 2,                /* bad flags, bad input, bad configuration */
 	EXIT_JOBS_FAILED = 3,          /* a run finished and some of its jobs failed */
+	EXIT_JOBS_QUEUED = 4,          /* a run finished with jobs left queued for a later retry */
 };
 
 void config_defaults(struct config *cfg);

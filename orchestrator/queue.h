@@ -15,14 +15,25 @@ struct queue_cert {
 	int line;                /* input line, for messages */
 };
 
+/* The channel enqueue NOTIFYs and `run --follow` LISTENs on. */
+#define QUEUE_CHANNEL "certfleet_jobs"
+
+struct queue_enqueue_opts {
+	const char *provider;
+	const char *key_type;
+	const char *label;       /* the run's label, may be NULL */
+	int max_attempts;        /* per job; 0 = 5 */
+};
+
 struct queue_enqueue_result {
+	int64_t run_id;
 	long certificates_new;   /* certificates added to the inventory */
 	long jobs_added;
 	long jobs_already_queued; /* a ready or running job existed: nothing added */
 };
 
-/* Enqueues every certificate in one transaction: all or nothing. */
-int queue_enqueue(PGconn *c, int64_t account_id, const char *provider, const char *key_type,
+/* Enqueues every certificate in one transaction (one run): all or nothing. */
+int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
     const struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
 
 /*
@@ -31,5 +42,24 @@ int queue_enqueue(PGconn *c, int64_t account_id, const char *provider, const cha
  */
 int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
     int *nclaimed, cf_err *err) CF_MUST;
+
+/*
+ * Extends the lease of every job owner holds to now + lease_s; *cancel gets the ids among them an
+ * operator asked to cancel (malloc'd, may be NULL).
+ */
+int queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, size_t *ncancel,
+    cf_err *err) CF_MUST;
+
+/* Returns jobs with expired leases to the queue (or fails them on their last attempt). */
+int queue_rescue(PGconn *c, long *rescued, cf_err *err) CF_MUST;
+
+struct queue_outstanding {
+	long running;            /* jobs running, in any process */
+	long due_soon;           /* ready jobs due within the window */
+	long ready;              /* ready jobs, whenever due */
+};
+
+int queue_outstanding(PGconn *c, int64_t account_id, int within_s, struct queue_outstanding *out,
+    cf_err *err) CF_MUST;
 
 #endif

@@ -15,11 +15,13 @@
 #include "pgarray.h"
 
 static const char *const sql_orders =
-    "INSERT INTO orders (job_id, account_id, order_url, state, finalize_url, certificate_url) "
-    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) "
+    "INSERT INTO orders (job_id, account_id, order_url, state, finalize_url, certificate_url, key_pem) "
+    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
+    "$7::text[]) "
     "ON CONFLICT (order_url) DO UPDATE SET state = EXCLUDED.state, "
     "finalize_url = coalesce(EXCLUDED.finalize_url, orders.finalize_url), "
-    "certificate_url = coalesce(EXCLUDED.certificate_url, orders.certificate_url), updated_at = now()";
+    "certificate_url = coalesce(EXCLUDED.certificate_url, orders.certificate_url), "
+    "key_pem = coalesce(EXCLUDED.key_pem, orders.key_pem), updated_at = now()";
 
 static const char *const sql_records =
     "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at, verified_at) "
@@ -43,11 +45,18 @@ static const char *const sql_results =
 
 static const char *const sql_issued =
     "UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), lease_until = NULL, "
+    "locked_by = NULL, "
     "last_problem_type = NULL, last_error = NULL FROM unnest($1::bigint[]) AS u(id) WHERE jobs.id = u.id";
 
+/* A failed attempt: back to the queue after a delay, or failed for good, or cancelled. */
 static const char *const sql_failed =
-    "UPDATE jobs SET state = 'failed', finished_at = now(), updated_at = now(), lease_until = NULL, "
-    "last_problem_type = u.t, last_error = u.d FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, t, d) "
+    "UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
+    "WHEN u.retry THEN 'ready' ELSE 'failed' END, "
+    "run_after = CASE WHEN u.retry THEN now() + u.delay * interval '1 millisecond' ELSE jobs.run_after END, "
+    "finished_at = CASE WHEN u.retry AND u.t <> 'certfleet:cancelled' AND NOT jobs.cancel_requested "
+    "THEN NULL ELSE now() END, "
+    "updated_at = now(), lease_until = NULL, locked_by = NULL, last_problem_type = u.t, last_error = u.d "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::bigint[]) AS u(id, t, d, retry, delay) "
     "WHERE jobs.id = u.id";
 
 static const char *const sql_events =
@@ -55,10 +64,10 @@ static const char *const sql_events =
 
 /* The columns of every statement, as array literals being built. */
 struct cols {
-	struct pgarray o_job, o_acct, o_url, o_state, o_fin, o_cert;
+	struct pgarray o_job, o_acct, o_url, o_state, o_fin, o_cert, o_key;
 	struct pgarray r_acct, r_fqdn, r_value, r_issuer, r_wild, r_var, r_prov, r_written, r_verified;
 	struct pgarray s_job, s_cert, s_url, s_leaf, s_chain, s_key, s_serial, s_nb, s_na, s_issuer;
-	struct pgarray f_job, f_type, f_detail;
+	struct pgarray f_job, f_type, f_detail, f_retry, f_delay;
 	struct pgarray e_job, e_kind, e_detail;
 	size_t norders, nrecords, nresults, nfailed, nevents;
 };
@@ -124,6 +133,7 @@ struct order_row {
 	const char *state;        /* the newest state reported */
 	const char *finalize_url; /* the newest non-NULL URLs reported */
 	const char *certificate_url;
+	const char *key_pem;      /* the key sent with finalize, when reported */
 };
 
 struct record_row {
@@ -175,6 +185,8 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 				orders[i].finalize_url = m->finalize_url;
 			if (m->certificate_url)
 				orders[i].certificate_url = m->certificate_url;
+			if (m->key_pem_order)
+				orders[i].key_pem = m->key_pem_order;
 			break;
 		case OUT_RECORD_WRITTEN:
 		case OUT_RECORD_VERIFIED:
@@ -213,13 +225,16 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 			pgarray_add_i64(&c->f_job, m->job_id);
 			pgarray_add(&c->f_type, m->problem_type);
 			pgarray_add(&c->f_detail, m->detail);
+			pgarray_add_bool(&c->f_retry, m->retry);
+			pgarray_add_i64(&c->f_delay, m->retry_in_ms);
 			c->nfailed++;
 			free(key);
-			if (asprintf(&key, "%s: %s", m->problem_type, m->detail) < 0) {
+			if (asprintf(&key, "%s: %s%s", m->problem_type, m->detail, m->retry ? " (will retry)" : "") < 0) {
 				key = NULL;
 				goto oom;
 			}
-			add_event(c, m->job_id, "failed", key);
+			add_event(c, m->job_id, strcmp(m->problem_type, "certfleet:cancelled") == 0 ? "cancelled"
+			    : m->retry ? "retry" : "failed", key);
 			break;
 		case OUT_EVENT:
 			add_event(c, m->job_id, m->event_kind, m->detail);
@@ -233,6 +248,7 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 		pgarray_add(&c->o_state, orders[i].state);
 		pgarray_add(&c->o_fin, orders[i].finalize_url);
 		pgarray_add(&c->o_cert, orders[i].certificate_url);
+		pgarray_add(&c->o_key, orders[i].key_pem);
 	}
 	c->norders = no;
 	for (size_t i = 0; i < nr; i++) {
@@ -286,7 +302,7 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 	memset(&c, 0, sizeof(c));
 	if (cols_fill(&c, list, err) != 0)
 		goto out;
-	if (c.norders && run_cols(conn, "storing orders", sql_orders, &c.o_job, 6, err) != 0)
+	if (c.norders && run_cols(conn, "storing orders", sql_orders, &c.o_job, 7, err) != 0)
 		goto out;
 	if (c.nrecords && run_cols(conn, "storing records", sql_records, &c.r_acct, 9, err) != 0)
 		goto out;
@@ -308,7 +324,7 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 		if (r != 0)
 			goto out;
 	}
-	if (c.nfailed && run_cols(conn, "marking jobs failed", sql_failed, &c.f_job, 3, err) != 0)
+	if (c.nfailed && run_cols(conn, "marking jobs failed", sql_failed, &c.f_job, 5, err) != 0)
 		goto out;
 	if (c.nevents && run_cols(conn, "storing events", sql_events, &c.e_job, 3, err) != 0)
 		goto out;

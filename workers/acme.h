@@ -29,12 +29,20 @@ struct acme_config {
 	int64_t order_timeout_ms;      /* an order not done by then fails; 0 = 10 minutes */
 	struct ca_gate *gate;          /* keeps newOrder and authorization fetches apart; NULL = off */
 	struct keygen_pool *keygen;    /* threads for slow (RSA) keys; NULL = generate in the loop */
+	int64_t retry_base_ms;         /* first retry after a retryable failure; x10 per attempt */
 };
 
 struct acme_engine;
 
+enum job_outcome {
+	JOB_ISSUED,
+	JOB_FAILED,      /* final: no attempt left, or a failure retrying cannot mend */
+	JOB_RETRY,       /* back to the queue for a later attempt */
+	JOB_CANCELLED,
+};
+
 /* Called on the loop thread when a job's order ends, elapsed_ms after it started; the callee owns job. */
-typedef void (*acme_job_done_fn)(void *arg, struct job *job, bool issued, int64_t elapsed_ms);
+typedef void (*acme_job_done_fn)(void *arg, struct job *job, enum job_outcome outcome, int64_t elapsed_ms);
 
 struct acme_engine *acme_engine_new(struct loop *loop, const struct acme_config *cfg,
     acme_job_done_fn done, void *done_arg, cf_err *err) CF_MUST;
@@ -48,6 +56,9 @@ void acme_order_start(struct acme_engine *eng, struct job *job);
  * true when some are left for the next round.
  */
 bool acme_engine_wake(struct acme_engine *eng, int max);
+
+/* Ends the order of job_id, if this engine has it, as cancelled. */
+void acme_order_cancel(struct acme_engine *eng, int64_t job_id);
 
 /* Orders in flight on this engine. */
 long acme_engine_orders(const struct acme_engine *eng);

@@ -49,6 +49,7 @@ struct acme_engine {
 	acme_job_done_fn done;
 	void *done_arg;
 	long orders;                 /* orders in flight */
+	struct order *order_list;    /* the orders in flight, for cancellation */
 	long keygen_pending;         /* keys asked of the keygen threads, not yet back */
 	enum dir_state dir_state;
 	char *dir_error;

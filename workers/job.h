@@ -12,6 +12,9 @@ struct job {
 	int64_t certificate_id;
 	int64_t account_id;
 	int attempt;              /* 1 for the first try */
+	int max_attempts;         /* the last try: a failure then is final */
+	char *resume_url;         /* an earlier attempt's order to continue, or NULL */
+	char *resume_key_pem;     /* the key that order was finalized with, or NULL (secret) */
 	char **names;             /* normalized identifiers, first is the primary name */
 	size_t nnames;
 	enum key_type key_type;

@@ -77,11 +77,15 @@ struct order {
 	size_t nauthz;
 	size_t nvalid;
 	EVP_PKEY *cert_key;
+	char *cert_key_pem;       /* its PKCS#8 PEM, made once (secret) */
 	int polls;
 	int64_t started_ms;
 	int64_t deadline_ms;
 	struct loop_timer timer;
 	struct order *next_waiter; /* waiting for the directory */
+	struct order *prev;       /* the engine's list of orders in flight */
+	struct order *next;
+	int64_t retry_after_ms;   /* Retry-After of the answer that failed the order, -1 when none */
 };
 
 /* A record write this engine started: later orders for the same record wait for it or skip it. */
@@ -99,6 +103,7 @@ struct record_op {
 };
 
 static void order_new(struct order *o);
+static void order_begin(struct order *o);
 static void authz_fetch(struct authz *az);
 static void authz_respond(struct authz *az);
 static void order_finalize(struct order *o);
@@ -143,6 +148,10 @@ order_free(struct order *o)
 	free(o->finalize_url);
 	free(o->cert_url);
 	EVP_PKEY_free(o->cert_key);
+	if (o->cert_key_pem) {
+		memset(o->cert_key_pem, 0, strlen(o->cert_key_pem));
+		free(o->cert_key_pem);
+	}
 	job_free(o->job);
 	free(o);
 }
@@ -227,39 +236,102 @@ post_order_state(struct order *o, const char *state)
 
 /* Ends the order: reports the job to the worker and drops the order's own reference. */
 static void
-order_end(struct order *o, enum order_state final)
+order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 {
 	struct job *job = o->job;
 
 	o->state = final;
 	o->eng->orders--;
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		o->eng->order_list = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	o->prev = o->next = NULL;
 	timer_cancel(o, &o->timer);
 	for (size_t i = 0; i < o->nauthz; i++)
 		timer_cancel(o, &o->authzs[i].timer);
 	o->job = NULL;
 	/* the worker takes the job; the order keeps a copy of nothing it needs after this */
-	o->eng->done(o->eng->done_arg, job, final == ORDER_ISSUED, cf_mono_ms() - o->started_ms);
+	o->eng->done(o->eng->done_arg, job, outcome, cf_mono_ms() - o->started_ms);
 	o->job = NULL;
 	order_unref(o);
+}
+
+/*
+ * Failures a later attempt may mend: the CA, the provider or the network had a bad moment. The
+ * CA refusing what was asked (unauthorized, malformed, rejectedIdentifier, caa, badCSR, ...) is
+ * final: retrying it only burns the CA's failed-validation limits.
+ */
+static bool
+problem_retryable(const char *type)
+{
+	static const char *const retry[] = {
+		"certfleet:transport", "certfleet:http", "certfleet:timeout", "certfleet:directory",
+		"certfleet:provider", "certfleet:internal",
+		"urn:ietf:params:acme:error:rateLimited", "urn:ietf:params:acme:error:serverInternal",
+		"urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:connection",
+		"urn:ietf:params:acme:error:dns",
+	};
+
+	for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
+		if (strcmp(type, retry[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * When to try again: Retry-After when the CA or provider said, else the base delay times ten per
+ * earlier attempt (1 min, 10 min, 100 min with the default base), at most a day, plus up to a
+ * fifth more at random so that jobs failed together do not return together.
+ */
+static int64_t
+retry_delay(struct order *o)
+{
+	int64_t d = o->eng->cfg.retry_base_ms > 0 ? o->eng->cfg.retry_base_ms : 60000;
+
+	if (o->retry_after_ms >= 0)
+		return o->retry_after_ms;
+	for (int i = 1; i < o->job->attempt && d < 86400000; i++)
+		d *= 10;
+	if (d > 86400000)
+		d = 86400000;
+	return d + (int64_t)(rand_r(&o->eng->seed) % (unsigned)(d / 5 + 1));
 }
 
 void
 order_fail(struct order *o, const char *type, const char *detail)
 {
 	struct outmsg *m;
+	bool cancelled = strcmp(type, "certfleet:cancelled") == 0;
+	bool retry = !cancelled && problem_retryable(type) && o->job->attempt < o->job->max_attempts;
 
 	if (order_ended(o))
 		return;
-	log_info("job %lld (%s): failed in %s: %s: %s", (long long)o->job->id, o->job->names[0],
-	    order_state_name(o->state), type, detail);
+	log_info("job %lld (%s): attempt %d %s in %s: %s: %s", (long long)o->job->id, o->job->names[0],
+	    o->job->attempt, retry ? "failed, will retry" : "failed", order_state_name(o->state), type, detail);
 	post_order_state(o, "failed");
 	m = outmsg_new(OUT_FAILED, o->job->id);
 	if (m) {
 		m->problem_type = strdup(type);
 		m->detail = strdup(detail);
+		m->retry = retry;
+		m->retry_in_ms = retry ? retry_delay(o) : 0;
 	}
 	post(o, m);
-	order_end(o, ORDER_FAILED);
+	order_end(o, ORDER_FAILED, cancelled ? JOB_CANCELLED : retry ? JOB_RETRY : JOB_FAILED);
+}
+
+void
+acme_order_cancel(struct acme_engine *eng, int64_t job_id)
+{
+	for (struct order *o = eng->order_list; o; o = o->next) {
+		if (o->job && o->job->id == job_id) {
+			order_fail(o, "certfleet:cancelled", "cancelled by the operator");
+			return;
+		}
+	}
 }
 
 static void
@@ -268,6 +340,8 @@ order_fail_response(struct order *o, const char *what, const struct http_req *re
 	char *type = NULL, *detail = NULL, *msg = NULL;
 
 	acme_problem(req, &type, &detail);
+	if (req->retry_after_s >= 0)
+		o->retry_after_ms = req->retry_after_s * 1000;
 	if (asprintf(&msg, "%s: %s", what, detail) < 0)
 		msg = NULL;
 	order_fail(o, type, msg ? msg : detail);
@@ -314,7 +388,7 @@ acme_order_start(struct acme_engine *eng, struct job *job)
 
 	if (o == NULL) {
 		log_error("job %lld: out of memory starting its order", (long long)job->id);
-		eng->done(eng->done_arg, job, false, 0);
+		eng->done(eng->done_arg, job, JOB_RETRY, 0);
 		return;
 	}
 	o->eng = eng;
@@ -322,10 +396,15 @@ acme_order_start(struct acme_engine *eng, struct job *job)
 	o->refs = 1;
 	o->started_ms = cf_mono_ms();
 	o->deadline_ms = o->started_ms + eng->cfg.order_timeout_ms;
+	o->retry_after_ms = -1;
 	loop_timer_init(&o->timer);
 	eng->orders++;
+	o->next = eng->order_list;
+	if (o->next)
+		o->next->prev = o;
+	eng->order_list = o;
 	if (eng->dir_state == DIR_READY) {
-		order_new(o);
+		order_begin(o);
 		return;
 	}
 	o->state = ORDER_WAIT_DIRECTORY;
@@ -343,7 +422,7 @@ order_directory_ready(struct acme_engine *eng)
 	while (o) {
 		struct order *next = o->next_waiter;
 		if (eng->dir_state == DIR_READY)
-			order_new(o);
+			order_begin(o);
 		else
 			order_fail(o, "certfleet:directory", eng->dir_error ? eng->dir_error : "ACME directory unavailable");
 		o = next;
@@ -354,6 +433,94 @@ order_directory_ready(struct acme_engine *eng)
 		free(eng->dir_error);
 		eng->dir_error = NULL;
 	}
+}
+
+/* ---- resuming an earlier attempt's order ---- */
+
+static void order_advance(struct order *o, const struct http_req *req);
+static int order_set_authzs(struct order *o, json_t *list);
+static void set_str(char **dst, json_t *obj, const char *key);
+
+/* Gives up on the stored order and creates a new one. */
+static void
+order_abandon(struct order *o, const char *why)
+{
+	post_event(o, "resume", "not continuing order %s (%s): creating a new order", o->url, why);
+	free(o->url);
+	free(o->finalize_url);
+	free(o->cert_url);
+	o->url = o->finalize_url = o->cert_url = NULL;
+	order_new(o);
+}
+
+/*
+ * The stored order's state decides: pending goes on with its authorizations, ready is finalized
+ * with a new key, processing and valid go on only with the key the finalize was sent with
+ * (else the certificate would be unusable); anything else starts over with a new order.
+ */
+static void
+on_resume(struct acme_call *call, struct http_req *req)
+{
+	struct order *o = call->order;
+	json_t *doc = NULL;
+	const char *status;
+	cf_err err;
+
+	if (order_expired(o))
+		return;
+	doc = req->status == 200 ? acme_json(req) : NULL;
+	status = doc ? json_string_value(json_object_get(doc, "status")) : NULL;
+	if (status == NULL) {
+		char why[64];
+		snprintf(why, sizeof(why), "HTTP %ld", req->status);
+		order_abandon(o, why);
+		goto out;
+	}
+	set_str(&o->finalize_url, doc, "finalize");
+	set_str(&o->cert_url, doc, "certificate");
+	if (o->finalize_url == NULL) {
+		order_abandon(o, "no finalize URL");
+	} else if (strcmp(status, "pending") == 0) {
+		if (order_set_authzs(o, json_object_get(doc, "authorizations")) != 0) {
+			order_abandon(o, "no usable authorizations");
+			goto out;
+		}
+		post_event(o, "resume", "continuing order %s (pending)", o->url);
+		o->state = ORDER_AUTHORIZE;
+		for (size_t i = 0; i < o->nauthz && !order_ended(o); i++)
+			authz_fetch(&o->authzs[i]);
+	} else if (strcmp(status, "ready") == 0) {
+		post_event(o, "resume", "continuing order %s (ready)", o->url);
+		order_finalize(o);
+	} else if ((strcmp(status, "processing") == 0 || strcmp(status, "valid") == 0) &&
+	    o->job->resume_key_pem != NULL) {
+		if ((o->cert_key = key_from_pem(o->job->resume_key_pem, &err)) == NULL) {
+			order_abandon(o, "stored key unreadable");
+			goto out;
+		}
+		post_event(o, "resume", "continuing order %s (%s)", o->url, status);
+		o->state = ORDER_WAIT_VALID;
+		order_advance(o, req);
+	} else {
+		order_abandon(o, status);
+	}
+out:
+	json_decref(doc);
+}
+
+static void
+order_begin(struct order *o)
+{
+	if (o->job->resume_url == NULL) {
+		order_new(o);
+		return;
+	}
+	o->url = strdup(o->job->resume_url);
+	o->state = ORDER_NEW;
+	if (o->url == NULL)
+		order_fail(o, "certfleet:internal", "out of memory resuming an order");
+	else
+		acme_call_start(o->eng, o, NULL, o->url, NULL, NULL, GATE_NONE, on_resume);
 }
 
 /* ---- newOrder ---- */
@@ -941,10 +1108,25 @@ order_finalize_with_key(struct order *o)
 		order_fail(o, "certfleet:csr", err.msg);
 		return;
 	}
-	if (asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0)
+	if (asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0) {
 		order_fail(o, "certfleet:internal", "out of memory building finalize");
-	else
+	} else {
+		/* the key goes to the database with the order, so that a crash after finalize loses nothing */
+		struct outmsg *m = outmsg_new(OUT_ORDER, o->job->id);
+		if (o->cert_key_pem == NULL && (o->cert_key_pem = key_to_pem(o->cert_key, &err)) == NULL) {
+			outmsg_free(m);
+			order_fail(o, "certfleet:key", err.msg);
+			goto out;
+		}
+		if (m) {
+			m->order_url = strdup(o->url);
+			m->state = strdup("finalizing");
+			m->key_pem_order = strdup(o->cert_key_pem);
+		}
+		post(o, m);
 		acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, GATE_NONE, on_finalize);
+	}
+out:
 	free(csr);
 	free(payload);
 }
@@ -1012,7 +1194,7 @@ on_certificate(struct acme_call *call, struct http_req *req)
 		order_fail(o, "certfleet:certificate", err.msg);
 		goto out;
 	}
-	key_pem = key_to_pem(o->cert_key, &err);
+	key_pem = o->cert_key_pem ? strdup(o->cert_key_pem) : key_to_pem(o->cert_key, &err);
 	m = outmsg_new(OUT_ISSUED, o->job->id);
 	if (key_pem == NULL || m == NULL) {
 		order_fail(o, "certfleet:internal", key_pem ? "out of memory" : err.msg);
@@ -1031,7 +1213,7 @@ on_certificate(struct acme_call *call, struct http_req *req)
 	post(o, m);
 	m = NULL;
 	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci.info.serial);
-	order_end(o, ORDER_ISSUED);
+	order_end(o, ORDER_ISSUED, JOB_ISSUED);
 out:
 	outmsg_free(m);
 	cert_issued_clear(&ci);

@@ -35,6 +35,7 @@ outmsg_free(struct outmsg *m)
 	free(m->leaf_pem);
 	free(m->chain_pem);
 	free(m->key_pem);
+	free(m->key_pem_order);
 	free(m->serial);
 	free(m->problem_type);
 	free(m->detail);

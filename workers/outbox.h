@@ -39,6 +39,9 @@ struct outmsg {
 	char *serial;
 	int64_t not_before;
 	int64_t not_after;
+	char *key_pem_order;  /* OUT_ORDER: the key sent with finalize (secret) */
+	bool retry;           /* OUT_FAILED: the job goes back to the queue */
+	int64_t retry_in_ms;  /* OUT_FAILED with retry: when to try again */
 	char *problem_type;   /* OUT_FAILED */
 	char *detail;         /* OUT_FAILED, OUT_EVENT */
 	char *event_kind;     /* OUT_EVENT */

@@ -36,6 +36,8 @@ struct worker_pool {
 	long inflight;
 	long issued;
 	long failed;
+	long retried;
+	long cancelled;
 	long peak_inflight;
 	int64_t *latencies;       /* ms from start to end of every order, in end order */
 	size_t nlat;
@@ -43,7 +45,7 @@ struct worker_pool {
 };
 
 static void
-on_job_done(void *arg, struct job *job, bool issued, int64_t elapsed_ms)
+on_job_done(void *arg, struct job *job, enum job_outcome outcome, int64_t elapsed_ms)
 {
 	struct worker *w = arg;
 	struct worker_pool *pool = w->pool;
@@ -62,10 +64,20 @@ on_job_done(void *arg, struct job *job, bool issued, int64_t elapsed_ms)
 		pool->latencies[pool->nlat++] = elapsed_ms;
 	w->inflight--;
 	pool->inflight--;
-	if (issued)
+	switch (outcome) {
+	case JOB_ISSUED:
 		pool->issued++;
-	else
+		break;
+	case JOB_FAILED:
 		pool->failed++;
+		break;
+	case JOB_RETRY:
+		pool->retried++;
+		break;
+	case JOB_CANCELLED:
+		pool->cancelled++;
+		break;
+	}
 	pthread_cond_broadcast(&pool->changed);
 	pthread_mutex_unlock(&pool->lock);
 }
@@ -234,6 +246,8 @@ worker_pool_stats(struct worker_pool *pool, struct worker_pool_stats *out)
 	out->inflight = pool->inflight;
 	out->issued = pool->issued;
 	out->failed = pool->failed;
+	out->retried = pool->retried;
+	out->cancelled = pool->cancelled;
 	out->peak_inflight = pool->peak_inflight;
 	pthread_mutex_unlock(&pool->lock);
 	out->max_lag_ms = 0;
@@ -250,6 +264,35 @@ cmp_i64(const void *a, const void *b)
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+struct cancel_req {
+	struct worker *w;
+	int64_t job_id;
+};
+
+static void
+on_cancel(void *arg)
+{
+	struct cancel_req *c = arg;
+
+	acme_order_cancel(c->w->eng, c->job_id);
+	free(c);
+}
+
+void
+worker_pool_cancel(struct worker_pool *pool, int64_t job_id)
+{
+	/* a job still in an inbox is missed; the claimer asks again at its next heartbeat */
+	for (int i = 0; i < pool->nworkers; i++) {
+		struct cancel_req *c = malloc(sizeof(*c));
+		if (c == NULL)
+			continue;
+		c->w = &pool->workers[i];
+		c->job_id = job_id;
+		if (loop_post(c->w->loop, on_cancel, c) != 0)
+			free(c);
+	}
 }
 
 int64_t

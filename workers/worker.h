@@ -20,7 +20,9 @@ struct worker_pool_config {
 struct worker_pool_stats {
 	long inflight;
 	long issued;
-	long failed;
+	long failed;              /* finally */
+	long retried;             /* failed attempts that went back to the queue */
+	long cancelled;
 	long peak_inflight;
 	int64_t max_lag_ms;       /* worst event-loop lag of any worker */
 };
@@ -39,6 +41,9 @@ void worker_pool_submit(struct worker_pool *pool, struct job *job);
 void worker_pool_wait(struct worker_pool *pool, int wait_ms);
 
 void worker_pool_stats(struct worker_pool *pool, struct worker_pool_stats *out);
+
+/* Cancels the order of job_id wherever it runs (asynchronously). */
+void worker_pool_cancel(struct worker_pool *pool, int64_t job_id);
 
 /* The pct-th percentile (0..100) of order latencies so far, in ms (0 when none ended). */
 int64_t worker_pool_latency(struct worker_pool *pool, double pct);
