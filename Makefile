@@ -27,10 +27,12 @@ SQL_FILES = $(sort $(wildcard sql/[0-9]*.sql))
 MAIN_OBJ  = $(BUILD)/orchestrator/main.o
 TEST_SRCS = $(wildcard tests/unit/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all unit test demo bench asan tsan clean deps
 
-all: $(BUILD)/certfleet $(TEST_BINS)
+all: $(BUILD)/certfleet $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench_crypto
 
 $(BUILD)/libcertfleet.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -56,6 +58,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcertfleet.a
 	@mkdir -p $(dir $@)
 	@echo "CCLD $@"
 	@$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
+
+# Fuzz targets built with a main that replays their corpus (tests/fuzz/corpus/NAME/), so the seeds
+# guard against regressions in every `make test`, with or without libFuzzer.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libcertfleet.a
+	@mkdir -p $(dir $@)
+	@echo "CCLD $@"
+	@$(CC) $(CPPFLAGS) -DFUZZ_REPLAY_MAIN $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
+
+$(BUILD)/bench_crypto: bench/bench_crypto.c $(BUILD)/libcertfleet.a
+	@echo "CCLD $@"
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
 
 unit: all
 	BUILD=$(BUILD) tests/run.sh --unit-only

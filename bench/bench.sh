@@ -64,6 +64,12 @@ start_stack() {
 echo "bench: machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 
+# ---- the crypto each certificate needs, alone ----
+if [ -x "${CERTFLEET_BENCH_CRYPTO:-$repo/build/bench_crypto}" ]; then
+	say "crypto per certificate (old OpenSSL-only paths beside the ones certfleet uses):"
+	"${CERTFLEET_BENCH_CRYPTO:-$repo/build/bench_crypto}" 2000 2>&1 | sed 's/^/bench:   /'
+fi
+
 # ---- throughput ----
 say "throughput: $N certificates, records already in place"
 start_stack

@@ -146,7 +146,7 @@ enqueue_help(void)
 	       "  -f, --file FILE     read certificates from FILE ('-' for standard input)\n"
 	       "  --provider NAME     DNS provider that publishes the records (default %s; env\n"
 	       "                      CERTFLEET_PROVIDER; known: %s)\n"
-	       "  --key-type TYPE     certificate key type (default ec-p256)\n"
+	       "  --key-type TYPE     certificate key type: ec-p256 (default), ec-p384, rsa-2048, rsa-3072\n"
 	       "  --label TEXT        a label for this run (the batch of jobs this call adds)\n"
 	       "  --max-attempts N    attempts per job before it fails for good (default 5)\n\n%s",
 	    "challtestsrv", provider_names(), CONFIG_COMMON_HELP);
@@ -208,7 +208,7 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (key_type_parse(key_type, &kt) != 0) {
-		log_error("enqueue: unknown key type \"%s\" (known: ec-p256)", key_type);
+		log_error("enqueue: unknown key type \"%s\" (known: ec-p256, ec-p384, rsa-2048, rsa-3072)", key_type);
 		return EXIT_USAGE;
 	}
 	for (int i = optind; i < argc; i++) {

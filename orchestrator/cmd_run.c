@@ -380,7 +380,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		if (!stop_requested && (free_slots >= (batch < nworkers * inflight ? batch : 1) || st.inflight == 0)) {
 			struct job *jobs = NULL;
 			long want = free_slots < batch ? free_slots : batch;
-			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, &jobs, &n, &err) != 0) {
+			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, (int)lease_s, &jobs, &n, &err) != 0) {
 				log_error("run: %s", err.msg);
 				run_reconnect(c);
 				worker_pool_wait(pool, 1000);

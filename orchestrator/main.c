@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "work the queue until it is empty" },
 	{ "status", cmd_status, "job counts by state and the latest failures" },
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
+	{ "cancel", cmd_cancel, "cancel a job, a run, or everything queued" },
+	{ "cleanup", cmd_cleanup, "delete finished jobs older than a number of days" },
 };
 
 static void
@@ -34,7 +36,7 @@ usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRun 'certfleet COMMAND --help' for a command's options.\n\n"
 		   "Exit codes: 0 success, 1 runtime failure (database, CA, provider), 2 bad usage or input,\n"
-		   "3 a run finished but some jobs failed.\n");
+		   "3 a run finished but some jobs failed, 4 a run finished with jobs left for a later retry.\n");
 }
 
 PGconn *

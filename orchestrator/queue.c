@@ -27,7 +27,7 @@ static const char *const sql_claim =
     "WITH c AS (SELECT id FROM jobs WHERE state = 'ready' AND run_after <= now() AND account_id = $1 "
     "ORDER BY priority DESC, run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $3, "
-    "lease_until = now() + interval '30 minutes', updated_at = now() "
+    "lease_until = now() + $4::int * interval '1 second', updated_at = now() "
     "FROM c, certificates ce WHERE j.id = c.id AND ce.id = j.certificate_id "
     "RETURNING j.id, j.certificate_id, j.attempts, j.max_attempts, array_to_string(ce.names, ' ') AS names, "
     "ce.key_type, ce.provider, (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
@@ -190,11 +190,11 @@ out:
 }
 
 int
-queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lease_s, struct job **out,
     int *nclaimed, cf_err *err)
 {
-	char acct[24], lim[16];
-	const char *p[] = { acct, lim, owner };
+	char acct[24], lim[16], lease[16];
+	const char *p[] = { acct, lim, owner, lease };
 	struct job *head = NULL, **tail = &head;
 	PGresult *res;
 	int rc = -1;
@@ -203,9 +203,10 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct 
 	*nclaimed = 0;
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(lim, sizeof(lim), "%d", limit);
+	snprintf(lease, sizeof(lease), "%d", lease_s);
 	if (db_run(c, "BEGIN", "BEGIN", 0, NULL, err) != 0)
 		return -1;
-	res = db_exec(c, "claiming jobs", sql_claim, 3, p, err);
+	res = db_exec(c, "claiming jobs", sql_claim, 4, p, err);
 	if (res == NULL)
 		goto out;
 	for (int r = 0; r < PQntuples(res); r++) {

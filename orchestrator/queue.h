@@ -38,9 +38,10 @@ int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts
 
 /*
  * Claims up to limit ready jobs of account_id (priority, then due time) with FOR UPDATE SKIP
- * LOCKED and returns them as a list, each with the records already known to be in place.
+ * LOCKED, leased to owner for lease_s seconds, and returns them as a list, each with the records
+ * already known to be in place and the order of an earlier attempt to resume, if any.
  */
-int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lease_s, struct job **out,
     int *nclaimed, cf_err *err) CF_MUST;
 
 /*

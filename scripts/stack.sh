@@ -5,6 +5,7 @@
 #   scripts/stack.sh stop     stop everything and delete the data (logs are kept)
 #   scripts/stack.sh status   print what runs; exit 0 all up, 1 partly up, 3 all down
 #   scripts/stack.sh env      print export lines: eval "$(scripts/stack.sh env)"
+#   scripts/stack.sh restart-postgres   restart PostgreSQL alone, data kept
 #
 # Everything listens on loopback only. The services are detached from the calling
 # shell (setsid) and found again through pid files in the state folder.
@@ -566,8 +567,18 @@ cmd_status() {
     if ((up == 3)); then return 0; elif ((up == 0)); then return 3; else return 1; fi
 }
 
+# restart-postgres: a fast shutdown and a start of PostgreSQL alone, data kept (for tests of
+# clients that must survive a database restart).
+cmd_restart_postgres() {
+    lock_state
+    svc_running postgres || die "postgres is not running"
+    stop_svc postgres
+    start_postgres
+}
+
 case "${1:-}" in
     start) cmd_start ;;
+    restart-postgres) cmd_restart_postgres ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) env_lines ;;

@@ -47,6 +47,13 @@ for t in "$build"/tests/test_*; do
 	run_one "$(basename "$t")" "$t"
 done
 
+for t in "$build"/fuzz/fuzz_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	corpus="$repo/tests/fuzz/corpus/${name#fuzz_}"
+	run_one "$name" "$t" "$corpus"/*
+done
+
 if [ "$unit_only" -eq 0 ]; then
 	"$repo/scripts/stack.sh" start || { echo "not ok - local stack failed to start"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 	trap '"$repo/scripts/stack.sh" stop >/dev/null 2>&1 || true' EXIT

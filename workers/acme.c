@@ -290,7 +290,7 @@ call_send(struct acme_call *call, char *nonce)
 	char *jws = NULL;
 	cf_err err;
 
-	jws = jws_sign(eng->key, eng->cfg.account_url, nonce, call->url, call->payload, &err);
+	jws = jws_signer_sign(eng->signer, eng->cfg.account_url, nonce, call->url, call->payload, &err);
 	free(nonce);
 	if (jws == NULL)
 		goto fail;
@@ -432,7 +432,8 @@ acme_engine_new(struct loop *loop, const struct acme_config *cfg, acme_job_done_
 		goto fail;
 	}
 	eng->key = key_from_pem(cfg->key_pem, err);
-	if (eng->key == NULL || jwk_thumbprint(eng->key, eng->thumbprint, err) != 0)
+	if (eng->key == NULL || jwk_thumbprint(eng->key, eng->thumbprint, err) != 0 ||
+	    (eng->signer = jws_signer_new(eng->key, err)) == NULL || (eng->keys = key_generator_new(err)) == NULL)
 		goto fail;
 	return eng;
 fail:
@@ -450,6 +451,8 @@ acme_engine_free(struct acme_engine *eng)
 	free(eng->nonces);
 	acme_records_free(eng);
 	free(eng->known_chain);
+	jws_signer_free(eng->signer);
+	key_generator_free(eng->keys);
 	EVP_PKEY_free(eng->key);
 	free((char *)eng->cfg.directory_url);
 	free((char *)eng->cfg.account_url);

@@ -45,6 +45,8 @@ struct acme_engine {
 	struct loop *loop;
 	struct acme_config cfg;      /* strings below are owned copies */
 	EVP_PKEY *key;
+	struct jws_signer *signer;   /* the account key, prepared for many signatures */
+	struct key_generator *keys;  /* certificate keys made on this loop */
 	char thumbprint[44];
 	acme_job_done_fn done;
 	void *done_arg;

@@ -7,12 +7,14 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "der.h"
 #include "keys.h"
 
 #define P256_COORD_LEN 32 /* octets of a P-256 coordinate, and of r and of s in ES256 */
@@ -20,20 +22,14 @@
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-char *
-b64url_encode(const unsigned char *in, size_t len)
+/* Writes the unpadded base64url of in to dst (b64url_len(len) characters, no NUL); returns that. */
+static size_t
+b64url_put(char *dst, const unsigned char *in, size_t len)
 {
-	char *out, *p;
+	char *p = dst;
 	uint32_t v;
 	size_t i;
 
-	if (in == NULL && len > 0)
-		return NULL;
-	if (len / 3 >= SIZE_MAX / 4 - 1)
-		return NULL;
-	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	p = out;
 	for (i = 0; i + 3 <= len; i += 3) {
 		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
 		*p++ = b64url_alphabet[(v >> 18) & 0x3f];
@@ -51,7 +47,28 @@ b64url_encode(const unsigned char *in, size_t len)
 		*p++ = b64url_alphabet[(v >> 12) & 0x3f];
 		*p++ = b64url_alphabet[(v >> 6) & 0x3f];
 	}
-	*p = '\0';
+	return (size_t)(p - dst);
+}
+
+/* The length of the unpadded base64url of len octets. */
+static size_t
+b64url_len(size_t len)
+{
+	return len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1);
+}
+
+char *
+b64url_encode(const unsigned char *in, size_t len)
+{
+	char *out;
+
+	if (in == NULL && len > 0)
+		return NULL;
+	if (len / 3 >= SIZE_MAX / 4 - 1)
+		return NULL;
+	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	out[b64url_put(out, in, len)] = '\0';
 	return out;
 }
 
@@ -332,81 +349,6 @@ out:
 	return rc;
 }
 
-/* Converts a DER ECDSA-Sig-Value to the 64-octet r||s of ES256; 0 or -1 with err set. */
-static int
-ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[2 * P256_COORD_LEN],
-    const char *url, cf_err *err)
-{
-	const unsigned char *p = der;
-	const BIGNUM *r, *s;
-	ECDSA_SIG *sig = NULL;
-	int rc = -1;
-
-	if ((sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL || p != der + derlen) {
-		ossl_errf(err, "jws_sign %s: d2i_ECDSA_SIG", url);
-		goto out;
-	}
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_bn2binpad(r, raw, P256_COORD_LEN) != P256_COORD_LEN ||
-	    BN_bn2binpad(s, raw + P256_COORD_LEN, P256_COORD_LEN) != P256_COORD_LEN) {
-		ossl_errf(err, "jws_sign %s: BN_bn2binpad(r, s)", url);
-		goto out;
-	}
-	rc = 0;
-out:
-	ECDSA_SIG_free(sig);
-	return rc;
-}
-
-/*
- * Signs input with key and SHA-256, and returns the base64url of the JWS signature (r||s for
- * ES256, the PKCS #1 v1.5 signature for RS256), or NULL with err set.
- */
-static char *
-jws_signature(EVP_PKEY *key, const char *alg, const char *input, size_t inputlen,
-    const char *url, cf_err *err)
-{
-	unsigned char raw[2 * P256_COORD_LEN];
-	unsigned char *sig = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	size_t siglen = 0;
-	char *res = NULL;
-
-	if ((ctx = EVP_MD_CTX_new()) == NULL) {
-		ossl_errf(err, "jws_sign %s: EVP_MD_CTX_new", url);
-		goto out;
-	}
-	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1) {
-		ossl_errf(err, "jws_sign %s: EVP_DigestSignInit(%s)", url, alg);
-		goto out;
-	}
-	if (EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)input, inputlen) != 1) {
-		ossl_errf(err, "jws_sign %s: EVP_DigestSign(%s) size", url, alg);
-		goto out;
-	}
-	if ((sig = malloc(siglen)) == NULL) {
-		cf_errf(err, "jws_sign %s: malloc(%zu) failed", url, siglen);
-		goto out;
-	}
-	if (EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)input, inputlen) != 1) {
-		ossl_errf(err, "jws_sign %s: EVP_DigestSign(%s)", url, alg);
-		goto out;
-	}
-	if (strcmp(alg, "ES256") == 0) {
-		if (ecdsa_der_to_raw(sig, siglen, raw, url, err) != 0)
-			goto out;
-		res = b64url_encode(raw, sizeof(raw));
-	} else {
-		res = b64url_encode(sig, siglen);
-	}
-	if (res == NULL)
-		cf_errf(err, "jws_sign %s: b64url_encode of the signature failed", url);
-out:
-	EVP_MD_CTX_free(ctx);
-	free(sig);
-	return res;
-}
-
 /* "ES256" for an EC P-256 key, "RS256" for an RSA key, else NULL with err set. */
 static const char *
 jws_alg(EVP_PKEY *key, cf_err *err)
@@ -414,9 +356,13 @@ jws_alg(EVP_PKEY *key, cf_err *err)
 	char group[32];
 
 	if (EVP_PKEY_is_a(key, "EC")) {
-		if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) ||
-		    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
-			cf_errf(err, "jwk: EC key is not on P-256");
+		if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+		    sizeof(group), NULL)) {
+			ossl_errf(err, "jwk: EVP_PKEY_get_utf8_string_param(group) of EC key");
+			return NULL;
+		}
+		if (strcmp(group, "prime256v1") != 0) {
+			cf_errf(err, "jwk: EC curve %s is not supported (only P-256)", group);
 			return NULL;
 		}
 		return "ES256";
@@ -428,14 +374,328 @@ jws_alg(EVP_PKEY *key, cf_err *err)
 	return NULL;
 }
 
-/* base64url of a NUL-terminated string, or NULL with err set. */
-static char *
-str_b64url(const char *s, const char *what, const char *url, cf_err *err)
+/*
+ * Converts a DER ECDSA-Sig-Value { r INTEGER, s INTEGER } to the 64-octet r||s of ES256: each
+ * positive and at most 32 octets after its sign octet. 0 or -1.
+ */
+static int
+ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[2 * P256_COORD_LEN])
 {
-	char *res;
+	struct der_span in = { der, derlen }, seq, v;
+	int i;
 
-	if ((res = b64url_encode((const unsigned char *)s, strlen(s))) == NULL)
-		cf_errf(err, "jws_sign %s: b64url_encode of the %s failed", url, what);
+	if (der_expect(&in, DER_SEQUENCE, &seq, NULL) != 0 || in.len != 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if (der_expect(&seq, DER_INTEGER, &v, NULL) != 0 || der_int_ok(v) != 0 ||
+		    (v.p[0] & 0x80) != 0)
+			return -1;
+		if (v.p[0] == 0 && v.len > 1) {
+			v.p++;
+			v.len--;
+		}
+		if (v.len > P256_COORD_LEN)
+			return -1;
+		memset(raw + i * P256_COORD_LEN, 0, P256_COORD_LEN - v.len);
+		memcpy(raw + i * P256_COORD_LEN + P256_COORD_LEN - v.len, v.p, v.len);
+	}
+	return seq.len == 0 ? 0 : -1;
+}
+
+struct jws_signer {
+	EVP_PKEY *key;          /* a reference to the caller's key */
+	const char *alg;        /* "ES256" or "RS256" */
+	char *jwk;              /* canonical JWK, made for the first header that carries it */
+	size_t jwklen;
+	EVP_MD *sha256;         /* fetched once */
+	EVP_MD_CTX *md;         /* hashes each signing input */
+	EVP_PKEY_CTX *pkey;     /* EVP_PKEY_sign_init'ed once, SHA-256 as the signature digest */
+	unsigned char *sig;     /* sigmax octets: a DER ECDSA signature or an RSA one */
+	size_t sigmax;
+	cf_buf hdr;             /* the protected header's JSON, reused */
+	char *input;            /* the signing input, protected '.' payload, reused */
+	size_t inputcap;
+};
+
+void
+jws_signer_free(struct jws_signer *s)
+{
+	if (s == NULL)
+		return;
+	EVP_PKEY_CTX_free(s->pkey);
+	EVP_MD_CTX_free(s->md);
+	EVP_MD_free(s->sha256);
+	EVP_PKEY_free(s->key);
+	free(s->jwk);
+	free(s->sig);
+	free(s->input);
+	cf_buf_free(&s->hdr);
+	free(s);
+}
+
+struct jws_signer *
+jws_signer_new(EVP_PKEY *key, cf_err *err)
+{
+	struct jws_signer *s;
+	int size;
+
+	if (key == NULL) {
+		cf_errf(err, "jws_signer_new: no key");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		cf_errf(err, "jws_signer_new: out of memory");
+		return NULL;
+	}
+	if ((s->alg = jws_alg(key, err)) == NULL)
+		goto fail;
+	if (!EVP_PKEY_up_ref(key)) {
+		ossl_errf(err, "jws_signer_new: EVP_PKEY_up_ref");
+		goto fail;
+	}
+	s->key = key;
+	if ((size = EVP_PKEY_get_size(key)) <= 0) {
+		ossl_errf(err, "jws_signer_new: EVP_PKEY_get_size(%s)", s->alg);
+		goto fail;
+	}
+	s->sigmax = (size_t)size;
+	if ((s->sig = malloc(s->sigmax)) == NULL) {
+		cf_errf(err, "jws_signer_new: out of memory");
+		goto fail;
+	}
+	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL ||
+	    (s->md = EVP_MD_CTX_new()) == NULL) {
+		ossl_errf(err, "jws_signer_new: EVP_MD_fetch(SHA2-256)");
+		goto fail;
+	}
+	/* RS256 is RSASSA-PKCS1-v1_5 (RFC 7518 3.3): the padding is set, not left to a default */
+	if ((s->pkey = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(s->pkey) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(s->pkey, s->sha256) != 1 ||
+	    (strcmp(s->alg, "RS256") == 0 &&
+	    EVP_PKEY_CTX_set_rsa_padding(s->pkey, RSA_PKCS1_PADDING) != 1)) {
+		ossl_errf(err, "jws_signer_new: EVP_PKEY_sign_init(%s)", s->alg);
+		goto fail;
+	}
+	return s;
+fail:
+	jws_signer_free(s);
+	return NULL;
+}
+
+/*
+ * 1, 2, 3 or 4: the length of the UTF-8 sequence at p (n octets left) when it is well-formed as
+ * jansson checks it (no overlong forms, surrogates, or code points above U+10FFFF); 0 when not.
+ */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	uint32_t v;
+	size_t k, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		k = 2, v = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		k = 3, v = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		k = 4, v = c & 0x07;
+	else
+		return 0;
+	if (n < k)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (p[i] & 0x3f);
+	}
+	if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) || (k == 3 && v < 0x800) ||
+	    (k == 4 && v < 0x10000))
+		return 0;
+	return k;
+}
+
+/*
+ * Appends s as a JSON string, quoted and escaped exactly as jansson's json_dumps writes it (the
+ * old header code): '"' '\\' and the short escapes, other control characters as \u00XX, '/'
+ * and non-ASCII as they are. 0, or -1 when s is not UTF-8 (json_string refuses it too) or memory
+ * runs out.
+ */
+static int
+json_put_str(cf_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run;
+	size_t n = strlen(s), k;
+	char esc[8];
+
+	if (cf_buf_append(b, "\"", 1) != 0)
+		return -1;
+	while (n > 0) {
+		for (run = p; n > 0 && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80; p++, n--)
+			;
+		for (; n > 0 && *p >= 0x80; p += k, n -= k) {
+			if ((k = utf8_seq(p, n)) == 0)
+				return -1;
+		}
+		if (p > run && cf_buf_append(b, run, (size_t)(p - run)) != 0)
+			return -1;
+		if (n == 0 || (*p >= 0x20 && *p != '"' && *p != '\\'))
+			continue;
+		switch (*p) {
+		case '"': memcpy(esc, "\\\"", 3); break;
+		case '\\': memcpy(esc, "\\\\", 3); break;
+		case '\b': memcpy(esc, "\\b", 3); break;
+		case '\f': memcpy(esc, "\\f", 3); break;
+		case '\n': memcpy(esc, "\\n", 3); break;
+		case '\r': memcpy(esc, "\\r", 3); break;
+		case '\t': memcpy(esc, "\\t", 3); break;
+		default: snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)*p); break;
+		}
+		if (cf_buf_append(b, esc, strlen(esc)) != 0)
+			return -1;
+		p++;
+		n--;
+	}
+	return cf_buf_append(b, "\"", 1);
+}
+
+/* The argument checks of jws_sign and jws_signer_sign; 0 or -1 with err set. */
+static int
+jws_args_check(const char *kid, const char *nonce, const char *url, cf_err *err)
+{
+	if (url == NULL || *url == '\0') {
+		cf_errf(err, "jws_sign: no url");
+		return -1;
+	}
+	if (nonce == NULL || *nonce == '\0') {
+		cf_errf(err, "jws_sign %s: no nonce", url);
+		return -1;
+	}
+	if (kid != NULL && *kid == '\0') {
+		cf_errf(err, "jws_sign %s: empty kid", url);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The protected header {"alg":...,"kid":... or "jwk":{...},"nonce":...,"url":...} in s->hdr, the
+ * members in the order (and the octets) the jansson-built header had. 0 or -1 with err set.
+ */
+static int
+jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char *url, cf_err *err)
+{
+	cf_buf *h = &s->hdr;
+
+	if (kid == NULL && s->jwk == NULL) {
+		if ((s->jwk = jwk_json(s->key, err)) == NULL)
+			return -1;
+		s->jwklen = strlen(s->jwk);
+	}
+	cf_buf_reset(h);
+	if (cf_buf_append(h, "{\"alg\":\"", 8) != 0 || cf_buf_append(h, s->alg, 5) != 0 ||
+	    (kid != NULL ? cf_buf_append(h, "\",\"kid\":", 8) != 0 || json_put_str(h, kid) != 0 :
+	    cf_buf_append(h, "\",\"jwk\":", 8) != 0 || cf_buf_append(h, s->jwk, s->jwklen) != 0) ||
+	    cf_buf_append(h, ",\"nonce\":", 9) != 0 || json_put_str(h, nonce) != 0 ||
+	    cf_buf_append(h, ",\"url\":", 7) != 0 || json_put_str(h, url) != 0 ||
+	    cf_buf_append(h, "}", 1) != 0) {
+		cf_errf(err, "jws_sign %s: building the protected header failed (invalid UTF-8?)",
+		    url);
+		return -1;
+	}
+	return 0;
+}
+
+char *
+jws_signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err)
+{
+	static const char m_prot[] = "{\"protected\":\"", m_pay[] = "\",\"payload\":\"",
+	    m_sig[] = "\",\"signature\":\"", m_end[] = "\"}";
+	unsigned char md[32], raw[2 * P256_COORD_LEN];
+	const unsigned char *sig;
+	size_t paylen, protlen, paylen64, inlen, siglen, siglen64, total;
+	unsigned int mdlen = 0;
+	char *res, *p;
+
+	if (jws_args_check(kid, nonce, url, err) != 0)
+		return NULL;
+	if (s == NULL) {
+		cf_errf(err, "jws_sign %s: no signer", url);
+		return NULL;
+	}
+	if (jws_header(s, kid, nonce, url, err) != 0)
+		return NULL;
+	if (payload == NULL)
+		payload = ""; /* POST-as-GET */
+	paylen = strlen(payload);
+
+	/* RFC 7515 5.1: the signing input, ASCII(BASE64URL(header) || '.' || BASE64URL(payload)) */
+	protlen = b64url_len(s->hdr.len);
+	paylen64 = b64url_len(paylen);
+	if (paylen > SIZE_MAX / 2 - s->hdr.len) {
+		cf_errf(err, "jws_sign %s: payload too large", url);
+		return NULL;
+	}
+	inlen = protlen + 1 + paylen64;
+	if (inlen > s->inputcap) {
+		free(s->input);
+		s->inputcap = 0;
+		if ((s->input = malloc(inlen)) == NULL) {
+			cf_errf(err, "jws_sign %s: out of memory for the signing input", url);
+			return NULL;
+		}
+		s->inputcap = inlen;
+	}
+	b64url_put(s->input, (const unsigned char *)s->hdr.data, s->hdr.len);
+	s->input[protlen] = '.';
+	b64url_put(s->input + protlen + 1, (const unsigned char *)payload, paylen);
+
+	siglen = s->sigmax;
+	if (EVP_DigestInit_ex2(s->md, s->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(s->md, s->input, inlen) != 1 ||
+	    EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != sizeof(md)) {
+		ossl_errf(err, "jws_sign %s: SHA-256 of the signing input", url);
+		return NULL;
+	}
+	if (EVP_PKEY_sign(s->pkey, s->sig, &siglen, md, sizeof(md)) != 1) {
+		ossl_errf(err, "jws_sign %s: EVP_PKEY_sign(%s)", url, s->alg);
+		return NULL;
+	}
+	sig = s->sig;
+	if (s->alg[0] == 'E') { /* ES256: r||s, not DER (RFC 7518 3.4) */
+		if (ecdsa_der_to_raw(s->sig, siglen, raw) != 0) {
+			cf_errf(err, "jws_sign %s: malformed ECDSA signature from EVP_PKEY_sign",
+			    url);
+			return NULL;
+		}
+		sig = raw;
+		siglen = sizeof(raw);
+	}
+	siglen64 = b64url_len(siglen);
+
+	/* {"protected":"...","payload":"...","signature":"..."}, base64url needing no escapes */
+	total = sizeof(m_prot) - 1 + inlen - 1 + sizeof(m_pay) - 1 + sizeof(m_sig) - 1 + siglen64 +
+	    sizeof(m_end);
+	if ((res = malloc(total)) == NULL) {
+		cf_errf(err, "jws_sign %s: out of memory for the JWS", url);
+		return NULL;
+	}
+	p = res;
+	memcpy(p, m_prot, sizeof(m_prot) - 1);
+	p += sizeof(m_prot) - 1;
+	memcpy(p, s->input, protlen);
+	p += protlen;
+	memcpy(p, m_pay, sizeof(m_pay) - 1);
+	p += sizeof(m_pay) - 1;
+	memcpy(p, s->input + protlen + 1, paylen64);
+	p += paylen64;
+	memcpy(p, m_sig, sizeof(m_sig) - 1);
+	p += sizeof(m_sig) - 1;
+	p += b64url_put(p, sig, siglen);
+	memcpy(p, m_end, sizeof(m_end));
 	return res;
 }
 
@@ -443,82 +703,25 @@ char *
 jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
     const char *payload, cf_err *err)
 {
-	json_t *jwk = NULL, *hdr = NULL, *jws = NULL;
-	char *hdr_json = NULL, *prot = NULL, *pay = NULL, *sig = NULL, *res = NULL;
-	cf_buf input = { 0 };
-	const char *alg = NULL;
+	struct jws_signer *s;
+	char *res;
 
-	if (url == NULL || *url == '\0') {
-		cf_errf(err, "jws_sign: no url");
-		goto out;
-	}
-	if (nonce == NULL || *nonce == '\0') {
-		cf_errf(err, "jws_sign %s: no nonce", url);
-		goto out;
-	}
-	if (kid != NULL && *kid == '\0') {
-		cf_errf(err, "jws_sign %s: empty kid", url);
-		goto out;
-	}
+	if (jws_args_check(kid, nonce, url, err) != 0)
+		return NULL;
 	if (key == NULL) {
 		cf_errf(err, "jws_sign %s: no key", url);
-		goto out;
+		return NULL;
 	}
-	/* with a kid the JWK is not sent: only the algorithm is needed, which is much cheaper */
-	if (kid != NULL ? (alg = jws_alg(key, err)) == NULL : (jwk = jwk_object(key, &alg, err)) == NULL) {
+	if ((s = jws_signer_new(key, err)) == NULL) {
 		if (err != NULL) {
 			char why[sizeof(err->msg)];
 
 			memcpy(why, err->msg, sizeof(why));
 			cf_errf(err, "jws_sign %s: %s", url, why);
 		}
-		goto out;
+		return NULL;
 	}
-
-	/* json_string refuses invalid UTF-8, so a bad nonce, url or kid fails here. */
-	if ((hdr = json_object()) == NULL ||
-	    json_object_set_new(hdr, "alg", json_string(alg)) != 0 ||
-	    (kid != NULL ? json_object_set_new(hdr, "kid", json_string(kid)) :
-	    json_object_set(hdr, "jwk", jwk)) != 0 ||
-	    json_object_set_new(hdr, "nonce", json_string(nonce)) != 0 ||
-	    json_object_set_new(hdr, "url", json_string(url)) != 0) {
-		cf_errf(err, "jws_sign %s: building the protected header failed (invalid UTF-8?)",
-		    url);
-		goto out;
-	}
-	if ((hdr_json = json_dumps(hdr, JSON_COMPACT)) == NULL) {
-		cf_errf(err, "jws_sign %s: json_dumps of the protected header failed", url);
-		goto out;
-	}
-	if ((prot = str_b64url(hdr_json, "protected header", url, err)) == NULL ||
-	    (pay = str_b64url(payload != NULL ? payload : "", "payload", url, err)) == NULL)
-		goto out;
-
-	/* RFC 7515 5.1: the signing input is ASCII(protected || '.' || payload). */
-	if (cf_buf_printf(&input, "%s.%s", prot, pay) != 0) {
-		cf_errf(err, "jws_sign %s: out of memory for the signing input", url);
-		goto out;
-	}
-	if ((sig = jws_signature(key, alg, input.data, input.len, url, err)) == NULL)
-		goto out;
-
-	if ((jws = json_object()) == NULL ||
-	    json_object_set_new(jws, "protected", json_string(prot)) != 0 ||
-	    json_object_set_new(jws, "payload", json_string(pay)) != 0 ||
-	    json_object_set_new(jws, "signature", json_string(sig)) != 0) {
-		cf_errf(err, "jws_sign %s: building the JWS object failed", url);
-		goto out;
-	}
-	if ((res = json_dumps(jws, JSON_COMPACT)) == NULL)
-		cf_errf(err, "jws_sign %s: json_dumps of the JWS failed", url);
-out:
-	json_decref(jwk);
-	json_decref(hdr);
-	json_decref(jws);
-	free(hdr_json);
-	free(prot);
-	free(pay);
-	free(sig);
-	cf_buf_free(&input);
+	res = jws_signer_sign(s, kid, nonce, url, payload, err);
+	jws_signer_free(s);
 	return res;
 }

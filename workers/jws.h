@@ -41,4 +41,16 @@ int jwk_thumbprint(EVP_PKEY *key, char out[44], cf_err *err) CF_MUST;
 char *jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
     const char *payload, cf_err *err) CF_MUST;
 
+/*
+ * A signer prepared once for many JWS with one key: the algorithm, the JWK, and OpenSSL's
+ * signature context are set up when it is made, so each signature pays for the signing alone.
+ * jws_signer_sign gives exactly what jws_sign gives (jws_sign is a signer used once). The signer
+ * holds a reference to key. One signer per thread: it is not locked, and reuses its buffers.
+ */
+struct jws_signer;
+struct jws_signer *jws_signer_new(EVP_PKEY *key, cf_err *err) CF_MUST;
+void jws_signer_free(struct jws_signer *s);
+char *jws_signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err) CF_MUST;
+
 #endif

@@ -30,7 +30,7 @@ struct keygen_pool {
 bool
 keygen_is_fast(enum key_type type)
 {
-	return type == KEY_EC_P256;
+	return type == KEY_EC_P256 || type == KEY_EC_P384;
 }
 
 /* Runs on the asking loop's thread. */

@@ -1157,7 +1157,7 @@ order_finalize(struct order *o)
 
 	o->state = ORDER_FINALIZE;
 	if (kp == NULL || keygen_is_fast(o->job->key_type)) {
-		o->cert_key = key_generate(o->job->key_type, &err);
+		o->cert_key = key_generator_generate(o->eng->keys, o->job->key_type, &err);
 		if (o->cert_key == NULL)
 			order_fail(o, "certfleet:key", err.msg);
 		else

@@ -486,7 +486,7 @@ test_jws_errors(void)
 	err.msg[0] = '\0';
 	CHECK(pub != NULL);
 	CHECK(jws_sign(pub, NULL, test_nonce, test_url, "{}", &err) == NULL);
-	CHECK(strstr(err.msg, "EVP_DigestSign") != NULL);
+	CHECK(strstr(err.msg, "EVP_PKEY_sign") != NULL);
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(p384);
 	EVP_PKEY_free(pub);
@@ -498,7 +498,8 @@ test_jws_errors(void)
  * when the signature was ES256 with a zero first octet in r or in s (that is, left-padded).
  */
 static int
-check_jws(EVP_PKEY *key, const char *alg, const char *kid, const char *payload)
+check_jws_with(struct jws_signer *signer, EVP_PKEY *key, const char *alg, const char *kid,
+    const char *payload)
 {
 	json_t *jws = NULL, *hdr = NULL, *want_jwk = NULL;
 	EVP_PKEY *hdr_key = NULL;
@@ -509,7 +510,8 @@ check_jws(EVP_PKEY *key, const char *alg, const char *kid, const char *payload)
 	size_t rawlen = 0;
 	int padded = 0;
 
-	s = jws_sign(key, kid, test_nonce, test_url, payload, &err);
+	s = signer ? jws_signer_sign(signer, kid, test_nonce, test_url, payload, &err) :
+	    jws_sign(key, kid, test_nonce, test_url, payload, &err);
 	CHECK(s != NULL);
 	if (s == NULL) {
 		fprintf(stderr, "  jws_sign: %s\n", err.msg);
@@ -519,6 +521,14 @@ check_jws(EVP_PKEY *key, const char *alg, const char *kid, const char *payload)
 	jws = json_loads(s, 0, NULL);
 	CHECK(jws != NULL && json_is_object(jws));
 	CHECK(json_object_size(jws) == 3);
+	/* as jansson writes it: these members in this order, compact */
+	if (jws != NULL) {
+		char *again = json_dumps(jws, JSON_COMPACT);
+
+		CHECK_STR(again, s);
+		CHECK(strncmp(s, "{\"protected\":", 13) == 0);
+		free(again);
+	}
 	prot = json_string_value(json_object_get(jws, "protected"));
 	pay = json_string_value(json_object_get(jws, "payload"));
 	sig = json_string_value(json_object_get(jws, "signature"));
@@ -572,6 +582,12 @@ out:
 	return padded;
 }
 
+static int
+check_jws(EVP_PKEY *key, const char *alg, const char *kid, const char *payload)
+{
+	return check_jws_with(NULL, key, alg, kid, payload);
+}
+
 static void
 test_jws_es256_jwk(void)
 {
@@ -623,6 +639,252 @@ test_jws_rs256(void)
 	EVP_PKEY_free(key);
 }
 
+/*
+ * The protected header as jws_sign built it with jansson before jws_signer: alg, then kid or jwk,
+ * nonce, url, compact. NULL when jansson refuses a string (not UTF-8).
+ */
+static char *
+jansson_header(EVP_PKEY *key, const char *alg, const char *kid, const char *nonce, const char *url)
+{
+	json_t *hdr = json_object(), *jwk = NULL;
+	char *jwk_text = NULL, *res = NULL;
+
+	if (kid == NULL && ((jwk_text = jwk_json(key, NULL)) == NULL ||
+	    (jwk = json_loads(jwk_text, 0, NULL)) == NULL))
+		goto out;
+	if (hdr != NULL && json_object_set_new(hdr, "alg", json_string(alg)) == 0 &&
+	    (kid != NULL ? json_object_set_new(hdr, "kid", json_string(kid)) :
+	    json_object_set(hdr, "jwk", jwk)) == 0 &&
+	    json_object_set_new(hdr, "nonce", json_string(nonce)) == 0 &&
+	    json_object_set_new(hdr, "url", json_string(url)) == 0)
+		res = json_dumps(hdr, JSON_COMPACT);
+out:
+	json_decref(hdr);
+	json_decref(jwk);
+	free(jwk_text);
+	return res;
+}
+
+/* The decoded protected header of a JWS, NUL-terminated and malloc'd, or NULL. */
+static char *
+jws_header_text(const char *jws)
+{
+	json_t *j = jws ? json_loads(jws, 0, NULL) : NULL;
+	unsigned char *raw = NULL;
+	char *res = NULL;
+	size_t len = 0;
+
+	if (j != NULL && b64url_decode(json_string_value(json_object_get(j, "protected")), &raw, &len) == 0 &&
+	    (res = malloc(len + 1)) != NULL) {
+		memcpy(res, raw, len);
+		res[len] = '\0';
+	}
+	free(raw);
+	json_decref(j);
+	return res;
+}
+
+static void
+test_signer_errors(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *pub = rsa_pub_from_hex(rfc7638_n_hex, rfc7638_e_hex);
+	struct jws_signer *s;
+	cf_err err = { { 0 } };
+	char *jws;
+
+	CHECK(key != NULL && p384 != NULL && ed != NULL && pub != NULL);
+	CHECK(jws_signer_new(NULL, &err) == NULL);
+	CHECK(strstr(err.msg, "no key") != NULL);
+	CHECK(jws_signer_new(NULL, NULL) == NULL); /* err is optional */
+	CHECK(jws_signer_new(p384, &err) == NULL);
+	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(jws_signer_new(ed, &err) == NULL);
+	CHECK(strstr(err.msg, "not supported") != NULL);
+	CHECK(jws_signer_sign(NULL, NULL, test_nonce, test_url, "{}", &err) == NULL);
+	CHECK(strstr(err.msg, "no signer") != NULL);
+	jws_signer_free(NULL);
+
+	/* bad arguments fail alone: the signer still signs afterwards */
+	s = jws_signer_new(key, &err);
+	CHECK(s != NULL);
+	CHECK(jws_signer_sign(s, NULL, NULL, test_url, "{}", &err) == NULL);
+	CHECK(strstr(err.msg, "nonce") != NULL);
+	CHECK(jws_signer_sign(s, NULL, "", test_url, "{}", &err) == NULL);
+	CHECK(jws_signer_sign(s, NULL, test_nonce, NULL, "{}", &err) == NULL);
+	CHECK(jws_signer_sign(s, NULL, test_nonce, "", "{}", &err) == NULL);
+	CHECK(jws_signer_sign(s, "", test_nonce, test_url, "{}", &err) == NULL);
+	CHECK(strstr(err.msg, "empty kid") != NULL);
+	CHECK(jws_signer_sign(s, NULL, "\xff\xfe", test_url, "{}", &err) == NULL);
+	CHECK(strstr(err.msg, "invalid UTF-8") != NULL);
+	CHECK(jws_signer_sign(s, "\xc3", test_nonce, test_url, "{}", &err) == NULL);
+	CHECK(jws_signer_sign(s, NULL, test_nonce, "https://x/\xed\xa0\x80", "{}", &err) == NULL);
+	jws = jws_signer_sign(s, test_kid, test_nonce, test_url, "{}", NULL);
+	CHECK(jws != NULL);
+	free(jws);
+	jws_signer_free(s);
+
+	/* a public key: the signer is made, and each signature fails */
+	s = jws_signer_new(pub, &err);
+	if (s != NULL) {
+		err.msg[0] = '\0';
+		CHECK(jws_signer_sign(s, test_kid, test_nonce, test_url, "{}", &err) == NULL);
+		CHECK(strstr(err.msg, "EVP_PKEY_sign") != NULL);
+	}
+	jws_signer_free(s);
+	ERR_clear_error();
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(pub);
+}
+
+static void
+test_signer_es256(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *fixed = ec_key_from_d(rfc7515_d_hex);
+	struct jws_signer *s = key ? jws_signer_new(key, NULL) : NULL;
+	int i, padded = 0;
+
+	CHECK(s != NULL && fixed != NULL);
+	if (s == NULL || fixed == NULL)
+		goto out;
+	/* the signer keeps its own reference: the caller's may go */
+	CHECK(EVP_PKEY_up_ref(key));
+	EVP_PKEY_free(key);
+	check_jws_with(s, key, "ES256", NULL,
+	    "{\"termsOfServiceAgreed\":true,\"contact\":[\"mailto:ops@example.com\"]}");
+	check_jws_with(s, key, "ES256", test_kid, "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.b\"}]}");
+	check_jws_with(s, key, "ES256", test_kid, NULL);
+	check_jws_with(s, key, "ES256", NULL, NULL); /* the JWK made once, used again */
+	jws_signer_free(s);
+
+	/* one signer, many signatures, until r or s has been left-padded (see test_jws_es256_many) */
+	s = jws_signer_new(fixed, NULL);
+	CHECK(s != NULL);
+	for (i = 0; s != NULL && i < 4000 && (i < 50 || padded == 0); i++)
+		padded += check_jws_with(s, fixed, "ES256", test_kid, i % 2 ? "{}" : NULL);
+	CHECK(padded > 0);
+out:
+	jws_signer_free(s);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(fixed);
+}
+
+static void
+test_signer_rs256(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	struct jws_signer *s = key ? jws_signer_new(key, NULL) : NULL;
+
+	CHECK(s != NULL);
+	if (s != NULL) {
+		check_jws_with(s, key, "RS256", NULL, "{\"onlyReturnExisting\":true}");
+		check_jws_with(s, key, "RS256", test_kid, NULL);
+		check_jws_with(s, key, "RS256", test_kid, "{}");
+	}
+	jws_signer_free(s);
+	EVP_PKEY_free(key);
+}
+
+/* Asserts that both jws_signer_sign and jws_sign write jansson's header for these strings. */
+static void
+check_header_octets(struct jws_signer *s, EVP_PKEY *key, const char *kid, const char *nonce,
+    const char *url)
+{
+	char *want = jansson_header(key, "ES256", kid, nonce, url), *a, *b, *ha, *hb;
+
+	a = jws_signer_sign(s, kid, nonce, url, "{}", NULL);
+	b = jws_sign(key, kid, nonce, url, "{}", NULL);
+	ha = jws_header_text(a);
+	hb = jws_header_text(b);
+	if (want == NULL) {
+		CHECK(a == NULL && b == NULL);
+	} else {
+		CHECK_STR(ha, want);
+		CHECK_STR(hb, want);
+	}
+	free(want);
+	free(a);
+	free(b);
+	free(ha);
+	free(hb);
+}
+
+static void
+test_signer_header_octets(void)
+{
+	static const char *const strs[] = {
+		"plain",
+		"with \"quotes\" and \\backslashes\\ and \\\"both\\\"",
+		"https://acme.example/a/b?c=d&e=f#g",       /* '/' as it is (jansson's default) */
+		"ctl\x01\x02\x1f\x7f end",                    /* \u0001 \u0002 \u001F, DEL as it is */
+		"\b\f\n\r\t",
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",   /* 2-, 3- and 4-octet UTF-8 */
+		"\xe2\x80\xa8\xe2\x80\xa9 \xef\xbf\xbf \xf4\x8f\xbf\xbf", /* U+2028/9, U+FFFF, U+10FFFF */
+		"\xc3\xa9\"\xc3\xa9\\\x01\xc3\xa9",
+		/* not UTF-8: refused by both */
+		"\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xed\xa0\x80", "\xf0\x80\x80\x80",
+		"\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\x80", "a\xe2\x82", "\xc3" "a",
+	};
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	struct jws_signer *s = key ? jws_signer_new(key, NULL) : NULL;
+	size_t i, n = sizeof(strs) / sizeof(strs[0]);
+
+	CHECK(s != NULL);
+	for (i = 0; s != NULL && i < n; i++) {
+		check_header_octets(s, key, strs[i], test_nonce, test_url);
+		check_header_octets(s, key, NULL, strs[i], test_url);
+		check_header_octets(s, key, test_kid, test_nonce, strs[i]);
+		check_header_octets(s, key, strs[i], strs[(i + 1) % n], strs[(i + 2) % n]);
+	}
+	jws_signer_free(s);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_signer_escaping_fuzz(void)
+{
+	/* octets where escaping and UTF-8 checks have edges, and plain ones */
+	static const unsigned char pool[] = { 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f, 0x20, '"',
+		'\\', '/', 'a', 'u', 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
+		0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff };
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	struct jws_signer *s = key ? jws_signer_new(key, NULL) : NULL;
+	unsigned char r[16];
+	char str[16];
+	int i, valid = 0;
+
+	CHECK(s != NULL);
+	for (i = 0; s != NULL && i < 3000; i++) {
+		char *want, *jws, *got;
+		size_t n, k;
+
+		CHECK(RAND_bytes(r, sizeof(r)) == 1);
+		n = 1 + r[0] % 10;
+		for (k = 0; k < n; k++)
+			str[k] = (char)pool[r[k + 1] % sizeof(pool)];
+		str[n] = '\0';
+		want = jansson_header(key, "ES256", test_kid, str, test_url);
+		jws = jws_signer_sign(s, test_kid, str, test_url, NULL, NULL);
+		got = jws_header_text(jws);
+		CHECK((want == NULL) == (jws == NULL));
+		if (want != NULL) {
+			CHECK_STR(got, want);
+			valid++;
+		}
+		free(want);
+		free(jws);
+		free(got);
+	}
+	CHECK(valid > 100); /* both accepted and refused strings were seen */
+	CHECK(valid < 2900);
+	jws_signer_free(s);
+	EVP_PKEY_free(key);
+}
+
 int
 main(void)
 {
@@ -641,5 +903,10 @@ main(void)
 	RUN(test_jws_es256_kid);
 	RUN(test_jws_es256_many);
 	RUN(test_jws_rs256);
+	RUN(test_signer_errors);
+	RUN(test_signer_es256);
+	RUN(test_signer_rs256);
+	RUN(test_signer_header_octets);
+	RUN(test_signer_escaping_fuzz);
 	return CHECK_DONE();
 }

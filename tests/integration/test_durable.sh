@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# test_durable.sh - the queue survives: SIGKILLed runs and a PostgreSQL restart lose nothing and
+# order no certificate twice per job beyond one order per kill; two runs on one database work
+# each job once; a provider that fails twice is retried and the job issued on its third attempt.
+. "$(dirname "$0")/lib.sh"
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+db_new || { not_ok "create database"; finish; exit 1; }
+check "account register" register
+tmp=$(mktemp -d)
+cleanup() { kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+pebble_orders() { grep -c 'Added order' "$CERTFLEET_STACK_DIR/logs/pebble.log"; }
+
+# ---- chaos: 300 certificates, five SIGKILLs at random moments, one PostgreSQL restart ----
+seq 1 300 | sed "s/^/c/; s/\$/.$ZONE/" >"$tmp/fleet"
+check "enqueue 300" "$CF" enqueue --max-attempts 10 --file "$tmp/fleet"
+orders0=$(pebble_orders)
+kills=0
+for i in 1 2 3 4 5; do
+	"$CF" run --workers 2 --inflight 40 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
+	pid=$!
+	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.1f", 0.5 + rand() * 2 }')"
+	if [ "$i" -eq 3 ]; then
+		"$repo/scripts/stack.sh" restart-postgres >/dev/null 2>&1 || not_ok "restart postgres"
+		sleep 0.5
+	fi
+	if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+	wait "$pid" 2>/dev/null
+done
+# the last run finishes the queue, taking over the killed runs' jobs when their leases expire
+timeout 300 "$CF" run --workers 2 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err"
+rc=$?
+check_eq "final run exits 0" "$rc" 0
+check_eq "every job ended issued" "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" 0
+check_eq "one current result per certificate" \
+	"$(sql "SELECT count(*) FROM (SELECT certificate_id FROM results WHERE is_current GROUP BY 1 HAVING count(*) = 1) x")" 300
+check_eq "no result lost or doubled" "$(sql "SELECT count(*) FROM results")" 300
+orders=$(($(pebble_orders) - orders0))
+if [ "$orders" -le $((300 + kills)) ]; then ok "ACME orders created ($orders) <= certificates + kills ($((300 + kills)))"
+else not_ok "ACME orders created ($orders) > certificates + kills ($((300 + kills)))"; fi
+echo "# chaos: $kills kills, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
+check "some work was taken over after a kill" test "$(sql "SELECT count(*) FROM events WHERE kind = 'rescued'")" -gt 0
+
+# ---- two processes on one database: each job worked exactly once ----
+# One order in flight per process: Pebble 2.10 can deadlock when one process's newOrder overlaps
+# another's authorization fetches (certfleet keeps them apart only within a process).
+seq 1 30 | sed "s/^/two/; s/\$/.$ZONE/" >"$tmp/two"
+check "enqueue 30" "$CF" enqueue --file "$tmp/two"
+"$CF" run --workers 1 --inflight 1 --batch 1 --no-progress >"$tmp/two-a.out" 2>&1 &
+a=$!
+"$CF" run --workers 1 --inflight 1 --batch 1 --no-progress >"$tmp/two-b.out" 2>&1
+wait "$a"
+check_eq "two runs: every job issued" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] LIKE 'two%' AND j.state = 'issued'")" 30
+check_eq "two runs: one attempt and one order per job" \
+	"$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] LIKE 'two%' AND j.attempts = 1 AND (SELECT count(*) FROM orders o WHERE o.job_id = j.id) = 1")" 30
+ca=$(grep -o 'claimed=[0-9]*' "$tmp/two-a.out" | cut -d= -f2)
+cb=$(grep -o 'claimed=[0-9]*' "$tmp/two-b.out" | cut -d= -f2)
+check_eq "two runs: claims add up to 30 ($ca + $cb)" "$((ca + cb))" 30
+check "two runs: both processes worked" test "$ca" -gt 0 -a "$cb" -gt 0
+
+# ---- retry: the provider fails twice, then succeeds ----
+python3 "$here/flaky_proxy.py" "$CERTFLEET_CHALLTESTSRV_URL" 2 >"$tmp/proxy.port" 2>"$tmp/proxy.err" &
+for _ in $(seq 50); do [ -s "$tmp/proxy.port" ] && break; sleep 0.1; done
+port=$(cat "$tmp/proxy.port")
+check "enqueue the flaky one" "$CF" enqueue "flaky.$ZONE"
+CERTFLEET_CHALLTESTSRV_URL="http://127.0.0.1:$port" "$CF" run --retry-base 1 --no-progress >"$tmp/retry.out" 2>&1
+check_eq "retry: run exits 0" "$?" 0
+check_eq "retry: job issued" "$(sql "SELECT state FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['flaky.$ZONE']")" issued
+check_eq "retry: 3 attempts recorded" "$(sql "SELECT attempts FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['flaky.$ZONE']")" 3
+check_eq "retry: two retry events" "$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['flaky.$ZONE'] AND e.kind = 'retry'")" 2
+check_eq "retry: the proxy refused two writes" "$(grep -c refused "$tmp/proxy.err")" 2
+
+# ---- cancel ----
+check "enqueue to cancel" "$CF" enqueue --label tonight "x1.$ZONE" "x2.$ZONE"
+run=$(sql "SELECT max(id) FROM runs")
+check "cancel the run" "$CF" cancel --run "$run"
+check_eq "cancelled jobs" "$(sql "SELECT count(*) FROM jobs WHERE run_id = $run AND state = 'cancelled'")" 2
+"$CF" run --no-progress >/dev/null 2>&1
+check_eq "a cancelled job is not worked" "$(sql "SELECT count(*) FROM orders o JOIN jobs j ON j.id = o.job_id WHERE j.run_id = $run")" 0
+finish
