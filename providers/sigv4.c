@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h" /* ossl_errf */
+
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SIGV4_TERMINATOR "aws4_request"
 #define SIGV4_DATE_LEN 8 /* "YYYYMMDD", the date of the credential scope */
@@ -35,28 +37,6 @@ struct sv_param {
 static const char hexdigits_upper[] = "0123456789ABCDEF";
 static const char hexdigits_lower[] = "0123456789abcdef";
 
-/*
- * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue.
- * The OpenSSL reason strings never carry key material.
- */
-static void __attribute__((format(printf, 2, 3)))
-sv_ossl_errf(cf_err *err, const char *fmt, ...)
-{
-	char what[256], reason[256];
-	unsigned long code;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	code = ERR_peek_last_error();
-	if (code != 0)
-		ERR_error_string_n(code, reason, sizeof(reason));
-	else
-		snprintf(reason, sizeof(reason), "no OpenSSL error reported");
-	cf_errf(err, "%s: %s", what, reason);
-	ERR_clear_error();
-}
 
 static bool
 is_unreserved(unsigned char c)
@@ -195,7 +175,7 @@ sigv4_sha256_hex(const void *data, size_t n, char hex[SIGV4_HEX_LEN + 1], cf_err
 		return -1;
 	}
 	if (!EVP_Digest(n > 0 ? data : "", n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-		sv_ossl_errf(err, "sigv4: EVP_Digest(SHA-256) of %zu octets", n);
+		ossl_errf(err, "sigv4: EVP_Digest(SHA-256) of %zu octets", n);
 		return -1;
 	}
 	hex_lower(md, mdlen, hex);
@@ -216,12 +196,12 @@ hmac_sha256(EVP_MAC *mac, const void *key, size_t keylen, const void *data, size
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if ((ctx = EVP_MAC_CTX_new(mac)) == NULL) {
-		sv_ossl_errf(err, "sigv4: EVP_MAC_CTX_new for %s", what);
+		ossl_errf(err, "sigv4: EVP_MAC_CTX_new for %s", what);
 		goto out;
 	}
 	if (!EVP_MAC_init(ctx, key, keylen, params) || !EVP_MAC_update(ctx, data, n) ||
 	    !EVP_MAC_final(ctx, out, &outlen, SIGV4_KEY_LEN) || outlen != SIGV4_KEY_LEN) {
-		sv_ossl_errf(err, "sigv4: HMAC-SHA256 for %s", what);
+		ossl_errf(err, "sigv4: HMAC-SHA256 for %s", what);
 		goto out;
 	}
 	rc = 0;
@@ -236,7 +216,7 @@ fetch_hmac(cf_err *err)
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 
 	if (mac == NULL)
-		sv_ossl_errf(err, "sigv4: EVP_MAC_fetch(HMAC)");
+		ossl_errf(err, "sigv4: EVP_MAC_fetch(HMAC)");
 	return mac;
 }
 

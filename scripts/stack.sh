@@ -15,6 +15,7 @@
 #   CERTFLEET_PG_PORT              PostgreSQL TCP port on 127.0.0.1 [55432]
 #   CERTFLEET_PEBBLE_PORT          Pebble ACME API, HTTPS [14000]
 #   CERTFLEET_PEBBLE_MGMT_PORT     Pebble management API, HTTPS [15000]
+#   CERTFLEET_PEBBLE_RETRY_AFTER   seconds of Retry-After Pebble sends while it validates [1]
 #   CERTFLEET_DNS_PORT             challtestsrv DNS, UDP and TCP [8053]
 #   CERTFLEET_CHALLTESTSRV_PORT    challtestsrv management API, HTTP [8055]
 #   CERTFLEET_TOOLS                where pebble binaries live [~/.cache/certfleet/bin]
@@ -417,8 +418,8 @@ write_pebble_config() {
     "externalAccountBindingRequired": false,
     "domainBlocklist": ["blocked-domain.example"],
     "retryAfter": {
-      "authz": 1,
-      "order": 1
+      "authz": ${CERTFLEET_PEBBLE_RETRY_AFTER:-1},
+      "order": ${CERTFLEET_PEBBLE_RETRY_AFTER:-1}
     },
     "keyAlgorithm": "ecdsa",
     "profiles": {

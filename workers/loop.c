@@ -18,6 +18,7 @@
 
 #define LOOP_MAX_EVENTS 256
 #define LOOP_DONE_PER_ROUND 64 /* answers handled between two looks at the timers */
+#define LOOP_TIMERS_PER_ROUND 64 /* timers fired before I/O gets its turn again */
 
 /* A call posted from another thread. */
 struct loop_post {
@@ -391,7 +392,8 @@ loop_run_once(struct loop *l, int max_wait_ms)
 	dispatched += check_done(l, LOOP_DONE_PER_ROUND);
 	/* Fire due timers; a callback may re-arm its own timer, which then waits for the next round. */
 	now = cf_mono_ms();
-	for (size_t budget = l->nheap; budget > 0 && l->nheap > 0 && l->heap[0]->due_ms <= now; budget--) {
+	for (size_t budget = LOOP_TIMERS_PER_ROUND; budget > 0 && l->nheap > 0 && l->heap[0]->due_ms <= now;
+	    budget--) {
 		struct loop_timer *t = l->heap[0];
 		loop_timer_cancel(l, t);
 		if (now - t->due_ms > l->max_lag_ms)

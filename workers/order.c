@@ -579,8 +579,8 @@ on_new_order(struct acme_call *call, struct http_req *req)
 	o->url = strdup(req->location);
 	set_str(&o->finalize_url, doc, "finalize");
 	set_str(&o->cert_url, doc, "certificate");
+	/* the orders row is the record of its creation: no separate event */
 	post_order_state(o, "created");
-	post_event(o, "order", "order %s created", o->url);
 	if (o->finalize_url == NULL) {
 		order_fail(o, "certfleet:protocol", "newOrder answer lacks the finalize URL");
 	} else if (strcmp(status, "valid") == 0 && o->cert_url) {
@@ -662,7 +662,6 @@ authz_valid(struct authz *az)
 		post(o, m);
 	}
 	if (++o->nvalid == o->nauthz) {
-		post_order_state(o, "authorized");
 		order_finalize(o);
 	}
 }
@@ -1093,7 +1092,6 @@ on_finalize(struct acme_call *call, struct http_req *req)
 		order_fail_response(o, "finalize", req);
 		return;
 	}
-	post_order_state(o, "finalized");
 	order_advance(o, req);
 }
 
