@@ -32,7 +32,7 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all unit test demo bench asan tsan clean deps
 
-all: $(BUILD)/certfleet $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench_crypto
+all: $(BUILD)/certfleet $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench_crypto $(BUILD)/bench_queue
 
 $(BUILD)/libcertfleet.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -66,7 +66,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libcertfleet.a
 	@echo "CCLD $@"
 	@$(CC) $(CPPFLAGS) -DFUZZ_REPLAY_MAIN $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
 
-$(BUILD)/bench_crypto: bench/bench_crypto.c $(BUILD)/libcertfleet.a
+$(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libcertfleet.a
 	@echo "CCLD $@"
 	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcertfleet.a $(LDLIBS)
 

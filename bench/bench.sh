@@ -8,6 +8,7 @@
 #   -n N        certificates in the throughput run (default 2000; BENCH_N)
 #   --hold N    orders held in flight in the hold test (default 10000; BENCH_HOLD; 0 skips it)
 #   --peers N   certificates per peer configuration (default 20; BENCH_PEERS_N; 0 skips peers)
+#   --queue N   no-op jobs in the queue-only benchmark (default 100000; BENCH_QUEUE_N; 0 skips it)
 #
 # It runs its own stack (state in .stack-bench/, ports 100 above the test stack's), started fresh
 # and stopped at the end, so results do not depend on what an earlier run left in Pebble.
@@ -19,6 +20,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cf=${CERTFLEET_BIN:-$repo/build/certfleet}
 N=${BENCH_N:-2000}
 HOLD=${BENCH_HOLD:-10000}
+QUEUE_N=${BENCH_QUEUE_N:-100000}
 PEERS_N=${BENCH_PEERS_N:-20}
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -27,6 +29,8 @@ while [ $# -gt 0 ]; do
 	--peers) PEERS_N=$2; shift 2 ;;
 	--no-peers) PEERS_N=0; shift ;;
 	--no-hold) HOLD=0; shift ;;
+	--queue) QUEUE_N=$2; shift 2 ;;
+	--no-queue) QUEUE_N=0; shift ;;
 	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -86,10 +90,12 @@ psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE r (fqdn text, v
 	    SELECT a.id, r.fqdn, r.value, a.issuer_domain, r.value LIKE '%policy=wildcard%', 1, 'challtestsrv', now()
 	    FROM r, accounts a" >/dev/null || exit 1
 writes0=$(grep -c 'Added TXT' "$CERTFLEET_STACK_DIR/logs/challtestsrv.log")
-pp=$(pebble_pid); p0=$(cpu_ms "$pp"); g0=$(pg_cpu_ms)
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+pp=$(pebble_pid); p0=$(cpu_ms "$pp"); g0=$(pg_cpu_ms); read -r b0 t0 <<<"$(busy)"
 "$cf" run --inflight "${BENCH_INFLIGHT:-1024}" --batch 500 --no-progress >"$tmp/run.out" 2>"$tmp/run.err"
 rc=$?
-p1=$(cpu_ms "$pp"); g1=$(pg_cpu_ms)
+p1=$(cpu_ms "$pp"); g1=$(pg_cpu_ms); read -r b1 t1 <<<"$(busy)"
+machine=$(awk -v a="$b0" -v b="$b1" -v c="$t0" -v d="$t1" 'BEGIN { printf "%.0f", (d > c ? 100 * (b - a) / (d - c) : 0) }')
 writes1=$(grep -c 'Added TXT' "$CERTFLEET_STACK_DIR/logs/challtestsrv.log")
 summary=$(grep '^summary:' "$tmp/run.out")
 [ -n "$summary" ] || { say "run failed (exit $rc)"; tail -20 "$tmp/run.err"; exit 1; }
@@ -105,6 +111,7 @@ bench: certfleet: $issued/$N issued (run exit $rc) in $wall s: $cf_rate certific
 bench:   order latency p50 $(kv "$summary" p50_ms) ms, p99 $(kv "$summary" p99_ms) ms; peak in flight $(kv "$summary" peak_inflight)
 bench:   certfleet CPU $cf_cpu ms/certificate, peak RSS $(kv "$summary" peak_rss_mb) MB, worst loop lag $(kv "$summary" max_lag_ms) ms
 bench:   Pebble CPU $pebble_cpu ms/certificate ($pebble_share% of one core over the run), PostgreSQL CPU $pg_cpu ms/certificate
+bench:   the machine's CPUs were $machine% busy over the run (all processes: certfleet, Pebble, PostgreSQL)
 bench:   TXT writes during the run: $((writes1 - writes0)); database: $(kv "$summary" db_messages) reports in $(kv "$summary" db_batches) transactions
 EOT
 [ "$issued" -lt "$N" ] && "$cf" status --failures 5 | sed 's/^/bench:   /'
@@ -125,6 +132,32 @@ if [ "$PEERS_N" -gt 0 ]; then
 		awk -v c="$cf_rate" -v p="$br" -v w="$bw1 $bw2" 'BEGIN { printf "bench: throughput ratio certfleet/best peer (%s, %.2f/s): %.1fx\n", w, p, (p > 0 ? c / p : 0) }'
 		awk -v c="$cf_cpu" -v p="$bc" -v w="$cw1 $cw2" 'BEGIN { printf "bench: CPU per certificate, best peer (%s) / certfleet: %.1fx less CPU for certfleet (%.1f vs %.2f ms)\n", w, (c > 0 ? p / c : 0), p, c }'
 	fi
+fi
+
+# ---- the queue alone ----
+if [ "$QUEUE_N" -gt 0 ]; then
+	say "queue: $QUEUE_N no-op jobs claimed and completed by certfleet's own queue code (2 processes, batches of 50), beside a plain SQL baseline (pgbench, 2 clients, the same batched SKIP LOCKED claim)"
+	acct=$(psql -qAt "$CERTFLEET_DB" -c "SELECT id FROM accounts ORDER BY id LIMIT 1")
+	psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
+		-c "INSERT INTO certificates (names, names_key, provider) SELECT ARRAY['q' || g || '.queue.example'], 'q' || g || '.queue.example', 'challtestsrv' FROM generate_series(1, $QUEUE_N) g" \
+		-c "INSERT INTO jobs (certificate_id, account_id) SELECT id, $acct FROM certificates WHERE names_key LIKE 'q%.queue.example'" \
+		-c "CREATE TABLE bq (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'ready')" \
+		-c "CREATE INDEX bq_ready ON bq (id) WHERE state = 'ready'" \
+		-c "INSERT INTO bq (state) SELECT 'ready' FROM generate_series(1, $QUEUE_N)" -c "VACUUM ANALYZE" >/dev/null || exit 1
+	bq="${CERTFLEET_BENCH_QUEUE:-$repo/build/bench_queue}"
+	t0=$(date +%s.%N)
+	"$bq" 50 "$acct" >"$tmp/q1" 2>&1 &
+	"$bq" 50 "$acct" >"$tmp/q2" 2>&1
+	wait
+	t1=$(date +%s.%N)
+	done_jobs=$(psql -qAt "$CERTFLEET_DB" -c "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names_key LIKE 'q%.queue.example' AND j.state = 'failed'")
+	cf_q=$(awk -v n="$done_jobs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+	printf 'WITH c AS (SELECT id FROM bq WHERE state = %s ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED) UPDATE bq SET state = %s FROM c WHERE bq.id = c.id;\n' "'ready'" "'done'" >"$tmp/claim.sql"
+	tps=$(/usr/lib/postgresql/15/bin/pgbench -n -c 2 -j 2 -t $((QUEUE_N / 100)) -f "$tmp/claim.sql" "$CERTFLEET_DB" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+	base=$(awk -v t="${tps:-0}" 'BEGIN { printf "%.0f", t * 50 }')
+	echo "bench: queue: certfleet $cf_q jobs/s ($done_jobs jobs), SQL baseline $base jobs/s: $(awk -v a="$cf_q" -v b="$base" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') of the baseline"
+	echo "result: tool=queue certfleet_jobs_per_s=$cf_q baseline_jobs_per_s=$base"
 fi
 
 # ---- hold: many orders in flight at once ----

@@ -28,6 +28,8 @@
 static volatile sig_atomic_t stop_requested;
 static bool listening;           /* LISTEN is active on the claimer's connection */
 
+static bool reconnected;          /* renew leases at once: they ran on while PostgreSQL was away */
+
 /* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
 static void
 run_reconnect(PGconn *c)
@@ -40,6 +42,7 @@ run_reconnect(PGconn *c)
 		return;
 	}
 	log_info("run: reconnected to PostgreSQL");
+	reconnected = true;
 	if (listening)
 		PQclear(PQexec(c, "LISTEN " QUEUE_CHANNEL));
 }
@@ -362,13 +365,14 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		int64_t now = cf_mono_ms();
 		if (stop_requested > 1)
 			break;
-		if (now - last_heartbeat >= lease_s * 1000 / 3) {
+		if (reconnected || now - last_heartbeat >= lease_s * 1000 / 3) {
+			reconnected = false;
 			run_heartbeat(c, pool, owner, (int)lease_s);
 			last_heartbeat = now;
 		}
 		if (now - last_rescue >= RESCUE_EVERY_MS) {
 			long rescued = 0;
-			if (queue_rescue(c, &rescued, &err) != 0)
+			if (queue_rescue(c, owner, &rescued, &err) != 0)
 				log_warn("run: %s", err.msg);
 			else if (rescued > 0)
 				log_info("run: %ld job%s with an expired lease went back to the queue", rescued,

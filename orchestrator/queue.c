@@ -311,14 +311,16 @@ static const char *const sql_rescue =
     "last_error = CASE WHEN attempts >= max_attempts THEN 'lease of ' || locked_by || ' expired on attempt ' || "
     "attempts || ' of ' || max_attempts ELSE last_error END, "
     "run_after = now(), locked_by = NULL, lease_until = NULL, updated_at = now() "
-    "WHERE state = 'running' AND lease_until < now() RETURNING id, state, attempts) "
+    "WHERE state = 'running' AND lease_until < now() AND locked_by IS DISTINCT FROM $1 "
+    "RETURNING id, state, attempts) "
     "INSERT INTO events (job_id, kind, detail) SELECT id, 'rescued', 'lease expired on attempt ' || attempts || "
     "'; now ' || state FROM r RETURNING job_id";
 
 int
-queue_rescue(PGconn *c, long *rescued, cf_err *err)
+queue_rescue(PGconn *c, const char *owner, long *rescued, cf_err *err)
 {
-	PGresult *res = db_exec(c, "rescuing expired leases", sql_rescue, 0, NULL, err);
+	const char *p[] = { owner };
+	PGresult *res = db_exec(c, "rescuing expired leases", sql_rescue, 1, p, err);
 
 	if (res == NULL)
 		return -1;

@@ -51,8 +51,11 @@ int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int
 int queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, size_t *ncancel,
     cf_err *err) CF_MUST;
 
-/* Returns jobs with expired leases to the queue (or fails them on their last attempt). */
-int queue_rescue(PGconn *c, long *rescued, cf_err *err) CF_MUST;
+/*
+ * Returns jobs with expired leases to the queue (or fails them on their last attempt), except
+ * owner's own: those are alive in the calling process, which renews their leases once it can.
+ */
+int queue_rescue(PGconn *c, const char *owner, long *rescued, cf_err *err) CF_MUST;
 
 struct queue_outstanding {
 	long running;            /* jobs running, in any process */
