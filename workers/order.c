@@ -305,7 +305,14 @@ order_fail(struct order *o, const char *type, const char *detail)
 {
 	struct outmsg *m;
 	bool cancelled = strcmp(type, "certfleet:cancelled") == 0;
-	bool retry = !cancelled && problem_retryable(type) && o->job->attempt < o->job->max_attempts;
+	/*
+	 * A refusal of a record believed in place gets one more attempt: the CA's lookup may have
+	 * failed (Pebble reports a DNS read error as unauthorized), and one retry stays well inside
+	 * the CA's failed-validation limits. A second refusal is final.
+	 */
+	bool second_look = strcmp(type, "urn:ietf:params:acme:error:unauthorized") == 0 && o->job->attempt == 1;
+	bool retry = !cancelled && (problem_retryable(type) || second_look) &&
+	    o->job->attempt < o->job->max_attempts;
 
 	if (order_ended(o))
 		return;

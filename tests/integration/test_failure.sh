@@ -19,8 +19,10 @@ sql "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, pr
      FROM accounts" || not_ok "insert records row"
 
 out=$(mktemp)
-"$CF" run --workers 1 --no-progress >"$out" 2>&1
+"$CF" run --workers 1 --retry-base 1 --no-progress >"$out" 2>&1
 check_eq "run exits 3 when a job failed" "$?" 3
+check_eq "the refusal was looked at twice, then final" \
+	"$(sql "SELECT attempts FROM jobs WHERE state = 'failed'")" 2
 check_eq "bad job failed" "$(sql "SELECT j.state FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['$bad']")" failed
 check_eq "CA's problem type stored" \
 	"$(sql "SELECT last_problem_type FROM jobs WHERE state = 'failed'")" "urn:ietf:params:acme:error:unauthorized"
@@ -29,6 +31,7 @@ check "problem detail names the accounturi mismatch" \
 check_eq "the other jobs issued" "$(sql "SELECT count(*) FROM jobs WHERE state = 'issued'")" 2
 check_eq "no result for the failed job" "$(sql "SELECT count(*) FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.state = 'failed'")" 0
 check_eq "failure in the event log" "$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind = 'failed'")" 1
+check_eq "the first refusal was a retry" "$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind = 'retry'")" 1
 check "status lists the failure" bash -c "'$CF' status | grep -q 'unauthorized'"
 rm -f "$out"
 finish
