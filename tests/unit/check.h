@@ -2,6 +2,7 @@
 #ifndef CF_CHECK_H
 #define CF_CHECK_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,5 +44,25 @@ static int check_passed, check_failed;
 	} while (0)
 
 #define CHECK_DONE() (check_failed == 0 ? 0 : 1)
+
+/* True when no octet of s is a control character (messages must never carry raw ones). */
+static inline bool
+check_printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
+/* True when msg is printable and contains needle; says what it got otherwise. */
+static inline bool
+check_says(const char *msg, const char *needle)
+{
+	if (strstr(msg, needle) != NULL && check_printable(msg))
+		return true;
+	fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", msg, needle);
+	return false;
+}
 
 #endif

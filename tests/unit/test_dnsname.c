@@ -6,16 +6,6 @@
 #include "check.h"
 #include "dnsname.h"
 
-/* True when no octet of s is a control character (the messages must never carry raw ones). */
-static bool
-printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return false;
-	return true;
-}
-
 /* True when in is rejected, out is left empty and the message contains needle. */
 static bool
 rejects(const char *in, const char *needle)
@@ -27,7 +17,7 @@ rejects(const char *in, const char *needle)
 		fprintf(stderr, "  accepted \"%s\" as \"%s\"\n", in ? in : "(null)", out);
 		return false;
 	}
-	if (out[0] != '\0' || strstr(e.msg, needle) == NULL || !printable(e.msg)) {
+	if (out[0] != '\0' || strstr(e.msg, needle) == NULL || !check_printable(e.msg)) {
 		fprintf(stderr, "  message \"%s\" lacks \"%s\" (or out not empty)\n", e.msg, needle);
 		return false;
 	}

@@ -15,25 +15,6 @@
 #include "check.h"
 #include "ratelimit.h"
 
-static bool
-printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return false;
-	return true;
-}
-
-/* True when msg is printable and contains needle; says what it got otherwise. */
-static bool
-says(const char *msg, const char *needle)
-{
-	if (strstr(msg, needle) != NULL && printable(msg))
-		return true;
-	fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", msg, needle);
-	return false;
-}
-
 static double
 absd(double x)
 {
@@ -59,7 +40,7 @@ parse_rejects(const char *spec, const char *needle)
 		return false;
 	}
 	snprintf(quoted, sizeof(quoted), "\"%s\"", spec);
-	return says(e.msg, quoted) && says(e.msg, needle);
+	return check_says(e.msg, quoted) && check_says(e.msg, needle);
 }
 
 static bool
@@ -83,20 +64,20 @@ test_new_errors(void)
 	struct ratelimit *rl;
 	cf_err e = { "" };
 
-	CHECK(ratelimit_new(NULL, 1, 1, &e) == NULL && says(e.msg, "no name"));
-	CHECK(ratelimit_new("", 1, 1, &e) == NULL && says(e.msg, "no name"));
+	CHECK(ratelimit_new(NULL, 1, 1, &e) == NULL && check_says(e.msg, "no name"));
+	CHECK(ratelimit_new("", 1, 1, &e) == NULL && check_says(e.msg, "no name"));
 	CHECK(ratelimit_new("route53:prod", 0, 1, &e) == NULL);
-	CHECK(says(e.msg, "ratelimit \"route53:prod\": rate 0 per second is outside"));
-	CHECK(ratelimit_new("r", -1, 1, &e) == NULL && says(e.msg, "rate -1"));
-	CHECK(ratelimit_new("r", NAN, 1, &e) == NULL && says(e.msg, "rate nan"));
-	CHECK(ratelimit_new("r", INFINITY, 1, &e) == NULL && says(e.msg, "rate inf"));
-	CHECK(ratelimit_new("r", 2e6, 1, &e) == NULL && says(e.msg, "outside"));
-	CHECK(ratelimit_new("r", 1e-7, 1, &e) == NULL && says(e.msg, "outside"));
-	CHECK(ratelimit_new("r", 1, 0, &e) == NULL && says(e.msg, "burst 0 is outside"));
-	CHECK(ratelimit_new("r", 1, 0.5, &e) == NULL && says(e.msg, "burst 0.5"));
-	CHECK(ratelimit_new("r", 1, NAN, &e) == NULL && says(e.msg, "burst nan"));
-	CHECK(ratelimit_new("r", 1, 2e6, &e) == NULL && says(e.msg, "burst"));
-	CHECK(ratelimit_new("bad\nname", 0, 1, &e) == NULL && says(e.msg, "bad\\nname"));
+	CHECK(check_says(e.msg, "ratelimit \"route53:prod\": rate 0 per second is outside"));
+	CHECK(ratelimit_new("r", -1, 1, &e) == NULL && check_says(e.msg, "rate -1"));
+	CHECK(ratelimit_new("r", NAN, 1, &e) == NULL && check_says(e.msg, "rate nan"));
+	CHECK(ratelimit_new("r", INFINITY, 1, &e) == NULL && check_says(e.msg, "rate inf"));
+	CHECK(ratelimit_new("r", 2e6, 1, &e) == NULL && check_says(e.msg, "outside"));
+	CHECK(ratelimit_new("r", 1e-7, 1, &e) == NULL && check_says(e.msg, "outside"));
+	CHECK(ratelimit_new("r", 1, 0, &e) == NULL && check_says(e.msg, "burst 0 is outside"));
+	CHECK(ratelimit_new("r", 1, 0.5, &e) == NULL && check_says(e.msg, "burst 0.5"));
+	CHECK(ratelimit_new("r", 1, NAN, &e) == NULL && check_says(e.msg, "burst nan"));
+	CHECK(ratelimit_new("r", 1, 2e6, &e) == NULL && check_says(e.msg, "burst"));
+	CHECK(ratelimit_new("bad\nname", 0, 1, &e) == NULL && check_says(e.msg, "bad\\nname"));
 	CHECK(ratelimit_new("r", 0, 1, NULL) == NULL); /* no err: still refused */
 	ratelimit_free(NULL);
 
@@ -115,7 +96,7 @@ test_parse_errors(void)
 	cf_err e = { "" };
 
 	CHECK(ratelimit_parse(NULL, &rate, &burst, &e) == -1 && rate == 0 && burst == 0);
-	CHECK(says(e.msg, "no rate limit"));
+	CHECK(check_says(e.msg, "no rate limit"));
 	CHECK(ratelimit_parse("10/s", NULL, &burst, &e) == -1 && burst == 0);
 	CHECK(ratelimit_parse("10/s", &rate, NULL, &e) == -1 && rate == 0);
 
@@ -157,7 +138,7 @@ test_parse_errors(void)
 	CHECK(parse_rejects("99999999999999999999999999/s", "per second is outside"));
 
 	/* A long spec is cut in the message; a control character is escaped. */
-	CHECK(ratelimit_parse("10/s:\n", &rate, &burst, &e) == -1 && says(e.msg, "\"10/s:\\n\""));
+	CHECK(ratelimit_parse("10/s:\n", &rate, &burst, &e) == -1 && check_says(e.msg, "\"10/s:\\n\""));
 }
 
 static void

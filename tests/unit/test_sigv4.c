@@ -246,20 +246,11 @@ static const struct sigv4_request get_vanilla = {
 
 static const struct sigv4_credentials suite_cred = { AKID, SECRET, NULL };
 
-static bool
-printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return false;
-	return true;
-}
-
 /* True when msg is a printable, non-empty message containing needle and not secret. */
 static bool
 says(const char *msg, const char *needle, const char *secret)
 {
-	if (msg[0] != '\0' && strstr(msg, needle) != NULL && printable(msg) &&
+	if (msg[0] != '\0' && strstr(msg, needle) != NULL && check_printable(msg) &&
 	    (secret == NULL || strstr(msg, secret) == NULL))
 		return true;
 	fprintf(stderr, "  message \"%s\" lacks \"%s\" (or shows a secret)\n", msg, needle);
