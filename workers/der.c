@@ -347,9 +347,8 @@ pem_encode(const char *label, const unsigned char *der, size_t len)
 	return out;
 }
 
-/* The 6-bit value of a base64 character, or -1. */
-static int
-b64_value(unsigned char c)
+int
+b64_digit(unsigned char c, bool url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -357,9 +356,9 @@ b64_value(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == (url ? '-' : '+'))
 		return 62;
-	if (c == '/')
+	if (c == (url ? '_' : '/'))
 		return 63;
 	return -1;
 }
@@ -418,7 +417,7 @@ pem_decode_strict(const char *pem, const char *label, unsigned char **der, size_
 				nchars++;
 				continue;
 			}
-			if (npad > 0 || (v = b64_value((unsigned char)*p)) < 0)
+			if (npad > 0 || (v = b64_digit((unsigned char)*p, false)) < 0)
 				goto fail;
 			nchars++;
 			acc = acc << 6 | (uint32_t)v;

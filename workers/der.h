@@ -2,6 +2,7 @@
 #ifndef CF_DER_H
 #define CF_DER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -130,5 +131,8 @@ struct der_cert {
  * interpreted (no time, key or extension is decoded). Returns 0 and fills *out, or -1.
  */
 int der_cert_parse(const unsigned char *der, size_t len, struct der_cert *out) CF_MUST;
+
+/* The 6-bit value of a base64 digit, or -1; url picks the base64url alphabet ('-', '_'). */
+int b64_digit(unsigned char c, bool url);
 
 #endif

@@ -72,23 +72,6 @@ b64url_encode(const unsigned char *in, size_t len)
 	return out;
 }
 
-/* The 6-bit value of a base64url character, or -1. */
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 int
 b64url_decode(const char *in, unsigned char **out, size_t *outlen)
 {
@@ -120,7 +103,7 @@ b64url_decode(const char *in, unsigned char **out, size_t *outlen)
 	if ((buf = malloc(n / 4 * 3 + 3)) == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((v = b64url_value((unsigned char)in[i])) < 0)
+		if ((v = b64_digit((unsigned char)in[i], true)) < 0)
 			goto out;
 		acc = acc << 6 | (uint32_t)v;
 		bits += 6;
