@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libcurl openssl libpq jansson libidn2
+PKGS     = libcurl openssl libpq jansson libidn2 ldns
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -18,7 +18,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -W
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Iworkers -Iproviders -Iorchestrator
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
-LDLIBS   = $(PKG_LIBS) -pthread
+LDLIBS   = $(PKG_LIBS) -pthread -lm
 
 LIB_SRCS  = $(wildcard common/*.c workers/*.c providers/*.c) \
             $(filter-out orchestrator/main.c, $(wildcard orchestrator/*.c))

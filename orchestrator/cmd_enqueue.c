@@ -144,12 +144,34 @@ enqueue_help(void)
 	       "A certificate whose job is already queued or running is not queued again.\n\n"
 	       "Options:\n"
 	       "  -f, --file FILE     read certificates from FILE ('-' for standard input)\n"
-	       "  --provider NAME     DNS provider that publishes the records (default %s; env\n"
-	       "                      CERTFLEET_PROVIDER; known: %s)\n"
+	       "  --provider NAME     DNS provider account that publishes the records (default %s;\n"
+	       "                      env CERTFLEET_PROVIDER; see certfleet provider list)\n"
 	       "  --key-type TYPE     certificate key type: ec-p256 (default), ec-p384, rsa-2048, rsa-3072\n"
 	       "  --label TEXT        a label for this run (the batch of jobs this call adds)\n"
 	       "  --max-attempts N    attempts per job before it fails for good (default 5)\n\n%s",
-	    "challtestsrv", provider_names(), CONFIG_COMMON_HELP);
+	    "challtestsrv", CONFIG_COMMON_HELP);
+}
+
+/* The provider account must exist (and its configuration load) before anything is queued. */
+static int
+check_provider(const struct config *cfg)
+{
+	struct provider_env env = { 0 };
+	struct provider_registry *reg;
+	cf_err err;
+	int rc = -1;
+
+	env.path = cfg->providers_path;
+	env.challtestsrv_url = cfg->challtestsrv_url;
+	env.challtestsrv_dns = cfg->challtestsrv_dns;
+	if ((reg = provider_registry_load(&env, &err)) == NULL)
+		log_error("enqueue: %s", err.msg);
+	else if (provider_account_find(reg, cfg->provider) == NULL)
+		log_error("enqueue: no DNS provider account \"%s\" (see certfleet provider list)", cfg->provider);
+	else
+		rc = 0;
+	provider_registry_free(reg);
+	return rc;
 }
 
 int
@@ -203,10 +225,8 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 				return EXIT_USAGE;
 		}
 	}
-	if (provider_find(cfg->provider) == NULL) {
-		log_error("enqueue: unknown DNS provider \"%s\" (known: %s)", cfg->provider, provider_names());
+	if (check_provider(cfg) != 0)
 		return EXIT_USAGE;
-	}
 	if (key_type_parse(key_type, &kt) != 0) {
 		log_error("enqueue: unknown key type \"%s\" (known: ec-p256, ec-p384, rsa-2048, rsa-3072)", key_type);
 		return EXIT_USAGE;

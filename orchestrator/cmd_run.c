@@ -16,7 +16,10 @@
 #include "db.h"
 #include "log.h"
 #include "outbox.h"
+#include "blockpool.h"
+#include "calimits.h"
 #include "provider.h"
+#include "sharedlimit.h"
 #include "queue.h"
 #include "worker.h"
 #include "writer.h"
@@ -77,16 +80,23 @@ run_help(void)
 	       "                         run, which ends with exit code 4 (default 300)\n"
 	       "  --follow               keep running when the queue is empty; wake on enqueue (NOTIFY)\n"
 	       "  --poll-only            no LISTEN (for PgBouncer in transaction mode): poll instead\n"
+	       "  --ca-limits SPEC       rate limits towards the CA (env CERTFLEET_CA_LIMITS): off,\n"
+	       "                         letsencrypt, or NAME=RATE/PERIOD[:BURST],... with NAME new-nonce,\n"
+	       "                         new-order, other (per endpoint, this process) or account-orders\n"
+	       "                         (new orders of the account, all processes, renewals exempt);\n"
+	       "                         default: letsencrypt for Let's Encrypt's directories, else off\n"
 	       "  --separate-new-orders  never send newOrder while authorization fetches are in flight\n"
 	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
 	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n\n"
-	       "Environment: CERTFLEET_CHALLTESTSRV_URL for the challtestsrv provider.\n\n%s",
+	       "Environment: CERTFLEET_PROVIDERS names the DNS provider accounts file (see certfleet\n"
+	       "provider --help); CERTFLEET_CHALLTESTSRV_URL and CERTFLEET_CHALLTESTSRV_DNS set up the\n"
+	       "built-in challtestsrv account.\n\n%s",
 	    CONFIG_COMMON_HELP);
 }
 
-/* Checks that every provider the queued jobs use is known and configured. */
+/* Checks that every provider account the queued jobs name is configured. */
 static int
-check_providers(PGconn *c, int64_t account_id, const struct provider_config *pc)
+check_providers(PGconn *c, int64_t account_id, const struct provider_registry *reg)
 {
 	char acct[24];
 	const char *p[] = { acct };
@@ -104,12 +114,9 @@ check_providers(PGconn *c, int64_t account_id, const struct provider_config *pc)
 	}
 	for (int r = 0; r < PQntuples(res); r++) {
 		const char *name = PQgetvalue(res, r, 0);
-		const struct provider_ops *ops = provider_find(name);
-		if (ops == NULL) {
-			log_error("run: queued jobs use unknown DNS provider \"%s\"", name);
-			rc = -1;
-		} else if (ops->check(pc, &err) != 0) {
-			log_error("run: %s", err.msg);
+		if (provider_account_find(reg, name) == NULL) {
+			log_error("run: queued jobs use DNS provider account \"%s\", which is not configured "
+			    "(see certfleet provider list, CERTFLEET_PROVIDERS)", name);
 			rc = -1;
 		}
 	}
@@ -202,6 +209,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		{ "retry-wait", required_argument, NULL, 'W' },
 		{ "follow", no_argument, NULL, 'F' },
 		{ "poll-only", no_argument, NULL, 'O' },
+		{ "ca-limits", required_argument, NULL, 'C' },
 		CONFIG_COMMON_OPTIONS,
 		{ 0 },
 	};
@@ -215,7 +223,13 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	struct keygen_pool *keygen = NULL;
 	CURLSH *share = NULL;
 	struct account acct = { 0 };
-	struct provider_config pc = { 0 };
+	struct provider_env penv = { 0 };
+	struct provider_registry *providers = NULL;
+	struct blockpool *blocking = NULL;
+	struct sharedlimit *shared = NULL;
+	struct acme_limits ca_limits = { 0 };
+	const char *ca_spec = getenv("CERTFLEET_CA_LIMITS");
+	char limit_key[64], limits_text[256];
 	struct worker_pool_config wc = { 0 };
 	struct worker_pool *pool = NULL;
 	struct worker_pool_stats st;
@@ -274,6 +288,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		case 'F':
 			follow = true;
 			break;
+		case 'C':
+			ca_spec = optarg;
+			break;
 		case 'O':
 			poll_only = true;
 			break;
@@ -296,10 +313,24 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		log_error("run: %s", err.msg);
 		goto out;
 	}
-	pc.challtestsrv_url = cfg->challtestsrv_url;
-	pc.http.timeout_ms = 30000;
-	pc.http.share = share;
-	if (check_providers(c, acct.id, &pc) != 0) {
+	if ((blocking = blockpool_new(8, &err)) == NULL || (shared = sharedlimit_new(cfg->db_url, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		goto out;
+	}
+	penv.path = cfg->providers_path;
+	penv.challtestsrv_url = cfg->challtestsrv_url;
+	penv.challtestsrv_dns = cfg->challtestsrv_dns;
+	penv.http.timeout_ms = 30000;
+	penv.http.share = share;
+	penv.pool = blocking;
+	penv.make_limiter = sharedlimit_limiter;
+	penv.make_limiter_arg = shared;
+	if ((providers = provider_registry_load(&penv, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (check_providers(c, acct.id, providers) != 0) {
 		rc = EXIT_USAGE;
 		goto out;
 	}
@@ -323,10 +354,20 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	wc.acme.issuer = acct.issuer;
 	wc.acme.http.ca_bundle = cfg->ca_bundle;
 	wc.acme.http.share = share;
-	wc.acme.providers = &pc;
+	wc.acme.providers = providers;
+	wc.acme.pool = blocking;
 	wc.acme.outbox = &ob;
 	wc.acme.order_timeout_ms = timeout_s * 1000;
 	wc.acme.retry_base_ms = retry_base_s * 1000;
+	snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)acct.id);
+	if (calimits_setup(&ca_limits, ca_spec, cfg->directory_url, limit_key, sharedlimit_limiter, shared, &err) != 0) {
+		log_error("run: --ca-limits: %s", err.msg);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	calimits_describe(&ca_limits, limits_text, sizeof(limits_text));
+	log_info("run: rate limits towards the CA: %s", limits_text);
+	wc.acme.limits = &ca_limits;
 	if (separate && (gate = ca_gate_new(&err)) == NULL) {
 		log_error("run: %s", err.msg);
 		goto out;
@@ -449,6 +490,10 @@ cmd_run(struct config *cfg, int argc, char **argv)
 out:
 	worker_pool_stop(pool);
 	keygen_pool_free(keygen);
+	provider_registry_free(providers);
+	calimits_clear(&ca_limits);
+	sharedlimit_free(shared);
+	blockpool_free(blocking);
 	ca_gate_free(gate);
 	http_share_free(share);
 	if (writer_running) {

@@ -15,6 +15,7 @@ int cmd_status(struct config *cfg, int argc, char **argv);
 int cmd_records(struct config *cfg, int argc, char **argv);
 int cmd_cancel(struct config *cfg, int argc, char **argv);
 int cmd_cleanup(struct config *cfg, int argc, char **argv);
+int cmd_provider(struct config *cfg, int argc, char **argv);
 
 /* Connects (and checks the schema when need_schema), or logs why not and returns NULL. */
 PGconn *cmd_connect(const struct config *cfg, bool need_schema);

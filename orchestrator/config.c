@@ -27,6 +27,8 @@ config_defaults(struct config *cfg)
 	cfg->directory_url = env("CERTFLEET_DIRECTORY");
 	cfg->ca_bundle = env("CERTFLEET_CA_BUNDLE");
 	cfg->challtestsrv_url = env("CERTFLEET_CHALLTESTSRV_URL");
+	cfg->challtestsrv_dns = env("CERTFLEET_CHALLTESTSRV_DNS");
+	cfg->providers_path = env("CERTFLEET_PROVIDERS");
 	cfg->provider = env("CERTFLEET_PROVIDER") ? env("CERTFLEET_PROVIDER") : "challtestsrv";
 	cfg->verbosity = CF_LOG_INFO;
 	if (lvl) {

@@ -10,6 +10,8 @@ struct config {
 	const char *directory_url;     /* CERTFLEET_DIRECTORY, --directory */
 	const char *ca_bundle;         /* CERTFLEET_CA_BUNDLE, --ca-bundle: trust for the CA's HTTPS */
 	const char *challtestsrv_url;  /* CERTFLEET_CHALLTESTSRV_URL */
+	const char *challtestsrv_dns;  /* CERTFLEET_CHALLTESTSRV_DNS: where its records are confirmed */
+	const char *providers_path;    /* CERTFLEET_PROVIDERS: the provider accounts file */
 	const char *provider;          /* CERTFLEET_PROVIDER, --provider: default for enqueue */
 	int verbosity;                 /* CERTFLEET_LOG (error|warn|info|debug), -v, -q */
 };

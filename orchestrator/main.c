@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "work the queue until it is empty" },
 	{ "status", cmd_status, "job counts by state and the latest failures" },
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
+	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
 	{ "cancel", cmd_cancel, "cancel a job, a run, or everything queued" },
 	{ "cleanup", cmd_cleanup, "delete finished jobs older than a number of days" },
 };

@@ -31,7 +31,8 @@ static const char *const sql_claim =
     "FROM c, certificates ce WHERE j.id = c.id AND ce.id = j.certificate_id "
     "RETURNING j.id, j.certificate_id, j.attempts, j.max_attempts, array_to_string(ce.names, ' ') AS names, "
     "ce.key_type, ce.provider, (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
-    "WHERE o.job_id = j.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) AS resume";
+    "WHERE o.job_id = j.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) AS resume, "
+    "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = j.certificate_id) AS renewal";
 
 static const char *const sql_known_records =
     "SELECT fqdn, value FROM records WHERE account_id = $1 AND fqdn = ANY($2::text[])";
@@ -221,6 +222,7 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lea
 		j->account_id = account_id;
 		j->attempt = (int)db_get_i64(res, r, "attempts");
 		j->max_attempts = (int)db_get_i64(res, r, "max_attempts");
+		j->renewal = strcmp(db_get(res, r, "renewal"), "t") == 0;
 		const char *resume = db_get(res, r, "resume");
 		if (resume != NULL) {
 			const char *sp = strchr(resume, ' ');

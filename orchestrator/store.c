@@ -24,13 +24,16 @@ static const char *const sql_orders =
     "key_pem = coalesce(EXCLUDED.key_pem, orders.key_pem), updated_at = now()";
 
 static const char *const sql_records =
-    "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at, verified_at) "
-    "SELECT a, f, v, i, w, var, p, CASE WHEN wr THEN now() END, CASE WHEN ve THEN now() END "
+    "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at, "
+    "verified_at, confirmed_at) "
+    "SELECT a, f, v, i, w, var, p, CASE WHEN wr THEN now() END, CASE WHEN ve THEN now() END, "
+    "CASE WHEN co THEN now() END "
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::smallint[], $7::text[], "
-    "$8::bool[], $9::bool[]) AS u(a, f, v, i, w, var, p, wr, ve) "
+    "$8::bool[], $9::bool[], $10::bool[]) AS u(a, f, v, i, w, var, p, wr, ve, co) "
     "ON CONFLICT (account_id, fqdn, value) DO UPDATE SET "
     "written_at = coalesce(EXCLUDED.written_at, records.written_at), "
-    "verified_at = coalesce(EXCLUDED.verified_at, records.verified_at)";
+    "verified_at = coalesce(EXCLUDED.verified_at, records.verified_at), "
+    "confirmed_at = coalesce(EXCLUDED.confirmed_at, records.confirmed_at)";
 
 /* The partial unique index on current results is checked per statement: retire first. */
 static const char *const sql_retire =
@@ -65,7 +68,7 @@ static const char *const sql_events =
 /* The columns of every statement, as array literals being built. */
 struct cols {
 	struct pgarray o_job, o_acct, o_url, o_state, o_fin, o_cert, o_key;
-	struct pgarray r_acct, r_fqdn, r_value, r_issuer, r_wild, r_var, r_prov, r_written, r_verified;
+	struct pgarray r_acct, r_fqdn, r_value, r_issuer, r_wild, r_var, r_prov, r_written, r_verified, r_confirmed;
 	struct pgarray s_job, s_cert, s_url, s_leaf, s_chain, s_key, s_serial, s_nb, s_na, s_issuer;
 	struct pgarray f_job, f_type, f_detail, f_retry, f_delay;
 	struct pgarray e_job, e_kind, e_detail;
@@ -140,6 +143,7 @@ struct record_row {
 	const struct outmsg *first;
 	bool written;
 	bool verified;
+	bool confirmed;
 };
 
 static void
@@ -199,10 +203,12 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 				goto oom;
 			if ((size_t)i == nr)
 				records[nr++].first = m;
-			if (m->kind == OUT_RECORD_WRITTEN)
+			if (m->kind == OUT_RECORD_WRITTEN) {
 				records[i].written = true;
-			else
+				records[i].confirmed |= m->confirmed;
+			} else {
 				records[i].verified = true;
+			}
 			break;
 		case OUT_ISSUED: {
 			char detail[128];
@@ -262,6 +268,7 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 		pgarray_add(&c->r_prov, m->provider);
 		pgarray_add_bool(&c->r_written, records[i].written);
 		pgarray_add_bool(&c->r_verified, records[i].verified);
+		pgarray_add_bool(&c->r_confirmed, records[i].confirmed);
 	}
 	c->nrecords = nr;
 	rc = 0;
@@ -304,7 +311,7 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 		goto out;
 	if (c.norders && run_cols(conn, "storing orders", sql_orders, &c.o_job, 7, err) != 0)
 		goto out;
-	if (c.nrecords && run_cols(conn, "storing records", sql_records, &c.r_acct, 9, err) != 0)
+	if (c.nrecords && run_cols(conn, "storing records", sql_records, &c.r_acct, 10, err) != 0)
 		goto out;
 	if (c.nresults) {
 		struct pgarray certs = { 0 };

@@ -1,6 +1,8 @@
 /*
  * challtestsrv.c - the provider for pebble-challtestsrv, the test DNS server of Pebble: records
- * are added with POST /set-txt {"host": "<fqdn>.", "value": "<value>"}, which appends a value.
+ * are added with POST /set-txt {"host": "<fqdn>.", "value": "<value>"}, which appends a value,
+ * and removed with POST /clear-txt {"host": "<fqdn>."}, which drops every value at the name (the
+ * server knows no finer removal; it only ever holds test records).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -9,85 +11,74 @@
 
 #include "provider.h"
 
-struct cts_call {
-	provider_done_fn done;
-	void *arg;
-};
+static const char *const cts_settings[] = { "url", NULL };
 
 static int
-cts_check(const struct provider_config *cfg, cf_err *err)
+cts_open(struct provider_account *acct, cf_err *err)
 {
-	if (cfg->challtestsrv_url == NULL || cfg->challtestsrv_url[0] == '\0') {
-		cf_errf(err, "provider challtestsrv: no management URL (set CERTFLEET_CHALLTESTSRV_URL)");
+	const char *url = provider_setting(acct, "url");
+
+	if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+		cf_errf(err, "provider %s: \"url\" must be challtestsrv's management URL, e.g. "
+		    "http://127.0.0.1:8055 (CERTFLEET_CHALLTESTSRV_URL)", acct->name);
 		return -1;
 	}
 	return 0;
 }
 
 static void
-cts_done(struct http_req *req, void *arg)
+cts_done(struct provider_call *call, struct http_req *req)
 {
-	struct cts_call *call = arg;
-	char msg[CURL_ERROR_SIZE + 128], why[CURL_ERROR_SIZE + 32];
+	char why[CURL_ERROR_SIZE + 32];
 
-	if (req->result == CURLE_OK && req->status == 200) {
-		call->done(call->arg, NULL);
-	} else {
-		snprintf(msg, sizeof(msg), "challtestsrv set-txt %s: %s", req->url,
+	if (req->result != CURLE_OK || req->status != 200)
+		provider_call_fail(call, true, -1, "provider %s: challtestsrv %s: %s", call->acct->name, req->url,
 		    http_req_error(req, why, sizeof(why)));
-		call->done(call->arg, msg);
-	}
-	free(call);
 	http_req_free(req);
+	provider_call_done(call);
 }
 
-static int
-cts_ensure(const struct provider_config *cfg, struct loop *loop, const char *fqdn, const char *value,
-    provider_done_fn done, void *arg, cf_err *err)
+static void
+cts_start(struct provider_call *call)
 {
-	struct cts_call *call = NULL;
+	const struct provider_record *rec = &call->recs[0];
+	bool ensure = call->action == PROVIDER_ENSURE;
 	struct http_req *req = NULL;
 	json_t *body = NULL;
 	char *text = NULL, *url = NULL, *host = NULL;
-	int rc = -1;
+	cf_err err;
 
-	if (asprintf(&url, "%s/set-txt", cfg->challtestsrv_url) < 0 ||
-	    asprintf(&host, "%s.", fqdn) < 0) {
+	if (asprintf(&url, "%s/%s", provider_setting(call->acct, "url"), ensure ? "set-txt" : "clear-txt") < 0 ||
+	    asprintf(&host, "%s.", rec->fqdn) < 0) {
 		url = host = NULL;
-		cf_errf(err, "challtestsrv ensure %s: out of memory", fqdn);
+		provider_call_fail(call, true, -1, "provider %s: out of memory", call->acct->name);
 		goto out;
 	}
-	body = json_pack("{s:s, s:s}", "host", host, "value", value);
-	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	call = calloc(1, sizeof(*call));
-	if (text == NULL || call == NULL) {
-		cf_errf(err, "challtestsrv ensure %s: out of memory", fqdn);
+	body = ensure ? json_pack("{s:s, s:s}", "host", host, "value", rec->value) : json_pack("{s:s}", "host", host);
+	if (body == NULL || (text = json_dumps(body, JSON_COMPACT)) == NULL) {
+		provider_call_fail(call, true, -1, "provider %s: out of memory", call->acct->name);
 		goto out;
 	}
-	req = http_req_new(&cfg->http, url, text, "application/json", false, err);
-	if (req == NULL)
+	if ((req = http_req_new(&call->acct->http, url, text, "application/json", false, &err)) == NULL) {
+		provider_call_fail(call, true, -1, "provider %s: %s", call->acct->name, err.msg);
 		goto out;
-	call->done = done;
-	call->arg = arg;
-	req->done = cts_done;
-	req->arg = call;
-	if (loop_add_transfer(loop, req, err) != 0)
-		goto out;
-	req = NULL;
-	call = NULL;
-	rc = 0;
+	}
+	provider_http(call, req, cts_done);
 out:
-	http_req_free(req);
-	free(call);
 	free(text);
 	json_decref(body);
 	free(url);
 	free(host);
-	return rc;
+	if (req == NULL)
+		provider_call_done(call);
 }
 
 const struct provider_ops provider_challtestsrv = {
-	.name = "challtestsrv",
-	.check = cts_check,
-	.ensure = cts_ensure,
+	.type = "challtestsrv",
+	.summary = "pebble-challtestsrv's management API (tests and the demo)",
+	.batch_max = 1,
+	.zoneless = true,
+	.settings = cts_settings,
+	.open = cts_open,
+	.start = cts_start,
 };

@@ -1,43 +1,198 @@
 /*
- * provider.h - the DNS provider function table: publish dns-persist-01 TXT records through a
- * provider's API from a worker's event loop. One file per provider implements it.
+ * provider.h - DNS providers: how certfleet publishes, checks and removes its TXT records through
+ * the API of whoever serves a zone. One file per provider implements struct provider_ops; the
+ * core (provider.c) loads the configured provider accounts, groups records per zone, spaces the
+ * API requests with each account's rate limit and runs blocking work on a thread pool, so that a
+ * provider never blocks a worker's event loop.
+ *
+ * Configuration: a JSON file named by CERTFLEET_PROVIDERS (it must not be readable by group or
+ * others when it holds a secret), for example
+ *
+ *   { "providers": {
+ *       "dns-prod": { "type": "rfc2136", "server": "192.0.2.53:53", "zones": ["example.com"],
+ *                     "tsig_name": "certfleet", "tsig_algorithm": "hmac-sha256",
+ *                     "tsig_secret_file": "/etc/certfleet/tsig.secret",
+ *                     "rate": "20/s:40",
+ *                     "verify": { "deadline": 600 } } } }
+ *
+ * Each key of "providers" is an account name that certificates refer to (enqueue --provider).
+ * Settings every account understands (provider.c reads them): "type", "zones", "rate",
+ * "limit_key", "batch", "verify". Everything else belongs to the provider type.
+ * Without a file, the accounts "challtestsrv" (CERTFLEET_CHALLTESTSRV_URL) and "manual" exist.
  */
 #ifndef CF_PROVIDER_H
 #define CF_PROVIDER_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "blockpool.h"
 #include "cf.h"
 #include "http.h"
+#include "limiter.h"
 #include "loop.h"
 
-/* Settings every provider may read; filled from configuration (never from the command line). */
-struct provider_config {
-	const char *challtestsrv_url; /* pebble-challtestsrv management API, e.g. http://127.0.0.1:8055 */
-	struct http_settings http;
+struct provider_ops;
+struct dnsauth_config;
+
+/* One configured provider account ("dns-prod" above). Immutable once loaded; shared by threads. */
+struct provider_account {
+	char *name;                     /* the account's name in the configuration */
+	const struct provider_ops *ops;
+	json_t *settings;               /* the account's JSON object (read it with provider_setting) */
+	void *state;                    /* the provider's parsed settings, made by ops->open */
+	char **zones;                   /* "zones", lower case, no trailing dot; may be empty */
+	size_t nzones;
+	size_t batch_max;               /* records per call: min("batch", ops->batch_max) */
+	struct limiter *limit;          /* requests to this account's API; NULL = unlimited */
+	struct http_settings http;      /* for HTTP APIs (CA bundle, timeouts, share) */
+	struct blockpool *pool;         /* for provider_blocking */
+	struct dnsauth_config *verify;  /* how records are confirmed (dnsauth.h); NULL = not checked */
 };
 
-/* Called exactly once per ensure, on the loop thread; error is NULL on success. */
-typedef void (*provider_done_fn)(void *arg, const char *error);
+enum provider_action {
+	PROVIDER_ENSURE,                /* publish these values; keep every other value at the name */
+	PROVIDER_REMOVE,                /* remove these values (only these) */
+};
+
+struct provider_record {
+	char *fqdn;                     /* lower case, no trailing dot: _validation-persist.example.com */
+	char *value;                    /* the TXT value, without DNS quoting */
+};
+
+/*
+ * One call: an action on records that all belong to one zone. The core makes it, the provider
+ * works it and ends it exactly once with provider_call_done (on the loop thread).
+ */
+struct provider_call {
+	struct provider_account *acct;
+	struct loop *loop;
+	enum provider_action action;
+	const char *zone;               /* the zone of every record, lower case, no trailing dot */
+	struct provider_record *recs;
+	size_t nrec;
+	void *pdata;                    /* the provider's own state for this call */
+
+	/* outcome, set with provider_call_fail (first failure wins) */
+	bool failed;
+	bool retryable;                 /* a later try may succeed (5xx, timeout, 429, network) */
+	int64_t retry_after_ms;         /* the provider's Retry-After, -1 when none */
+	char error[512];                /* names the account, the zone or record and the cause */
+
+	/* the core's */
+	void (*done)(struct provider_call *call);
+	void *arg;
+	struct limiter_wait wait;
+	loop_fn work;
+	void (*http_done)(struct provider_call *call, struct http_req *req);
+	struct http_req *req;
+	int http_tries;
+};
 
 struct provider_ops {
-	const char *name;
-	/* Checks the configuration; returns -1 with err naming what is missing. */
-	int (*check)(const struct provider_config *cfg, cf_err *err);
+	const char *type;               /* "rfc2136" */
+	const char *summary;            /* one line for --help */
+	size_t batch_max;               /* most records one call may carry (1 when the API takes one) */
+	bool zoneless;                  /* the API needs no zone: records are not grouped by zone and
+	                                 * call->zone is "" unless the account configures zones */
+	const char *default_rate;       /* the documented API limit, ratelimit_parse syntax; NULL = none */
 	/*
-	 * Publishes the TXT value at fqdn (no trailing dot) without removing other values there.
-	 * Asynchronous: returns 0 when started (done follows), -1 with err when it could not start.
+	 * The settings this type reads, NULL-terminated (a secret "k" also admits "k_file" and
+	 * "k_env"); the core rejects any other key but the common ones, naming it. NULL = no check.
 	 */
-	int (*ensure)(const struct provider_config *cfg, struct loop *loop, const char *fqdn,
-	    const char *value, provider_done_fn done, void *arg, cf_err *err);
+	const char *const *settings;
+	/*
+	 * Parses acct->settings into acct->state, loads credentials (provider_secret); -1 with err
+	 * naming the account and the setting. Optional.
+	 */
+	int (*open)(struct provider_account *acct, cf_err *err);
+	void (*close)(struct provider_account *acct);
+	/* Works call, on its loop thread; ends with provider_call_done, now or later. */
+	void (*start)(struct provider_call *call);
 };
 
-/* The provider called name, or NULL. */
-const struct provider_ops *provider_find(const char *name);
+/* ---- for provider implementations ---- */
 
-/* Comma-separated names of all providers, for help texts. */
-const char *provider_names(void);
+/* The string setting key of acct, or NULL when absent or not a string. */
+const char *provider_setting(const struct provider_account *acct, const char *key);
+
+/*
+ * A secret setting: "<key>" in the file itself, "<key>_file" (a file, which must not be readable
+ * by group or others; its first line) or "<key>_env" (an environment variable's name). Returns
+ * a malloc'd string, or NULL with err naming the account and key (never the secret). When none of
+ * the three is given: NULL with err set if required, else NULL with err->msg empty.
+ */
+char *provider_secret(const struct provider_account *acct, const char *key, bool required, cf_err *err);
+
+/* Records a failure of call (the first one wins); safe on any thread that owns the call. */
+void provider_call_fail(struct provider_call *call, bool retryable, int64_t retry_after_ms,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Ends call (success unless provider_call_fail was called), on the loop thread. */
+void provider_call_done(struct provider_call *call);
+
+/*
+ * Sends req when the account's rate limit allows, then calls done(call, req) on the loop thread;
+ * done owns req. On 429 (or 503 with Retry-After) the limit is penalized and the request sent
+ * again, up to 4 times, before done sees the answer.
+ */
+void provider_http(struct provider_call *call, struct http_req *req,
+    void (*done)(struct provider_call *call, struct http_req *req));
+
+/*
+ * Runs work(call) on a pool thread when the account's rate limit allows (one turn per call),
+ * then ends the call with provider_call_done on the loop thread. work reports failures with
+ * provider_call_fail and must not touch the loop.
+ */
+void provider_blocking(struct provider_call *call, loop_fn work);
+
+/* ---- for the core and the commands ---- */
+
+struct provider_registry;
+
+struct provider_env {
+	const char *path;               /* the JSON file, NULL = CERTFLEET_PROVIDERS or built-ins only */
+	const char *challtestsrv_url;   /* the built-in challtestsrv account's URL, may be NULL */
+	const char *challtestsrv_dns;   /* its DNS server "ip:port", where records are confirmed */
+	struct http_settings http;
+	struct blockpool *pool;
+	/* makes the limiter of an account (NULL: a bucket of this process) */
+	struct limiter *(*make_limiter)(void *arg, const char *key, double rate_per_s, double burst, cf_err *err);
+	void *make_limiter_arg;
+};
+
+/* Loads the accounts; NULL with err naming the file, account and setting at fault. */
+struct provider_registry *provider_registry_load(const struct provider_env *env, cf_err *err) CF_MUST;
+void provider_registry_free(struct provider_registry *reg);
+
+/* The account called name, or NULL. */
+struct provider_account *provider_account_find(const struct provider_registry *reg, const char *name);
+
+/* The accounts in load order, for listing. */
+size_t provider_registry_count(const struct provider_registry *reg);
+struct provider_account *provider_registry_at(const struct provider_registry *reg, size_t i);
+
+/* The configured zone that holds fqdn (longest match), or NULL when no configured zone does. */
+const char *provider_zone_of(const struct provider_account *acct, const char *fqdn);
+
+/* The provider type called type, or NULL; and all types, comma-separated, for help texts. */
+const struct provider_ops *provider_type_find(const char *type);
+const char *provider_type_names(void);
+
+/*
+ * Starts call (filled: acct, loop, action, zone, recs, nrec, done, arg). done runs on the loop
+ * thread, never inside this call.
+ */
+void provider_call_start(struct provider_call *call);
 
 extern const struct provider_ops provider_challtestsrv;
+extern const struct provider_ops provider_manual;
+extern const struct provider_ops provider_exec;
+extern const struct provider_ops provider_rfc2136;
+extern const struct provider_ops provider_powerdns;
+extern const struct provider_ops provider_cloudflare;
+extern const struct provider_ops provider_route53;
 
 #endif

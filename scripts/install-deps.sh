@@ -35,7 +35,8 @@ GO_MIN_MINOR=24
 DEB_PACKAGES=(
     build-essential pkg-config libssl-dev openssl libcurl4-openssl-dev libpq-dev
     libjansson-dev libidn2-dev postgresql-15 postgresql-client-15 curl
-    ca-certificates valgrind
+    ca-certificates valgrind libldns-dev bind9 bind9-utils bind9-dnsutils
+    pdns-server pdns-backend-sqlite3 sqlite3
 )
 
 say() { printf 'install-deps: %s\n' "$*"; }
@@ -72,6 +73,17 @@ install_debian_packages() {
     say "debian packages: installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # bind9 and pdns-server come with system services on port 53; the tests start their own
+    # servers on loopback ports, so the system ones are switched off where systemd started them.
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        local unit
+        for unit in named pdns; do
+            if printf '%s\n' "${missing[@]}" | grep -qx "$( [[ $unit == named ]] && echo bind9 || echo pdns-server)"; then
+                as_root systemctl disable --now "$unit" >/dev/null 2>&1 &&
+                    say "switched off the system $unit service (the tests run their own)"
+            fi
+        done
+    fi
 }
 
 # ---------------------------------------------------------------------------

@@ -97,6 +97,40 @@ on_new_nonce(struct http_req *req, void *arg)
 	nonce_pump(eng);
 }
 
+struct nonce_turn {
+	struct acme_engine *eng;
+	struct limiter_wait wait;
+};
+
+static void
+nonce_fetch(struct acme_engine *eng)
+{
+	cf_err err;
+	struct http_req *req = http_req_new(&eng->cfg.http, eng->new_nonce_url, NULL, NULL, true, &err);
+
+	if (req == NULL) {
+		log_error("%s", err.msg);
+		eng->nonce_fetching--;
+		return;
+	}
+	req->done = on_new_nonce;
+	req->arg = eng;
+	if (loop_add_transfer(eng->loop, req, &err) != 0) {
+		log_error("%s", err.msg);
+		http_req_free(req);
+		eng->nonce_fetching--;
+	}
+}
+
+static void
+nonce_turn(void *arg)
+{
+	struct nonce_turn *t = arg;
+
+	nonce_fetch(t->eng);
+	free(t);
+}
+
 /* Hands pooled nonces to waiting calls, and fetches more while calls still wait. */
 static void
 nonce_pump(struct acme_engine *eng)
@@ -111,20 +145,19 @@ nonce_pump(struct acme_engine *eng)
 		call_send(call, nonce_take(eng));
 	}
 	while (eng->nonce_waiting > eng->nonce_fetching && eng->nonce_fetching < NONCE_FETCH_MAX) {
-		cf_err err;
-		struct http_req *req = http_req_new(&eng->cfg.http, eng->new_nonce_url, NULL, NULL, true, &err);
-		if (req == NULL) {
-			log_error("%s", err.msg);
-			return;
-		}
-		req->done = on_new_nonce;
-		req->arg = eng;
-		if (loop_add_transfer(eng->loop, req, &err) != 0) {
-			log_error("%s", err.msg);
-			http_req_free(req);
-			return;
-		}
+		struct limiter *lim = eng->cfg.limits ? eng->cfg.limits->new_nonce : NULL;
+		struct nonce_turn *t;
 		eng->nonce_fetching++;
+		if (lim == NULL) {
+			nonce_fetch(eng);
+		} else if ((t = calloc(1, sizeof(*t))) == NULL) {
+			log_error("newNonce: out of memory");
+			eng->nonce_fetching--;
+			return;
+		} else {
+			t->eng = eng;
+			limiter_acquire(lim, &t->wait, eng->loop, nonce_turn, t);
+		}
 	}
 }
 
@@ -160,12 +193,49 @@ call_wait_nonce(struct acme_call *call)
 	nonce_pump(eng);
 }
 
-/* Passes the CA gate (or queues at it), then goes on to take a nonce. */
+static void call_enter(struct acme_call *call);
+
+static void
+call_turn(void *arg)
+{
+	call_enter(arg);
+}
+
+/*
+ * Asks the CA rate limits that apply for a turn: the endpoint's (newOrder or the others), then,
+ * for the newOrder of a certificate not issued before, the account's. True when the call now
+ * waits for a turn (call_enter runs again when it comes).
+ */
+static bool
+call_wait_turn(struct acme_call *call)
+{
+	const struct acme_limits *l = call->eng->cfg.limits;
+	struct limiter *lim = NULL;
+	bool new_order = call->gate_class == GATE_NEW_ORDER;
+
+	if (l == NULL)
+		return false;
+	while (lim == NULL && call->limit_stage < 2) {
+		if (call->limit_stage == 0)
+			lim = new_order ? l->new_order : l->other;
+		else if (new_order && !order_is_renewal(call->order))
+			lim = l->account_orders;
+		call->limit_stage++;
+	}
+	if (lim == NULL)
+		return false;
+	limiter_acquire(lim, &call->wait, call->eng->loop, call_turn, call);
+	return true;
+}
+
+/* Waits for the CA rate limits, passes the CA gate (or queues at it), then takes a nonce. */
 static void
 call_enter(struct acme_call *call)
 {
 	struct acme_engine *eng = call->eng;
 
+	if (call_wait_turn(call))
+		return;
 	if (eng->cfg.gate == NULL || call->gate_class == GATE_NONE) {
 		call_wait_nonce(call);
 		return;
@@ -235,6 +305,7 @@ call_finish(struct acme_call *call, struct http_req *req)
 static void
 call_retry_later(struct acme_call *call, long delay_ms)
 {
+	call->limit_stage = 0; /* a new send: it takes new turns */
 	if (loop_timer_arm(call->eng->loop, &call->timer, delay_ms, call_retry_timer, call) != 0) {
 		order_fail(call->order, "certfleet:internal", "out of memory arming a retry timer");
 		call_finish(call, NULL);
@@ -252,6 +323,12 @@ on_call_done(struct http_req *req, void *arg)
 	call_leave_gate(call);
 	nonce_pump(eng);
 
+	if (req->status == 429 && eng->cfg.limits) {
+		/* the CA says we went too fast: every request of this kind slows down, not just this one */
+		const struct acme_limits *l = eng->cfg.limits;
+		limiter_penalize(call->gate_class == GATE_NEW_ORDER ? l->new_order : l->other,
+		    req->retry_after_s >= 0 ? req->retry_after_s * 1000L : 1000L);
+	}
 	if (req->result != CURLE_OK || req->status >= 500 || req->status == 429) {
 		if (call->retries++ < CALL_RETRIES) {
 			long delay = req->retry_after_s >= 0 ? req->retry_after_s * 1000L
@@ -272,6 +349,7 @@ on_call_done(struct http_req *req, void *arg)
 			free(type);
 			free(detail);
 			http_req_free(req);
+			call->limit_stage = 0;
 			call_enter(call);
 			return;
 		}
@@ -435,6 +513,10 @@ acme_engine_new(struct loop *loop, const struct acme_config *cfg, acme_job_done_
 	if (eng->key == NULL || jwk_thumbprint(eng->key, eng->thumbprint, err) != 0 ||
 	    (eng->signer = jws_signer_new(eng->key, err)) == NULL || (eng->keys = key_generator_new(err)) == NULL)
 		goto fail;
+	if ((eng->publisher = publisher_new(loop, cfg->pool)) == NULL) {
+		cf_errf(err, "acme_engine_new: out of memory");
+		goto fail;
+	}
 	return eng;
 fail:
 	acme_engine_free(eng);
@@ -450,6 +532,7 @@ acme_engine_free(struct acme_engine *eng)
 		free(eng->nonces[i]);
 	free(eng->nonces);
 	acme_records_free(eng);
+	publisher_free(eng->publisher);
 	free(eng->known_chain);
 	jws_signer_free(eng->signer);
 	key_generator_free(eng->keys);
@@ -473,5 +556,17 @@ acme_engine_orders(const struct acme_engine *eng)
 bool
 acme_engine_idle(const struct acme_engine *eng)
 {
-	return eng->orders == 0 && eng->keygen_pending == 0;
+	return eng->orders == 0 && eng->keygen_pending == 0 && (eng->publisher == NULL || publisher_pending(eng->publisher) == 0);
+}
+
+int64_t
+acme_time_to_mono(const char *rfc3339)
+{
+	struct tm tm = { 0 };
+	const char *end;
+
+	/* "2026-11-28T06:00:00Z", perhaps with fractional seconds; ACME servers send UTC */
+	if (rfc3339 == NULL || (end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return 0;
+	return cf_mono_ms() + ((int64_t)timegm(&tm) * 1000 - cf_wall_ms());
 }

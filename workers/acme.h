@@ -14,9 +14,18 @@
 #include "http.h"
 #include "job.h"
 #include "keygen.h"
+#include "limiter.h"
 #include "loop.h"
 #include "outbox.h"
 #include "provider.h"
+
+/* Rate limits towards the CA (orchestrator/calimits.h); NULL members limit nothing. */
+struct acme_limits {
+	struct limiter *new_nonce;     /* newNonce requests */
+	struct limiter *new_order;     /* newOrder requests */
+	struct limiter *other;         /* every other request to the CA */
+	struct limiter *account_orders; /* new orders of the account, renewals exempt */
+};
 
 struct acme_config {
 	const char *directory_url;
@@ -24,12 +33,14 @@ struct acme_config {
 	const char *key_pem;           /* account key; parsed once per engine, never logged */
 	const char *issuer;            /* preferred issuer domain name, NULL = the CA's first */
 	struct http_settings http;
-	const struct provider_config *providers;
+	struct provider_registry *providers; /* the DNS provider accounts jobs name */
+	struct blockpool *pool;        /* threads for blocking DNS work (zone lookups, record checks) */
 	struct outbox *outbox;
 	int64_t order_timeout_ms;      /* an order not done by then fails; 0 = 10 minutes */
 	struct ca_gate *gate;          /* keeps newOrder and authorization fetches apart; NULL = off */
 	struct keygen_pool *keygen;    /* threads for slow (RSA) keys; NULL = generate in the loop */
 	int64_t retry_base_ms;         /* first retry after a retryable failure; x10 per attempt */
+	const struct acme_limits *limits; /* NULL = none */
 };
 
 struct acme_engine;

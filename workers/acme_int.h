@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "acme.h"
+#include "publish.h"
 
 struct order;
 struct authz;
@@ -29,6 +30,8 @@ struct acme_call {
 	bool gate_waiting;           /* counted as waiting at the gate */
 	bool gate_held;              /* counted in flight at the gate */
 	struct loop_timer timer;     /* backoff before a retry */
+	int limit_stage;             /* CA rate limits passed for this send (see call_wait_turn) */
+	struct limiter_wait wait;    /* the turn asked of a CA rate limit */
 	struct acme_call *next;      /* nonce or gate wait list */
 };
 
@@ -70,6 +73,7 @@ struct acme_engine {
 	struct acme_call *gate_wait_tail;
 	struct acme_call *gate_retry;    /* calls taken off the wait list, to retry this round */
 	struct record_op **records;  /* hash of records this engine wrote or is writing */
+	struct publisher *publisher; /* publishes and confirms records through providers */
 	unsigned seed;               /* rand_r state for poll jitter */
 	char *known_chain;           /* the last certificate chain checked (they repeat) */
 };
@@ -97,6 +101,9 @@ json_t *acme_json(const struct http_req *req);
 /* Starts loading the directory if nobody has; orders wait in dir_waiters until it is ready. */
 void acme_directory_load(struct acme_engine *eng);
 
+/* An RFC 3339 UTC time ("expires") as cf_mono_ms() time; 0 when absent or unreadable. */
+int64_t acme_time_to_mono(const char *rfc3339);
+
 /* order.c: frees the engine's record bookkeeping. */
 void acme_records_free(struct acme_engine *eng);
 
@@ -109,6 +116,8 @@ void order_directory_ready(struct acme_engine *eng);
 /* order.c: keeps the order alive while a call is out for it. */
 void order_ref(struct order *o);
 void order_unref(struct order *o);
+/* order.c: true when the order renews a certificate issued before (exempt from new-order limits). */
+bool order_is_renewal(const struct order *o);
 /* order.c: fails the order with a problem (type may be a certfleet: reason). */
 void order_fail(struct order *o, const char *type, const char *detail);
 

@@ -163,6 +163,24 @@ oom:
 	return NULL;
 }
 
+int
+http_req_header(struct http_req *req, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(req->headers, line);
+
+	if (l == NULL)
+		return -1;
+	req->headers = l;
+	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	return 0;
+}
+
+int
+http_req_method(struct http_req *req, const char *method)
+{
+	return curl_easy_setopt(req->easy, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK ? 0 : -1;
+}
+
 void
 http_req_free(struct http_req *req)
 {

@@ -47,6 +47,15 @@ struct http_req *http_req_new(const struct http_settings *s, const char *url, co
 void http_req_free(struct http_req *req);
 
 /*
+ * Adds a request header line ("Authorization: Bearer ..."). Header values are never logged, so a
+ * credential may travel here (and only here). -1 when out of memory.
+ */
+int http_req_header(struct http_req *req, const char *line) CF_MUST;
+
+/* Sends with another method (PUT, PATCH, DELETE) instead of GET or POST; -1 when out of memory. */
+int http_req_method(struct http_req *req, const char *method) CF_MUST;
+
+/*
  * A share handle for all threads of the process: DNS cache and TLS sessions (never connections,
  * which stay with each worker's multi handle), with its own locks. NULL on failure.
  */

@@ -2,6 +2,7 @@
 #ifndef CF_JOB_H
 #define CF_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@ struct job {
 	int64_t certificate_id;
 	int64_t account_id;
 	int attempt;              /* 1 for the first try */
+	bool renewal;             /* the certificate was issued before (CAs count renewals apart) */
 	int max_attempts;         /* the last try: a failure then is final */
 	char *resume_url;         /* an earlier attempt's order to continue, or NULL */
 	char *resume_key_pem;     /* the key that order was finalized with, or NULL (secret) */

@@ -18,7 +18,7 @@ struct keygen_pool;
 typedef void (*keygen_done_fn)(void *arg, EVP_PKEY *key, const char *error);
 
 struct keygen_pool *keygen_pool_new(int nthreads, cf_err *err) CF_MUST;
-/* Stops the threads; requests still queued are answered with an error. */
+/* Finishes the requests still queued (their answers are posted to their loops), then stops. */
 void keygen_pool_free(struct keygen_pool *pool);
 
 /* True for key types fast enough to generate on an event loop (EC). */

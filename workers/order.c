@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "acme_int.h"
+#include "dnsauth.h"
 #include "dnsname.h"
 #include "keys.h"
 #include "log.h"
@@ -61,6 +62,7 @@ struct authz {
 	char *value;
 	bool record_wildcard;
 	int polls;
+	int64_t expires_ms;       /* the authorization's "expires" as cf_mono_ms time, 0 = unknown */
 	struct loop_timer timer;
 	struct authz *next_waiter; /* waiting on a record write */
 };
@@ -123,6 +125,12 @@ bool
 order_ended(const struct order *o)
 {
 	return o->state == ORDER_ISSUED || o->state == ORDER_FAILED;
+}
+
+bool
+order_is_renewal(const struct order *o)
+{
+	return o->job && o->job->renewal;
 }
 
 void
@@ -269,7 +277,7 @@ problem_retryable(const char *type)
 {
 	static const char *const retry[] = {
 		"certfleet:transport", "certfleet:http", "certfleet:timeout", "certfleet:directory",
-		"certfleet:provider", "certfleet:internal",
+		"certfleet:provider", "certfleet:internal", "certfleet:record-not-visible",
 		"urn:ietf:params:acme:error:rateLimited", "urn:ietf:params:acme:error:serverInternal",
 		"urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:connection",
 		"urn:ietf:params:acme:error:dns",
@@ -803,6 +811,7 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 	}
 	az->identifier = strdup(ident);
 	az->wildcard = json_is_true(json_object_get(doc, "wildcard"));
+	az->expires_ms = acme_time_to_mono(json_string_value(json_object_get(doc, "expires")));
 	if (chal == NULL || json_string_value(json_object_get(chal, "url")) == NULL) {
 		char msg[DNSNAME_MAX + 96];
 		snprintf(msg, sizeof(msg), "the CA offers no dns-persist-01 challenge for %s", ident);
@@ -931,28 +940,35 @@ struct record_write {
 	struct outmsg *msg;       /* OUT_RECORD_WRITTEN, posted on success */
 };
 
+/* Margin kept before an authorization expires: the challenge must still be answered in time. */
+#define AUTHZ_EXPIRY_MARGIN_MS 60000
+
 static void
-on_record_written(void *arg, const char *error)
+on_record_published(void *arg, const struct publish_result *res)
 {
 	struct record_write *w = arg;
 	struct record_op *op = w->op;
 	struct authz *az = op->waiters;
 
-	op->state = error ? REC_FAILED : REC_DONE;
+	op->state = res->problem_type ? REC_FAILED : REC_DONE;
 	op->waiters = NULL;
-	if (error == NULL)
+	if (res->problem_type == NULL) {
+		w->msg->confirmed = res->confirmed;
 		outbox_post(w->eng->cfg.outbox, w->msg);
-	else
+	} else {
 		outmsg_free(w->msg);
+	}
 	while (az) {
 		struct authz *next = az->next_waiter;
 		struct order *o = az->order;
 		az->next_waiter = NULL;
 		if (!order_ended(o)) {
-			if (error) {
-				order_fail(o, "certfleet:provider", error);
+			if (res->problem_type) {
+				o->retry_after_ms = res->retry_after_ms;
+				order_fail(o, res->problem_type, res->detail);
 			} else {
-				post_event(o, "record", "wrote %s through %s", az->fqdn, o->job->provider);
+				post_event(o, "record", "%s %s through %s", res->confirmed ? "published and confirmed" :
+				    "published", az->fqdn, o->job->provider);
 				authz_respond(az);
 			}
 		}
@@ -962,17 +978,39 @@ on_record_written(void *arg, const char *error)
 	free(w);
 }
 
+/*
+ * When to stop waiting for the record: the account's verification deadline, the order's own
+ * deadline, or a minute before the authorization expires, whichever comes first.
+ */
+static int64_t
+record_deadline(const struct authz *az, const struct provider_account *acct)
+{
+	const struct order *o = az->order;
+	int64_t d = o->deadline_ms;
+
+	if (acct->verify && acct->verify->enabled && cf_mono_ms() + acct->verify->deadline_ms < d)
+		d = cf_mono_ms() + acct->verify->deadline_ms;
+	if (az->expires_ms > 0 && az->expires_ms - AUTHZ_EXPIRY_MARGIN_MS < d)
+		d = az->expires_ms - AUTHZ_EXPIRY_MARGIN_MS;
+	return d;
+}
+
 static void
 record_ensure(struct authz *az)
 {
 	struct order *o = az->order;
 	struct acme_engine *eng = o->eng;
-	const struct provider_ops *ops = provider_find(o->job->provider);
+	struct provider_account *acct = eng->cfg.providers ? provider_account_find(eng->cfg.providers, o->job->provider) : NULL;
 	struct record_op **bucket, *op;
 	struct record_write *w = NULL;
 	char *key = NULL;
-	cf_err err;
+	char msg[160];
 
+	if (acct == NULL) {
+		snprintf(msg, sizeof(msg), "no DNS provider account \"%.64s\" is configured", o->job->provider);
+		order_fail(o, "certfleet:provider-rejected", msg);
+		return;
+	}
 	if (asprintf(&key, "%s %s", az->fqdn, az->value) < 0 || (bucket = record_bucket(eng, key)) == NULL)
 		goto oom;
 	for (op = *bucket; op && strcmp(op->key, key) != 0; op = op->next)
@@ -1016,14 +1054,8 @@ record_ensure(struct authz *az)
 	order_ref(o);
 	w->eng = eng;
 	w->op = op;
-	log_debug("job %lld: writing %s through %s", (long long)o->job->id, az->fqdn, o->job->provider);
-	if (ops == NULL) {
-		cf_errf(&err, "unknown DNS provider \"%s\"", o->job->provider);
-		on_record_written(w, err.msg);
-	} else if (ops->ensure(eng->cfg.providers, eng->loop, az->fqdn, az->value, on_record_written, w,
-	    &err) != 0) {
-		on_record_written(w, err.msg);
-	}
+	log_debug("job %lld: publishing %s through %s", (long long)o->job->id, az->fqdn, o->job->provider);
+	publish_start(eng->publisher, acct, az->fqdn, az->value, record_deadline(az, acct), on_record_published, w);
 	return;
 oom:
 	free(key);

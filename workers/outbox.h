@@ -32,6 +32,7 @@ struct outmsg {
 	char *issuer;         /* OUT_RECORD_*: issuer domain; OUT_ISSUED: issuer DN */
 	char *provider;
 	bool wildcard;
+	bool confirmed;           /* OUT_RECORD_WRITTEN: seen at the authoritative servers */
 	int variant;
 	char *leaf_pem;       /* OUT_ISSUED */
 	char *chain_pem;

@@ -1,0 +1,359 @@
+/*
+ * publish.c - records through providers: a queue per (account, zone) that sends what has
+ * gathered as one call when the previous call of that zone is back, then confirmation at the
+ * authoritative servers with a doubling interval up to the deadline.
+ */
+#include "publish.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsauth.h"
+#include "dnsname.h"
+#include "log.h"
+
+#define GATHER_MS 20 /* a zone's first record waits this long for company before its call goes */
+
+struct pub;
+
+struct zone_queue {
+	struct publisher *p;
+	struct provider_account *acct;
+	char *zone;
+	struct pub *head;          /* waiting for a call */
+	struct pub *tail;
+	size_t npending;
+	bool busy;                 /* a call is out */
+	bool gathering;            /* the timer is armed */
+	struct provider_call call;
+	struct pub **in_call;      /* the records of the call that is out */
+	struct loop_timer timer;
+	struct zone_queue *next;
+};
+
+struct pub {
+	struct publisher *p;
+	struct provider_account *acct;
+	char *fqdn;
+	char *value;
+	char zone[DNSNAME_MAX];
+	int64_t deadline_ms;
+	int64_t interval_ms;
+	int checks;
+	enum dnsauth_result last;
+	char why[512];
+	char error[1024];
+	bool failed;
+	publish_done_fn done;
+	void *arg;
+	struct loop_timer timer;
+	struct pub *next;
+};
+
+struct publisher {
+	struct loop *loop;
+	struct blockpool *pool;
+	struct zone_queue *zones;  /* a short list: one entry per zone in use on this loop */
+	long pending;
+};
+
+struct publisher *
+publisher_new(struct loop *loop, struct blockpool *pool)
+{
+	struct publisher *p = calloc(1, sizeof(*p));
+
+	if (p) {
+		p->loop = loop;
+		p->pool = pool;
+	}
+	return p;
+}
+
+void
+publisher_free(struct publisher *p)
+{
+	if (p == NULL)
+		return;
+	while (p->zones) {
+		struct zone_queue *z = p->zones;
+		p->zones = z->next;
+		loop_timer_cancel(p->loop, &z->timer);
+		free(z->in_call);
+		free(z->zone);
+		free(z);
+	}
+	free(p);
+}
+
+long
+publisher_pending(const struct publisher *p)
+{
+	return p->pending;
+}
+
+static void
+pub_finish(struct pub *pub, const char *type, const char *detail, int64_t retry_after_ms)
+{
+	struct publish_result r = {
+		.problem_type = type,
+		.detail = detail,
+		.retry_after_ms = retry_after_ms,
+		.confirmed = type == NULL && pub->acct->verify && pub->acct->verify->enabled,
+	};
+
+	pub->p->pending--;
+	loop_timer_cancel(pub->p->loop, &pub->timer);
+	pub->done(pub->arg, &r);
+	free(pub->fqdn);
+	free(pub->value);
+	free(pub);
+}
+
+/* ---- confirmation ---- */
+
+static void check_submit(struct pub *pub);
+
+/* On a pool thread. */
+static void
+check_work(void *arg)
+{
+	struct pub *pub = arg;
+
+	pub->last = dnsauth_check(pub->acct->verify, pub->fqdn, pub->value, pub->why, sizeof(pub->why));
+}
+
+static void
+check_fire(void *arg)
+{
+	check_submit(arg);
+}
+
+static void
+check_back(void *arg)
+{
+	struct pub *pub = arg;
+	const struct dnsauth_config *v = pub->acct->verify;
+	int64_t now = cf_mono_ms();
+	char msg[1200];
+
+	pub->checks++;
+	if (pub->last == DNSAUTH_PRESENT) {
+		log_debug("record %s confirmed at the authoritative servers after %d checks", pub->fqdn, pub->checks);
+		pub_finish(pub, NULL, NULL, -1);
+		return;
+	}
+	if (now + pub->interval_ms > pub->deadline_ms) {
+		snprintf(msg, sizeof(msg), "record %s (provider %s) not visible at the authoritative servers after "
+		    "%d checks, giving up at the deadline: %s", pub->fqdn, pub->acct->name, pub->checks, pub->why);
+		pub_finish(pub, "certfleet:record-not-visible", msg, -1);
+		return;
+	}
+	log_debug("record %s not confirmed yet (%s); again in %lld ms", pub->fqdn, pub->why,
+	    (long long)pub->interval_ms);
+	if (loop_timer_arm(pub->p->loop, &pub->timer, pub->interval_ms, check_fire, pub) != 0) {
+		pub_finish(pub, "certfleet:internal", "out of memory arming a record check", -1);
+		return;
+	}
+	pub->interval_ms *= 2;
+	if (pub->interval_ms > v->max_interval_ms)
+		pub->interval_ms = v->max_interval_ms;
+}
+
+static void
+check_submit(struct pub *pub)
+{
+	if (blockpool_submit(pub->p->pool, pub->p->loop, check_work, check_back, pub) != 0)
+		pub_finish(pub, "certfleet:internal", "out of memory queueing a record check", -1);
+}
+
+static void
+pub_published(struct pub *pub)
+{
+	if (pub->acct->verify == NULL || !pub->acct->verify->enabled) {
+		pub_finish(pub, NULL, NULL, -1);
+		return;
+	}
+	pub->interval_ms = pub->acct->verify->interval_ms;
+	check_submit(pub);
+}
+
+/* ---- zone queues and calls ---- */
+
+static void zone_flush(void *arg);
+
+static void
+zone_call_done(struct provider_call *call)
+{
+	struct zone_queue *z = call->arg;
+	size_t n = call->nrec;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pub *pub = z->in_call[i];
+		free(call->recs[i].fqdn);
+		free(call->recs[i].value);
+		if (!call->failed)
+			pub_published(pub);
+		else
+			pub_finish(pub, call->retryable ? "certfleet:provider" : "certfleet:provider-rejected", call->error,
+			    call->retry_after_ms);
+	}
+	free(call->recs);
+	call->recs = NULL;
+	z->busy = false;
+	if (z->head)
+		zone_flush(z);
+}
+
+static void
+zone_flush(void *arg)
+{
+	struct zone_queue *z = arg;
+	struct provider_call *call = &z->call;
+	size_t n = z->npending < z->acct->batch_max ? z->npending : z->acct->batch_max;
+
+	z->gathering = false;
+	if (z->busy || n == 0)
+		return;
+	free(z->in_call);
+	memset(call, 0, sizeof(*call));
+	z->in_call = calloc(n, sizeof(*z->in_call));
+	call->recs = calloc(n, sizeof(*call->recs));
+	if (z->in_call == NULL || call->recs == NULL) {
+		free(call->recs);
+		call->recs = NULL;
+		while (z->head) {
+			struct pub *pub = z->head;
+			z->head = pub->next;
+			pub_finish(pub, "certfleet:internal", "out of memory building a provider call", -1);
+		}
+		z->tail = NULL;
+		z->npending = 0;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pub *pub = z->head;
+		z->head = pub->next;
+		z->in_call[i] = pub;
+		call->recs[i].fqdn = strdup(pub->fqdn);
+		call->recs[i].value = strdup(pub->value);
+	}
+	if (z->head == NULL)
+		z->tail = NULL;
+	z->npending -= n;
+	call->acct = z->acct;
+	call->loop = z->p->loop;
+	call->action = PROVIDER_ENSURE;
+	call->zone = z->zone;
+	call->nrec = n;
+	call->done = zone_call_done;
+	call->arg = z;
+	z->busy = true;
+	log_debug("provider %s: publishing %zu records in zone %s", z->acct->name, n, z->zone);
+	provider_call_start(call);
+}
+
+static void
+zone_enqueue(struct pub *pub)
+{
+	struct publisher *p = pub->p;
+	struct zone_queue *z;
+
+	for (z = p->zones; z; z = z->next)
+		if (z->acct == pub->acct && strcmp(z->zone, pub->zone) == 0)
+			break;
+	if (z == NULL) {
+		if ((z = calloc(1, sizeof(*z))) == NULL || (z->zone = strdup(pub->zone)) == NULL) {
+			free(z);
+			pub_finish(pub, "certfleet:internal", "out of memory queueing a record", -1);
+			return;
+		}
+		z->p = p;
+		z->acct = pub->acct;
+		loop_timer_init(&z->timer);
+		z->next = p->zones;
+		p->zones = z;
+	}
+	pub->next = NULL;
+	if (z->tail)
+		z->tail->next = pub;
+	else
+		z->head = pub;
+	z->tail = pub;
+	z->npending++;
+	if (z->busy || z->gathering)
+		return;
+	if (z->npending >= z->acct->batch_max) {
+		zone_flush(z);
+	} else if (loop_timer_arm(p->loop, &z->timer, GATHER_MS, zone_flush, z) == 0) {
+		z->gathering = true;
+	} else {
+		zone_flush(z);
+	}
+}
+
+/* ---- zone discovery, for accounts without configured zones ---- */
+
+static void
+zone_work(void *arg)
+{
+	struct pub *pub = arg;
+	cf_err err;
+
+	if (dnsauth_zone(pub->acct->verify, pub->fqdn, pub->zone, sizeof(pub->zone), &err) != 0) {
+		pub->failed = true;
+		snprintf(pub->error, sizeof(pub->error), "provider %s: no configured zone holds %s, and finding "
+		    "it in DNS failed: %s", pub->acct->name, pub->fqdn, err.msg);
+	}
+}
+
+static void
+zone_back(void *arg)
+{
+	struct pub *pub = arg;
+
+	if (pub->failed)
+		pub_finish(pub, "certfleet:provider", pub->error, -1);
+	else
+		zone_enqueue(pub);
+}
+
+static void
+start_fire(void *arg)
+{
+	struct pub *pub = arg;
+	const char *zone = provider_zone_of(pub->acct, pub->fqdn);
+
+	if (zone || pub->acct->ops->zoneless) {
+		snprintf(pub->zone, sizeof(pub->zone), "%s", zone ? zone : "");
+		zone_enqueue(pub);
+	} else if (blockpool_submit(pub->p->pool, pub->p->loop, zone_work, zone_back, pub) != 0) {
+		pub_finish(pub, "certfleet:internal", "out of memory queueing a zone lookup", -1);
+	}
+}
+
+void
+publish_start(struct publisher *p, struct provider_account *acct, const char *fqdn, const char *value,
+    int64_t deadline_ms, publish_done_fn done, void *arg)
+{
+	struct pub *pub = calloc(1, sizeof(*pub));
+	struct publish_result oom = { "certfleet:internal", "out of memory publishing a record", -1, false };
+
+	if (pub == NULL || (pub->fqdn = strdup(fqdn)) == NULL || (pub->value = strdup(value)) == NULL) {
+		if (pub)
+			free(pub->fqdn);
+		free(pub);
+		done(arg, &oom);
+		return;
+	}
+	pub->p = p;
+	pub->acct = acct;
+	pub->deadline_ms = deadline_ms;
+	pub->done = done;
+	pub->arg = arg;
+	loop_timer_init(&pub->timer);
+	p->pending++;
+	/* from the loop, so that done never runs inside this call */
+	if (loop_timer_arm(p->loop, &pub->timer, 0, start_fire, pub) != 0)
+		pub_finish(pub, "certfleet:internal", "out of memory starting a record", -1);
+}
