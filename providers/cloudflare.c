@@ -607,6 +607,7 @@ cfl_list_done(struct provider_call *call, struct http_req *req)
 	char what[400];
 	json_t *root;
 	json_int_t pages;
+	cf_err err = { { 0 } };
 
 	if (w->by_name)
 		snprintf(what, sizeof(what), "GET /zones/%s/dns_records (TXT at %s, page %ld)",
@@ -647,8 +648,6 @@ cfl_list_done(struct provider_call *call, struct http_req *req)
 		cfl_list_next(w);
 		return;
 	}
-	cf_err err = { { 0 } };
-
 	w->ops = cloudflare_plan(call->action, call->recs, call->nrec, w->ex, w->nex, w->st->ttl, &err);
 	if (w->ops == NULL) {
 		cfl_fail(w, false, -1, "%s", err.msg);
@@ -738,6 +737,7 @@ cfl_start(struct provider_call *call)
 {
 	struct cfl_state *st = call->acct->state;
 	struct cfl_work *w = calloc(1, sizeof(*w));
+	cf_buf path = { 0 };
 	size_t i, j;
 
 	if (w == NULL || (w->names = calloc(call->nrec ? call->nrec : 1, sizeof(*w->names))) == NULL) {
@@ -776,8 +776,6 @@ cfl_start(struct provider_call *call)
 		cfl_list_next(w);
 		return;
 	}
-	cf_buf path = { 0 };
-
 	if (cf_buf_printf(&path, "/zones?name=") != 0 || cfl_urlencode(&path, call->zone) != 0 ||
 	    cf_buf_printf(&path, "&per_page=50") != 0) {
 		cf_buf_free(&path);

@@ -560,6 +560,17 @@ provider_call_start(struct provider_call *call)
 
 static void http_send(void *arg);
 
+/* The limit the next request must wait for: none when the call already holds a turn. */
+static struct limiter *
+call_turn(struct provider_call *call)
+{
+	if (call->turn_held) {
+		call->turn_held = false;
+		return NULL;
+	}
+	return call->acct->limit;
+}
+
 static void
 http_back(struct http_req *req, void *arg)
 {
@@ -608,7 +619,7 @@ provider_http(struct provider_call *call, struct http_req *req,
 	call->req = req;
 	call->http_done = done;
 	call->http_tries = 0;
-	limiter_acquire(call->acct->limit, &call->wait, call->loop, http_send, call);
+	limiter_acquire(call_turn(call), &call->wait, call->loop, http_send, call);
 }
 
 static void
@@ -633,5 +644,5 @@ void
 provider_blocking(struct provider_call *call, loop_fn work)
 {
 	call->work = work;
-	limiter_acquire(call->acct->limit, &call->wait, call->loop, blocking_go, call);
+	limiter_acquire(call_turn(call), &call->wait, call->loop, blocking_go, call);
 }

@@ -82,6 +82,7 @@ struct provider_call {
 	char error[512];                /* names the account, the zone or record and the cause */
 
 	/* the core's */
+	bool turn_held;                 /* the caller took a turn of acct->limit for the first request */
 	void (*done)(struct provider_call *call);
 	void *arg;
 	struct limiter_wait wait;

@@ -15,6 +15,12 @@
 
 #define GATHER_MS 20 /* a zone's first record waits this long for company before its call goes */
 
+/*
+ * A zone's next call is built only when the account's rate limit gives it a turn: records that
+ * arrive while the call waits for its turn go out in it, so a slow limit means bigger calls,
+ * not more of them. The turn pays for the call's first request (provider_call.turn_held).
+ */
+
 struct pub;
 
 struct zone_queue {
@@ -25,7 +31,9 @@ struct zone_queue {
 	struct pub *tail;
 	size_t npending;
 	bool busy;                 /* a call is out */
-	bool gathering;            /* the timer is armed */
+	bool gathering;            /* the gather timer is armed */
+	bool waiting;              /* waiting for a turn of the account's limit */
+	struct limiter_wait wait;
 	struct provider_call call;
 	struct pub **in_call;      /* the records of the call that is out */
 	struct loop_timer timer;
@@ -79,6 +87,7 @@ publisher_free(struct publisher *p)
 		struct zone_queue *z = p->zones;
 		p->zones = z->next;
 		loop_timer_cancel(p->loop, &z->timer);
+		loop_timer_cancel(p->loop, &z->wait.timer);
 		free(z->in_call);
 		free(z->zone);
 		free(z);
@@ -183,6 +192,16 @@ pub_published(struct pub *pub)
 static void zone_flush(void *arg);
 
 static void
+zone_ask_turn(void *arg)
+{
+	struct zone_queue *z = arg;
+
+	z->gathering = false;
+	z->waiting = true;
+	limiter_acquire(z->acct->limit, &z->wait, z->p->loop, zone_flush, z);
+}
+
+static void
 zone_call_done(struct provider_call *call)
 {
 	struct zone_queue *z = call->arg;
@@ -202,7 +221,7 @@ zone_call_done(struct provider_call *call)
 	call->recs = NULL;
 	z->busy = false;
 	if (z->head)
-		zone_flush(z);
+		zone_ask_turn(z);
 }
 
 static void
@@ -212,8 +231,8 @@ zone_flush(void *arg)
 	struct provider_call *call = &z->call;
 	size_t n = z->npending < z->acct->batch_max ? z->npending : z->acct->batch_max;
 
-	z->gathering = false;
-	if (z->busy || n == 0)
+	z->waiting = false;
+	if (z->busy || n == 0) /* cannot happen: a turn is asked only for pending records */
 		return;
 	free(z->in_call);
 	memset(call, 0, sizeof(*call));
@@ -248,6 +267,7 @@ zone_flush(void *arg)
 	call->nrec = n;
 	call->done = zone_call_done;
 	call->arg = z;
+	call->turn_held = z->acct->limit != NULL;
 	z->busy = true;
 	log_debug("provider %s: publishing %zu records in zone %s", z->acct->name, n, z->zone);
 	provider_call_start(call);
@@ -281,15 +301,12 @@ zone_enqueue(struct pub *pub)
 		z->head = pub;
 	z->tail = pub;
 	z->npending++;
-	if (z->busy || z->gathering)
+	if (z->busy || z->gathering || z->waiting)
 		return;
-	if (z->npending >= z->acct->batch_max) {
-		zone_flush(z);
-	} else if (loop_timer_arm(p->loop, &z->timer, GATHER_MS, zone_flush, z) == 0) {
+	if (z->npending >= z->acct->batch_max || loop_timer_arm(p->loop, &z->timer, GATHER_MS, zone_ask_turn, z) != 0)
+		zone_ask_turn(z);
+	else
 		z->gathering = true;
-	} else {
-		zone_flush(z);
-	}
 }
 
 /* ---- zone discovery, for accounts without configured zones ---- */
