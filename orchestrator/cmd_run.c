@@ -80,6 +80,9 @@ run_help(void)
 	       "                         run, which ends with exit code 4 (default 300)\n"
 	       "  --follow               keep running when the queue is empty; wake on enqueue (NOTIFY)\n"
 	       "  --poll-only            no LISTEN (for PgBouncer in transaction mode): poll instead\n"
+	       "  --max-unsaved-orders N at most N orders created at the CA whose URL is not yet stored;\n"
+	       "                         a crash can orphan no more orders than that (default 1: each\n"
+	       "                         crash costs at most one extra order)\n"
 	       "  --ca-limits SPEC       rate limits towards the CA (env CERTFLEET_CA_LIMITS): off,\n"
 	       "                         letsencrypt, or NAME=RATE/PERIOD[:BURST],... with NAME new-nonce,\n"
 	       "                         new-order, other (per endpoint, this process) or account-orders\n"
@@ -210,12 +213,14 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		{ "follow", no_argument, NULL, 'F' },
 		{ "poll-only", no_argument, NULL, 'O' },
 		{ "ca-limits", required_argument, NULL, 'C' },
+		{ "max-unsaved-orders", required_argument, NULL, 'U' },
 		CONFIG_COMMON_OPTIONS,
 		{ 0 },
 	};
 	long nworkers = sysconf(_SC_NPROCESSORS_ONLN), inflight = 256, batch = 100, timeout_s = 600, maxconn = 8;
 	bool progress = true, follow = false, poll_only = false;
-	long lease_s = 120, retry_base_s = 60, retry_wait_s = 300;
+	long lease_s = 120, retry_base_s = 60, retry_wait_s = 300, max_unsaved = 1;
+	struct unsaved_orders unsaved;
 	int64_t last_heartbeat = 0, last_rescue = 0;
 	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
 	bool separate = sep_env && strcmp(sep_env, "1") == 0;
@@ -290,6 +295,10 @@ cmd_run(struct config *cfg, int argc, char **argv)
 			break;
 		case 'C':
 			ca_spec = optarg;
+			break;
+		case 'U':
+			if (cmd_parse_long("--max-unsaved-orders", optarg, 1, 100000, &max_unsaved) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'O':
 			poll_only = true;
@@ -368,6 +377,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	calimits_describe(&ca_limits, limits_text, sizeof(limits_text));
 	log_info("run: rate limits towards the CA: %s", limits_text);
 	wc.acme.limits = &ca_limits;
+	atomic_init(&unsaved.n, 0);
+	unsaved.cap = max_unsaved;
+	wc.acme.unsaved = &unsaved;
 	if (separate && (gate = ca_gate_new(&err)) == NULL) {
 		log_error("run: %s", err.msg);
 		goto out;

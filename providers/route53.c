@@ -912,7 +912,7 @@ r53_request(struct r53_work *w, const char *method, char *path, char *query, cha
 	w->body = body;
 	w->on_ok = on_ok;
 	w->tries = 0;
-	snprintf(w->what, sizeof(w->what), "%s %s", method, path);
+	snprintf(w->what, sizeof(w->what), "%s %s", method, path ? path : "(no path)");
 	if (path == NULL) {
 		r53_fail(w, true, -1, "%s: out of memory", method);
 		return;

@@ -228,13 +228,88 @@ call_wait_turn(struct acme_call *call)
 	return true;
 }
 
-/* Waits for the CA rate limits, passes the CA gate (or queues at it), then takes a nonce. */
+void
+unsaved_orders_release(struct unsaved_orders *u)
+{
+	if (u)
+		atomic_fetch_sub(&u->n, 1);
+}
+
+static bool
+unsaved_take(struct unsaved_orders *u)
+{
+	long n = atomic_load(&u->n);
+
+	while (n < u->cap)
+		if (atomic_compare_exchange_weak(&u->n, &n, n + 1))
+			return true;
+	return false;
+}
+
+#define UNSAVED_RETRY_MS 2 /* how soon a waiting newOrder looks for a free slot again */
+
+static void
+unsaved_fire(void *arg)
+{
+	struct acme_engine *eng = arg;
+
+	while (eng->unsaved_head && unsaved_take(eng->cfg.unsaved)) {
+		struct acme_call *call = eng->unsaved_head;
+		eng->unsaved_head = call->next;
+		if (eng->unsaved_head == NULL)
+			eng->unsaved_tail = NULL;
+		call->next = NULL;
+		call->unsaved_slot = true;
+		call_enter(call);
+	}
+	if (eng->unsaved_head && loop_timer_arm(eng->loop, &eng->unsaved_timer, UNSAVED_RETRY_MS, unsaved_fire, eng) != 0)
+		log_error("newOrder: cannot arm a timer; waiting orders stay until the next one");
+}
+
+/*
+ * A newOrder takes a slot of the unsaved orders first: true when it must wait for one (it is
+ * queued, and call_enter runs again when it has one).
+ */
+static bool
+call_wait_unsaved(struct acme_call *call)
+{
+	struct acme_engine *eng = call->eng;
+
+	if (eng->cfg.unsaved == NULL || call->gate_class != GATE_NEW_ORDER || call->unsaved_slot)
+		return false;
+	if (eng->unsaved_head == NULL && unsaved_take(eng->cfg.unsaved)) {
+		call->unsaved_slot = true;
+		return false;
+	}
+	call->next = NULL;
+	if (eng->unsaved_tail)
+		eng->unsaved_tail->next = call;
+	else
+		eng->unsaved_head = call;
+	eng->unsaved_tail = call;
+	if (eng->unsaved_timer.idx < 0 &&
+	    loop_timer_arm(eng->loop, &eng->unsaved_timer, UNSAVED_RETRY_MS, unsaved_fire, eng) != 0)
+		log_error("newOrder: cannot arm a timer; waiting orders stay until the next one");
+	return true;
+}
+
+void
+acme_call_hand_slot(struct acme_call *call, struct outmsg *m)
+{
+	if (call->unsaved_slot && m) {
+		m->unsaved = call->eng->cfg.unsaved;
+		call->unsaved_slot = false;
+	}
+}
+
+/* Waits for a slot of the unsaved orders and the CA rate limits, passes the CA gate (or queues
+ * at it), then takes a nonce. */
 static void
 call_enter(struct acme_call *call)
 {
 	struct acme_engine *eng = call->eng;
 
-	if (call_wait_turn(call))
+	if (call_wait_unsaved(call) || call_wait_turn(call))
 		return;
 	if (eng->cfg.gate == NULL || call->gate_class == GATE_NONE) {
 		call_wait_nonce(call);
@@ -298,6 +373,8 @@ call_finish(struct acme_call *call, struct http_req *req)
 
 	if (req != NULL && !order_ended(o))
 		call->handler(call, req);
+	if (call->unsaved_slot) /* no order was created, or its message did not take the slot */
+		unsaved_orders_release(call->eng->cfg.unsaved);
 	call_free(call);
 	order_unref(o);
 }
@@ -513,6 +590,7 @@ acme_engine_new(struct loop *loop, const struct acme_config *cfg, acme_job_done_
 	if (eng->key == NULL || jwk_thumbprint(eng->key, eng->thumbprint, err) != 0 ||
 	    (eng->signer = jws_signer_new(eng->key, err)) == NULL || (eng->keys = key_generator_new(err)) == NULL)
 		goto fail;
+	loop_timer_init(&eng->unsaved_timer);
 	if ((eng->publisher = publisher_new(loop, cfg->pool)) == NULL) {
 		cf_errf(err, "acme_engine_new: out of memory");
 		goto fail;
@@ -532,6 +610,8 @@ acme_engine_free(struct acme_engine *eng)
 		free(eng->nonces[i]);
 	free(eng->nonces);
 	acme_records_free(eng);
+	if (eng->loop)
+		loop_timer_cancel(eng->loop, &eng->unsaved_timer);
 	publisher_free(eng->publisher);
 	free(eng->known_chain);
 	jws_signer_free(eng->signer);

@@ -6,6 +6,7 @@
 #ifndef CF_ACME_H
 #define CF_ACME_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,20 @@
 #include "loop.h"
 #include "outbox.h"
 #include "provider.h"
+
+/*
+ * Orders the CA created whose URL is not committed to PostgreSQL yet, counted for the whole
+ * process. A crash orphans those orders (the next attempt cannot resume them and orders anew), so
+ * capping them caps what a crash can cost. A newOrder waits while cap are unsaved; the writer's
+ * commit of the order's URL releases its slot.
+ */
+struct unsaved_orders {
+	atomic_long n;
+	long cap;                      /* at least 1 */
+};
+
+/* Gives back one slot (NULL: nothing); thread-safe. */
+void unsaved_orders_release(struct unsaved_orders *u);
 
 /* Rate limits towards the CA (orchestrator/calimits.h); NULL members limit nothing. */
 struct acme_limits {
@@ -41,6 +56,7 @@ struct acme_config {
 	struct keygen_pool *keygen;    /* threads for slow (RSA) keys; NULL = generate in the loop */
 	int64_t retry_base_ms;         /* first retry after a retryable failure; x10 per attempt */
 	const struct acme_limits *limits; /* NULL = none */
+	struct unsaved_orders *unsaved; /* NULL = newOrder never waits for the writer */
 };
 
 struct acme_engine;

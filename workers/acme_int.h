@@ -31,6 +31,7 @@ struct acme_call {
 	bool gate_held;              /* counted in flight at the gate */
 	struct loop_timer timer;     /* backoff before a retry */
 	int limit_stage;             /* CA rate limits passed for this send (see call_wait_turn) */
+	bool unsaved_slot;           /* a newOrder holding a slot of cfg.unsaved */
 	struct limiter_wait wait;    /* the turn asked of a CA rate limit */
 	struct acme_call *next;      /* nonce or gate wait list */
 };
@@ -72,6 +73,9 @@ struct acme_engine {
 	struct acme_call *gate_wait_head; /* calls the CA gate holds back */
 	struct acme_call *gate_wait_tail;
 	struct acme_call *gate_retry;    /* calls taken off the wait list, to retry this round */
+	struct acme_call *unsaved_head;  /* newOrders waiting for a slot of cfg.unsaved */
+	struct acme_call *unsaved_tail;
+	struct loop_timer unsaved_timer; /* looks for free slots again */
 	struct record_op **records;  /* hash of records this engine wrote or is writing */
 	struct publisher *publisher; /* publishes and confirms records through providers */
 	unsigned seed;               /* rand_r state for poll jitter */
@@ -116,6 +120,9 @@ void order_directory_ready(struct acme_engine *eng);
 /* order.c: keeps the order alive while a call is out for it. */
 void order_ref(struct order *o);
 void order_unref(struct order *o);
+/* For newOrder's handler: the order's "created" message m takes over the call's unsaved slot. */
+void acme_call_hand_slot(struct acme_call *call, struct outmsg *m);
+
 /* order.c: true when the order renews a certificate issued before (exempt from new-order limits). */
 bool order_is_renewal(const struct order *o);
 /* order.c: fails the order with a problem (type may be a certfleet: reason). */

@@ -80,6 +80,7 @@ struct order {
 	size_t nvalid;
 	EVP_PKEY *cert_key;
 	char *cert_key_pem;       /* its PKCS#8 PEM, made once (secret) */
+	char *finalize_payload;   /* finalize's body, waiting for the key to be stored */
 	int polls;
 	int64_t started_ms;
 	int64_t deadline_ms;
@@ -155,6 +156,7 @@ order_free(struct order *o)
 	free(o->url);
 	free(o->finalize_url);
 	free(o->cert_url);
+	free(o->finalize_payload);
 	EVP_PKEY_free(o->cert_key);
 	if (o->cert_key_pem) {
 		memset(o->cert_key_pem, 0, strlen(o->cert_key_pem));
@@ -225,8 +227,9 @@ post_event(struct order *o, const char *kind, const char *fmt, ...)
 	post(o, m);
 }
 
+/* Posts the order's step; the "created" message of a newOrder call takes the call's slot. */
 static void
-post_order_state(struct order *o, const char *state)
+post_order_step(struct order *o, const char *state, struct acme_call *call)
 {
 	struct outmsg *m;
 
@@ -238,8 +241,16 @@ post_order_state(struct order *o, const char *state)
 		m->state = strdup(state);
 		m->finalize_url = cf_strdup(o->finalize_url);
 		m->certificate_url = cf_strdup(o->cert_url);
+		if (call)
+			acme_call_hand_slot(call, m);
 	}
 	post(o, m);
+}
+
+static void
+post_order_state(struct order *o, const char *state)
+{
+	post_order_step(o, state, NULL);
 }
 
 /* Ends the order: reports the job to the worker and drops the order's own reference. */
@@ -595,7 +606,7 @@ on_new_order(struct acme_call *call, struct http_req *req)
 	set_str(&o->finalize_url, doc, "finalize");
 	set_str(&o->cert_url, doc, "certificate");
 	/* the orders row is the record of its creation: no separate event */
-	post_order_state(o, "created");
+	post_order_step(o, "created", call);
 	if (o->finalize_url == NULL) {
 		order_fail(o, "certfleet:protocol", "newOrder answer lacks the finalize URL");
 	} else if (strcmp(status, "valid") == 0 && o->cert_url) {
@@ -1134,7 +1145,20 @@ on_finalize(struct acme_call *call, struct http_req *req)
 	order_advance(o, req);
 }
 
-/* Builds the CSR for the order's new key and sends finalize. */
+/* The order's key is stored: finalize. */
+static void
+finalize_send(void *arg)
+{
+	struct order *o = arg;
+
+	if (!order_ended(o) && !order_expired(o))
+		acme_call_start(o->eng, o, NULL, o->finalize_url, o->finalize_payload, NULL, GATE_NONE, on_finalize);
+	free(o->finalize_payload);
+	o->finalize_payload = NULL;
+	order_unref(o);
+}
+
+/* Builds the CSR for the order's new key and sends finalize once the key is stored. */
 static void
 order_finalize_with_key(struct order *o)
 {
@@ -1155,13 +1179,25 @@ order_finalize_with_key(struct order *o)
 			order_fail(o, "certfleet:key", err.msg);
 			goto out;
 		}
-		if (m) {
-			m->order_url = strdup(o->url);
-			m->state = strdup("finalizing");
-			m->key_pem_order = strdup(o->cert_key_pem);
+		if (m == NULL) {
+			acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, GATE_NONE, on_finalize);
+			goto out;
 		}
+		m->order_url = strdup(o->url);
+		m->state = strdup("finalizing");
+		m->key_pem_order = strdup(o->cert_key_pem);
+		/*
+		 * finalize goes only once the key is stored: a crash in between would leave the CA
+		 * issuing a certificate whose key is lost, and the retry would need another (and Let's
+		 * Encrypt allows only 5 certificates for the same names a week)
+		 */
+		o->finalize_payload = payload;
+		payload = NULL;
+		m->stored_loop = o->eng->loop;
+		m->stored_fn = finalize_send;
+		m->stored_arg = o;
+		order_ref(o);
 		post(o, m);
-		acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, GATE_NONE, on_finalize);
 	}
 out:
 	free(csr);

@@ -1,6 +1,9 @@
 /* outbox.c - the queue from worker threads to the result writer. */
 #include "outbox.h"
 
+#include "acme.h"
+#include "log.h"
+
 #include "cf.h"
 
 #include <errno.h>
@@ -24,6 +27,14 @@ outmsg_free(struct outmsg *m)
 {
 	if (m == NULL)
 		return;
+	/* stored or given up on: either way its order no longer counts as unsaved */
+	unsaved_orders_release(m->unsaved);
+	while (m->stored_fn && loop_post(m->stored_loop, m->stored_fn, m->stored_arg) != 0) {
+		/* the order waits for this: retry rather than leave it hanging */
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		log_error("outbox: out of memory reporting a stored message; retrying");
+		nanosleep(&ts, NULL);
+	}
 	free(m->order_url);
 	free(m->state);
 	free(m->finalize_url);

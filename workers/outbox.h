@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "loop.h"
+
 enum outmsg_kind {
 	OUT_ORDER,          /* order_url known or its state changed: order_url, state, finalize/cert URLs */
 	OUT_RECORD_WRITTEN, /* the provider wrote record fqdn=value */
@@ -18,8 +20,15 @@ enum outmsg_kind {
 	OUT_EVENT,          /* a line for the job's event log: kind, detail */
 };
 
+struct unsaved_orders;
+
 struct outmsg {
 	enum outmsg_kind kind;
+	struct unsaved_orders *unsaved; /* OUT_ORDER "created": released when the message is done */
+	struct loop *stored_loop; /* when set: stored_fn(stored_arg) runs on this loop once the
+	                           * message is stored (or given up on) */
+	loop_fn stored_fn;
+	void *stored_arg;
 	int64_t job_id;
 	int64_t certificate_id;
 	int64_t account_id;

@@ -12,6 +12,7 @@ fake_start() {
 	local name=$1 script=$2 pid
 	shift 2
 	FAKE_PORT=
+	: >"$FAKE_DIR/$name.out" # exists before the background job's redirection does
 	python3 "$FAKES_DIR/$script.py" --port 0 --log "$FAKE_DIR/$name.log" "$@" \
 		>"$FAKE_DIR/$name.out" 2>&1 </dev/null &
 	pid=$!
