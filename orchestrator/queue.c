@@ -23,19 +23,25 @@ static const char *const sql_insert_job =
 
 static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RETURNING id";
 
+/*
+ * One statement claims a batch and returns, per job, what a worker needs: the names, the order of
+ * an earlier attempt to resume (looked for only on a later attempt), whether the certificate was
+ * issued before, and the records of its names known to be in place ("fqdn value" lines).
+ */
 static const char *const sql_claim =
     "WITH c AS (SELECT id FROM jobs WHERE state = 'ready' AND run_after <= now() AND account_id = $1 "
-    "ORDER BY priority DESC, run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
-    "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $3, "
-    "lease_until = now() + $4::int * interval '1 second', updated_at = now() "
-    "FROM c, certificates ce WHERE j.id = c.id AND ce.id = j.certificate_id "
-    "RETURNING j.id, j.certificate_id, j.attempts, j.max_attempts, array_to_string(ce.names, ' ') AS names, "
-    "ce.key_type, ce.provider, (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
-    "WHERE o.job_id = j.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) AS resume, "
-    "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = j.certificate_id) AS renewal";
-
-static const char *const sql_known_records =
-    "SELECT fqdn, value FROM records WHERE account_id = $1 AND fqdn = ANY($2::text[])";
+    "ORDER BY priority DESC, run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+    "u AS (UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $3, "
+    "lease_until = now() + $4::int * interval '1 second', updated_at = now() FROM c WHERE j.id = c.id "
+    "RETURNING j.id, j.certificate_id, j.attempts, j.max_attempts) "
+    "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, array_to_string(ce.names, ' ') AS names, "
+    "ce.key_type, ce.provider, "
+    "CASE WHEN u.attempts > 1 THEN (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
+    "WHERE o.job_id = u.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) END AS resume, "
+    "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.certificate_id AND r.is_current) AS renewal, "
+    "(SELECT string_agg(r.fqdn || ' ' || r.value, E'\\n') FROM records r WHERE r.account_id = $1 AND r.fqdn IN "
+    "(SELECT '_validation-persist.' || regexp_replace(n, '^\\*\\.', '') FROM unnest(ce.names) n)) AS known "
+    "FROM u JOIN certificates ce ON ce.id = u.certificate_id";
 
 static int
 cmp_str(const void *a, const void *b)
@@ -131,63 +137,24 @@ out:
 	return rc;
 }
 
-/* Fills each job's known records from one query over all record names of the batch. */
+/* Adds the "fqdn value" lines of known to j's known records. */
 static int
-attach_known_records(PGconn *c, const char *acct, struct job *jobs, cf_err *err)
+add_known(struct job *j, const char *known)
 {
-	cf_buf arr = { 0 };
-	PGresult *res = NULL;
-	char fqdn[DNSNAME_MAX + 32];
-	char **fqdns = NULL;       /* record name of each (job, name), in job order */
-	size_t total = 0, k;
-	int rc = -1;
-
-	for (struct job *j = jobs; j; j = j->next)
-		total += j->nnames;
-	if ((fqdns = calloc(total ? total : 1, sizeof(*fqdns))) == NULL || cf_buf_append(&arr, "{", 1) != 0)
-		goto oom;
-	k = 0;
-	for (struct job *j = jobs; j; j = j->next) {
-		for (size_t i = 0; i < j->nnames; i++, k++) {
-			if (persist_record_name(j->names[i], fqdn, sizeof(fqdn), err) != 0)
-				goto out;
-			if ((fqdns[k] = strdup(fqdn)) == NULL ||
-			    cf_buf_printf(&arr, "%s\"%s\"", k ? "," : "", fqdn) != 0)
-				goto oom;
+	while (known && *known) {
+		const char *nl = strchr(known, '\n'), *end = nl ? nl : known + strlen(known);
+		const char *sp = memchr(known, ' ', (size_t)(end - known));
+		if (sp) {
+			char *f = strndup(known, (size_t)(sp - known)), *v = strndup(sp + 1, (size_t)(end - sp - 1));
+			int rc = f && v ? job_add_known_record(j, f, v) : -1;
+			free(f);
+			free(v);
+			if (rc != 0)
+				return -1;
 		}
+		known = nl ? nl + 1 : end;
 	}
-	if (cf_buf_append(&arr, "}", 1) != 0)
-		goto oom;
-	const char *p[] = { acct, arr.data };
-	res = db_exec(c, "claim: reading known records", sql_known_records, 2, p, err);
-	if (res == NULL)
-		goto out;
-	/* rows and names are both in the hundreds per batch: a plain scan is cheap enough */
-	for (int r = 0; r < PQntuples(res); r++) {
-		const char *f = db_get(res, r, "fqdn"), *v = db_get(res, r, "value");
-		k = 0;
-		for (struct job *j = jobs; j; j = j->next) {
-			bool added = false;
-			for (size_t i = 0; i < j->nnames; i++, k++) {
-				if (!added && strcmp(fqdns[k], f) == 0) {
-					if (job_add_known_record(j, f, v) != 0)
-						goto oom;
-					added = true;
-				}
-			}
-		}
-	}
-	rc = 0;
-	goto out;
-oom:
-	cf_errf(err, "claim: out of memory");
-out:
-	for (size_t i = 0; fqdns && i < total; i++)
-		free(fqdns[i]);
-	free(fqdns);
-	PQclear(res);
-	cf_buf_free(&arr);
-	return rc;
+	return 0;
 }
 
 int
@@ -205,8 +172,6 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lea
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	if (db_run(c, "BEGIN", "BEGIN", 0, NULL, err) != 0)
-		return -1;
 	res = db_exec(c, "claiming jobs", sql_claim, 4, p, err);
 	if (res == NULL)
 		goto out;
@@ -245,12 +210,10 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lea
 			}
 		}
 		free(names);
+		if (add_known(j, db_get(res, r, "known")) != 0)
+			goto oom;
 		(*nclaimed)++;
 	}
-	if (head && attach_known_records(c, acct, head, err) != 0)
-		goto out;
-	if (db_run(c, "COMMIT", "COMMIT", 0, NULL, err) != 0)
-		goto out;
 	*out = head;
 	head = NULL;
 	rc = 0;
@@ -258,10 +221,8 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lea
 oom:
 	cf_errf(err, "claim: out of memory");
 out:
-	if (rc != 0) {
-		PQclear(PQexec(c, "ROLLBACK"));
+	if (rc != 0)
 		*nclaimed = 0;
-	}
 	while (head) {
 		struct job *n = head->next;
 		job_free(head);

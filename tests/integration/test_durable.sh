@@ -25,12 +25,12 @@ for i in 1 2 3 4 5; do
 	if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
 	wait "$pid" 2>/dev/null
 done
-# The last run finishes the queue (100 more certificates keep it busy), taking over the killed
+# The last run finishes the queue (300 more certificates keep it busy), taking over the killed
 # runs' jobs when their leases expire; PostgreSQL restarts under it, and it reconnects and goes on.
-seq 1 100 | sed "s/^/d/; s/\$/.$ZONE/" | "$CF" enqueue >/dev/null || not_ok "enqueue 100 more"
+seq 1 300 | sed "s/^/d/; s/\$/.$ZONE/" | "$CF" enqueue >/dev/null || not_ok "enqueue 300 more"
 timeout 300 "$CF" run --workers 2 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
 pid=$!
-sleep 2
+sleep 1
 "$repo/scripts/stack.sh" restart-postgres >/dev/null 2>&1 || not_ok "restart postgres"
 wait "$pid"
 rc=$?
@@ -38,21 +38,21 @@ check_eq "final run exits 0 across the PostgreSQL restart" "$rc" 0
 check "the run noticed the restart and reconnected" grep -q "reconnect" "$tmp/chaos.err"
 check_eq "every job ended issued" "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" 0
 check_eq "one current result per certificate" \
-	"$(sql "SELECT count(*) FROM (SELECT certificate_id FROM results WHERE is_current GROUP BY 1 HAVING count(*) = 1) x")" 400
-check_eq "no result lost or doubled" "$(sql "SELECT count(*) FROM results")" 400
+	"$(sql "SELECT count(*) FROM (SELECT certificate_id FROM results WHERE is_current GROUP BY 1 HAVING count(*) = 1) x")" 600
+check_eq "no result lost or doubled" "$(sql "SELECT count(*) FROM results")" 600
 orders=$(($(pebble_orders) - orders0))
 # A newOrder waits until the URL of the order before it is committed (--max-unsaved-orders 1),
 # so a kill orphans at most one order. A resumed order that the CA reports invalid or expired is
 # replaced by a new one, as it must be; those are counted apart.
 abandoned=$(sql "SELECT count(*) FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing%'")
-bound=$((400 + kills + abandoned))
+bound=$((600 + kills + abandoned))
 if [ "$orders" -le "$bound" ]; then ok "ACME orders created ($orders) <= certificates + kills + invalid resumed orders ($bound)"
 else not_ok "ACME orders created ($orders) > certificates + kills + invalid resumed orders ($bound)"; fi
 # finalize waits for its key to be stored, so a valid order is always usable after a crash
 check_eq "no valid order abandoned for want of its key" \
 	"$(sql "SELECT count(*) FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing order % (valid)%'")" 0
 sql "SELECT detail FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing%'" | sed "s/order [^ ]*/order/" | sort | uniq -c | sed "s/^/# abandoned: /"
-echo "# chaos: $kills kills, 400 certificates, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
+echo "# chaos: $kills kills, 600 certificates, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
 check "some work was taken over after a kill" test "$(sql "SELECT count(*) FROM events WHERE kind = 'rescued'")" -gt 0
 
 # ---- two processes on one database: each job worked exactly once ----

@@ -107,16 +107,15 @@ fake_start cf3 cloudflare --token-file "$tmp/token" "${zone_args[@]}" --fail-fir
 	{ not_ok "fake 3 started"; finish; exit 1; }
 LIMIT_KEY="cf-429-$RUN_ID" providers_file "$tmp/p3.json" "$FAKE_PORT" "10/s:10" "${zones[@]}"
 export CERTFLEET_PROVIDERS="$tmp/p3.json"
-check "enqueue 5 certificates" "$CF" enqueue --provider cf "r1.z1.$ZONE" "r2.z2.$ZONE" "r3.z3.$ZONE" "r4.z4.$ZONE" "r5.z5.$ZONE"
+# one certificate, so that its requests come one after another: each 429 must be followed by a
+# pause of the Retry-After (requests already granted before a 429 would otherwise still go)
+check "enqueue a certificate" "$CF" enqueue --provider cf "r1.z1.$ZONE"
 "$CF" run --workers 1 --no-progress >"$tmp/run3.out" 2>&1
 check_eq "run exits 0 after the 429s" "$?" 0
-check_eq "230 issued" "$(sql "SELECT count(*) FROM jobs WHERE state = 'issued'")" 230
-# requests granted before the 429 may still go; every later one waits out the 2 s
-gaps=$(awk '$4 == 429 { last = $1; next } last { print int($1 - last) }' "$tmp/cf3.log" | tr '\n' ' ')
-check "after the last 429, nothing between 0.2 s and 1.95 s, then requests again (gaps: $gaps ms)" \
-	awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); late = 0
-		for (i = 1; i <= n; i++) { if (a[i] >= 200 && a[i] < 1950) exit 1; if (a[i] >= 1950) late = 1 }
-		exit !late }'
+check_eq "226 issued" "$(sql "SELECT count(*) FROM jobs WHERE state = 'issued'")" 226
+gaps=$(awk '{ if (last) print int($1 - last); last = ($4 == 429) ? $1 : 0 }' "$tmp/cf3.log" | tr '\n' ' ')
+check "each 429 was followed by a pause of at least 2 s (gaps: $gaps ms)" \
+	awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); if (n < 2) exit 1; for (i = 1; i <= n; i++) if (a[i] < 1950) exit 1 }'
 fake_stop
 
 # ---- 4. rejected credentials and 5xx ----
