@@ -4,12 +4,59 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <libpq-events.h>
 #include <string.h>
 
 #include "log.h"
 #include "migrate.h"
 
 #define MIGRATE_LOCK_KEY "7238411931" /* advisory lock: one migrate at a time */
+
+/*
+ * The statements prepared on a connection, as hashes of their text: libpq keeps this with the
+ * connection (instance data of an event procedure), forgets it when the connection is reset and
+ * frees it with the connection.
+ */
+struct db_prepared {
+	uint64_t *hashes;
+	size_t n;
+	size_t cap;
+};
+
+static int
+db_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_REGISTER) {
+		PGEventRegister *e = info;
+		struct db_prepared *p = calloc(1, sizeof(*p));
+		return p != NULL && PQsetInstanceData(e->conn, db_event, p);
+	}
+	if (id == PGEVT_CONNRESET) {
+		PGEventConnReset *e = info;
+		struct db_prepared *p = PQinstanceData(e->conn, db_event);
+		if (p)
+			p->n = 0; /* a new session: nothing is prepared any more */
+	} else if (id == PGEVT_CONNDESTROY) {
+		PGEventConnDestroy *e = info;
+		struct db_prepared *p = PQinstanceData(e->conn, db_event);
+		if (p) {
+			free(p->hashes);
+			free(p);
+		}
+	}
+	return 1;
+}
+
+static uint64_t
+sql_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
 
 PGconn *
 db_connect(const char *url, cf_err *err)
@@ -31,6 +78,11 @@ db_connect(const char *url, cf_err *err)
 		return NULL;
 	}
 	PQsetErrorVerbosity(c, PQERRORS_TERSE);
+	if (!PQregisterEventProc(c, db_event, "certfleet", NULL)) {
+		cf_errf(err, "connecting to PostgreSQL: cannot register the statement cache");
+		PQfinish(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -49,6 +101,64 @@ db_exec(PGconn *c, const char *what, const char *sql, int nparams, const char *c
 	cf_errf(err, "%s: %s", what, msg);
 	PQclear(res);
 	return NULL;
+}
+
+/* res when it succeeded, else NULL with err set (and res cleared). */
+static PGresult *
+db_result(PGconn *c, PGresult *res, const char *what, cf_err *err)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	char msg[400];
+	snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+	msg[strcspn(msg, "\n")] = '\0';
+	cf_errf(err, "%s: %s", what, msg);
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *
+db_exec_prepared(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+    cf_err *err)
+{
+	struct db_prepared *p = PQinstanceData(c, db_event);
+	uint64_t h = sql_hash(sql);
+	char name[24];
+	size_t i;
+
+	if (p == NULL)
+		return db_exec(c, what, sql, nparams, params, err);
+	snprintf(name, sizeof(name), "cf_%016llx", (unsigned long long)h);
+	for (i = 0; i < p->n && p->hashes[i] != h; i++)
+		;
+	if (i == p->n) {
+		if (p->n == p->cap) {
+			size_t cap = p->cap ? 2 * p->cap : 16;
+			uint64_t *grown = realloc(p->hashes, cap * sizeof(*grown));
+			if (grown == NULL)
+				return db_exec(c, what, sql, nparams, params, err);
+			p->hashes = grown;
+			p->cap = cap;
+		}
+		if (db_result(c, PQprepare(c, name, sql, nparams, NULL), what, err) == NULL)
+			return NULL;
+		p->hashes[p->n++] = h;
+	}
+	return db_result(c, PQexecPrepared(c, name, nparams, params, NULL, NULL, 0), what, err);
+}
+
+int
+db_run_prepared(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+    cf_err *err)
+{
+	PGresult *res = db_exec_prepared(c, what, sql, nparams, params, err);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
 }
 
 int

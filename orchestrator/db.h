@@ -17,6 +17,16 @@ PGconn *db_connect(const char *url, cf_err *err) CF_MUST;
 PGresult *db_exec(PGconn *c, const char *what, const char *sql, int nparams,
     const char *const *params, cf_err *err) CF_MUST;
 
+/*
+ * db_exec for the statements a run repeats (claims, heartbeats, stores): prepared once per
+ * connection, then executed by name, so that PostgreSQL plans them once. A failed PQprepare inside
+ * a transaction aborts it, like a failed statement would.
+ */
+PGresult *db_exec_prepared(PGconn *c, const char *what, const char *sql, int nparams,
+    const char *const *params, cf_err *err) CF_MUST;
+int db_run_prepared(PGconn *c, const char *what, const char *sql, int nparams,
+    const char *const *params, cf_err *err) CF_MUST;
+
 /* Runs a statement whose result is not needed; 0 or -1. */
 int db_run(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
     cf_err *err) CF_MUST;

@@ -105,7 +105,7 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 			goto out;
 		}
 		const char *p1[] = { arr.data, key.data, key_type, provider };
-		res = db_exec(c, "enqueue: storing the certificate", sql_upsert_cert, 4, p1, err);
+		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 4, p1, err);
 		if (res == NULL)
 			goto out;
 		char cert_id[24];
@@ -114,7 +114,7 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 			out->certificates_new++;
 		PQclear(res);
 		const char *p2[] = { cert_id, acct, run, maxa };
-		res = db_exec(c, "enqueue: adding the job", sql_insert_job, 4, p2, err);
+		res = db_exec_prepared(c, "enqueue: adding the job", sql_insert_job, 4, p2, err);
 		if (res == NULL)
 			goto out;
 		if (PQntuples(res) == 1)
@@ -172,7 +172,7 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lea
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	res = db_exec(c, "claiming jobs", sql_claim, 4, p, err);
+	res = db_exec_prepared(c, "claiming jobs", sql_claim, 4, p, err);
 	if (res == NULL)
 		goto out;
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -247,7 +247,7 @@ queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, siz
 	*cancel = NULL;
 	*ncancel = 0;
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	if ((res = db_exec(c, "renewing leases", sql_heartbeat, 2, p, err)) == NULL)
+	if ((res = db_exec_prepared(c, "renewing leases", sql_heartbeat, 2, p, err)) == NULL)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)
 		if (strcmp(db_get(res, r, "cancel_requested"), "t") == 0)
@@ -283,7 +283,7 @@ int
 queue_rescue(PGconn *c, const char *owner, long *rescued, cf_err *err)
 {
 	const char *p[] = { owner };
-	PGresult *res = db_exec(c, "rescuing expired leases", sql_rescue, 1, p, err);
+	PGresult *res = db_exec_prepared(c, "rescuing expired leases", sql_rescue, 1, p, err);
 
 	if (res == NULL)
 		return -1;
@@ -308,7 +308,7 @@ queue_outstanding(PGconn *c, int64_t account_id, int within_s, struct queue_outs
 
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(within, sizeof(within), "%d", within_s);
-	if ((res = db_exec(c, "checking the queue", sql_outstanding, 2, p, err)) == NULL)
+	if ((res = db_exec_prepared(c, "checking the queue", sql_outstanding, 2, p, err)) == NULL)
 		return -1;
 	out->running = db_get_i64(res, 0, "running");
 	out->due_soon = db_get_i64(res, 0, "due");

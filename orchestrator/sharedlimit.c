@@ -135,7 +135,7 @@ serve(struct sharedlimit *sl, struct shared_limiter *l, struct limiter_wait *lis
 		return;
 	snprintf(count, sizeof(count), "%zu", n);
 	const char *p[] = { l->base.name, count };
-	if (db && ((res = db_exec(sl->conn, "reserving shared rate limit turns", reserve_sql, 2, p, &err)) == NULL ||
+	if (db && ((res = db_exec_prepared(sl->conn, "reserving shared rate limit turns", reserve_sql, 2, p, &err)) == NULL ||
 	    PQntuples(res) != 1)) {
 		if (res)
 			cf_errf(&err, "rate limit %s: its row is missing from rate_limits", l->base.name);

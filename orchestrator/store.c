@@ -297,7 +297,7 @@ run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, 
 			return -1;
 		}
 	}
-	return db_run(conn, what, sql, n, params, err);
+	return db_run_prepared(conn, what, sql, n, params, err);
 }
 
 static int
