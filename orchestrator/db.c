@@ -142,8 +142,10 @@ db_exec_prepared(PGconn *c, const char *what, const char *sql, int nparams, cons
 			p->hashes = grown;
 			p->cap = cap;
 		}
-		if (db_result(c, PQprepare(c, name, sql, nparams, NULL), what, err) == NULL)
+		PGresult *prep = db_result(c, PQprepare(c, name, sql, nparams, NULL), what, err);
+		if (prep == NULL)
 			return NULL;
+		PQclear(prep);
 		p->hashes[p->n++] = h;
 	}
 	return db_result(c, PQexecPrepared(c, name, nparams, params, NULL, NULL, 0), what, err);
