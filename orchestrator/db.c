@@ -86,22 +86,6 @@ db_connect(const char *url, cf_err *err)
 	return c;
 }
 
-PGresult *
-db_exec(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
-    cf_err *err)
-{
-	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-		return res;
-	char msg[400];
-	snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
-	msg[strcspn(msg, "\n")] = '\0';
-	cf_errf(err, "%s: %s", what, msg);
-	PQclear(res);
-	return NULL;
-}
 
 /* res when it succeeded, else NULL with err set (and res cleared). */
 static PGresult *
@@ -117,6 +101,13 @@ db_result(PGconn *c, PGresult *res, const char *what, cf_err *err)
 	cf_errf(err, "%s: %s", what, msg);
 	PQclear(res);
 	return NULL;
+}
+
+PGresult *
+db_exec(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+    cf_err *err)
+{
+	return db_result(c, PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0), what, err);
 }
 
 PGresult *

@@ -199,20 +199,6 @@ cfl_is_id(const char *s)
 	return true;
 }
 
-/* A zone name as the state keeps it: lower case, without a trailing dot; NULL when no memory. */
-static char *
-cfl_zone_key(const char *name)
-{
-	size_t n = strlen(name);
-	char *k;
-
-	if (n > 0 && name[n - 1] == '.')
-		n--;
-	if ((k = strndup(name, n)) != NULL)
-		for (char *p = k; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	return k;
-}
 
 /* Adds (name, id) to the zone table unless name is there; the caller holds the lock or owns st. */
 static int
@@ -224,7 +210,7 @@ cfl_zone_add(struct cfl_state *st, const char *name, const char *id)
 	for (size_t i = 0; i < st->nzones; i++)
 		if (strcmp(st->zones[i].name, name) == 0)
 			return 0;
-	if ((k = cfl_zone_key(name)) == NULL || (v = strdup(id)) == NULL ||
+	if ((k = provider_zone_name(name)) == NULL || (v = strdup(id)) == NULL ||
 	    (z = realloc(st->zones, (st->nzones + 1) * sizeof(*z))) == NULL) {
 		free(k);
 		free(v);
@@ -589,7 +575,7 @@ cfl_keep(struct cfl_work *w, const json_t *result)
 		}
 		e = &w->ex[w->nex];
 		e->id = strdup(id);
-		e->name = cfl_zone_key(name);
+		e->name = provider_zone_name(name);
 		e->content = strdup(content);
 		w->nex++;
 		if (e->id == NULL || e->name == NULL || e->content == NULL)

@@ -159,9 +159,8 @@ provider_secret(const struct provider_account *acct, const char *key, bool requi
 
 /* ---- zones ---- */
 
-/* s without a trailing dot, lower case, in a new string. */
-static char *
-zone_name(const char *s)
+char *
+provider_zone_name(const char *s)
 {
 	size_t n = strlen(s);
 	char *z;
@@ -296,7 +295,7 @@ account_open(struct provider_registry *reg, const struct provider_env *env, stru
 			cf_errf(err, "provider %s: zones[%zu] is not a valid zone name", a->name, i);
 			return -1;
 		}
-		if ((a->zones[i] = zone_name(norm)) == NULL)
+		if ((a->zones[i] = provider_zone_name(norm)) == NULL)
 			goto oom;
 	}
 	a->batch_max = a->ops->batch_max ? a->ops->batch_max : 1;

@@ -127,6 +127,9 @@ const char *provider_setting(const struct provider_account *acct, const char *ke
  */
 char *provider_secret(const struct provider_account *acct, const char *key, bool required, cf_err *err);
 
+/* name in lower case, without a trailing dot, in a new string; NULL when out of memory. */
+char *provider_zone_name(const char *name);
+
 /* Records a failure of call (the first one wins); safe on any thread that owns the call. */
 void provider_call_fail(struct provider_call *call, bool retryable, int64_t retry_after_ms,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
