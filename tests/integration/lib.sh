@@ -48,6 +48,20 @@ pebble_chain_files() {
 		curl -sf --cacert "$CERTFLEET_CA_BUNDLE" "$CERTFLEET_PEBBLE_MGMT/intermediates/0" >"$2"
 }
 
+# require_tools HINT TOOL...: ends the test with a failure naming the first tool missing (the
+# install-deps script installs them all; HINT says which packages hold them).
+require_tools() {
+	local hint=$1 tool
+	shift
+	for tool in "$@"; do
+		if ! command -v "$tool" >/dev/null 2>&1; then
+			not_ok "$tool installed ($hint)"
+			finish
+			exit 1
+		fi
+	done
+}
+
 finish() {
 	echo "# $TEST_NAME: $T_PASSED passed, $T_FAILED failed"
 	[ "$T_FAILED" -eq 0 ]

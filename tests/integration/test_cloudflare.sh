@@ -13,13 +13,7 @@ FAKE_DIR="$tmp"
 . "$repo/tests/fakes/fake.sh"
 trap 'fake_stop; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 
-for tool in python3 dig curl; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		not_ok "$tool installed"
-		finish
-		exit 1
-	fi
-done
+require_tools "scripts/install-deps.sh" python3 dig curl
 
 N1="_validation-persist.h1.$ZONE"
 N2="_validation-persist.h2.$ZONE"

@@ -26,13 +26,7 @@ V4="letsencrypt.org; accounturi=https://ca.example/acct/4-$RUN_ID"
 FOREIGN="google-site-verification=$RUN_ID"
 BADKEY="wrong-key-$RUN_ID-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
-for tool in pdns_server pdnsutil sqlite3 dig curl; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		not_ok "$tool installed (apt-get install pdns-server pdns-backend-sqlite3 sqlite3 dnsutils curl)"
-		finish
-		exit 1
-	fi
-done
+require_tools "apt-get install pdns-server pdns-backend-sqlite3 sqlite3 dnsutils curl" pdns_server pdnsutil sqlite3 dig curl
 
 # A free pair of ports: pdns.sh refuses busy ones, so try a few.
 started=0

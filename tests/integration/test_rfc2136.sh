@@ -3,34 +3,10 @@
 # updates, one message per call, ensure twice changes nothing, values written by others survive,
 # bad keys are refused without the secret ever being printed, and `provider verify` asks the
 # authoritative servers, configured or found through SOA/NS. Needs neither PostgreSQL nor Pebble.
-set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-CF=${CERTFLEET_BIN:-$repo/build/certfleet}
-TEST_NAME=$(basename "$0" .sh)
-T_PASSED=0
-T_FAILED=0
-
-ok() { echo "ok - $TEST_NAME: $1"; T_PASSED=$((T_PASSED + 1)); }
-not_ok() { echo "not ok - $TEST_NAME: $1"; T_FAILED=$((T_FAILED + 1)); }
-
-# check NAME COMMAND...: ok when the command succeeds
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
-# check_eq NAME GOT WANT
-check_eq() {
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi
-}
-
-finish() {
-	echo "# $TEST_NAME: $T_PASSED passed, $T_FAILED failed"
-	[ "$T_FAILED" -eq 0 ]
-}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/certfleet-rfc2136.XXXXXX")
 trap '"$repo/scripts/bind.sh" stop "$tmp/bind" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
