@@ -12,13 +12,13 @@
 
 #include <ctype.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "txtdata.h"
+#include "zoneids.h"
 
 #define CFL_DEFAULT_URL "https://api.cloudflare.com/client/v4"
 #define CFL_DEFAULT_TTL 300
@@ -33,19 +33,12 @@
 #define CFL_COMMENT "certfleet" /* on the records certfleet creates, for people reading the zone */
 
 /* A zone id, configured or looked up. */
-struct cfl_zone {
-	char *name;
-	char *id;
-};
-
 /* An account's parsed settings (acct->state). */
 struct cfl_state {
 	char *api_url;              /* without a trailing '/' */
 	char *auth;                 /* "Authorization: Bearer <token>": secret, wiped on close */
 	long ttl;
-	pthread_mutex_t lock;       /* guards zones: an account is shared by the worker threads */
-	struct cfl_zone *zones;
-	size_t nzones;
+	struct zone_ids zones;      /* zone name (lower case, no trailing dot) -> id */
 };
 
 /* One call's progress (call->pdata). */
@@ -200,26 +193,15 @@ cfl_is_id(const char *s)
 }
 
 
-/* Adds (name, id) to the zone table unless name is there; the caller holds the lock or owns st. */
+/* Adds (name, id) to the account's zones, name normalized; -1 when out of memory. */
 static int
 cfl_zone_add(struct cfl_state *st, const char *name, const char *id)
 {
-	struct cfl_zone *z;
-	char *k = NULL, *v = NULL;
+	char *k = provider_zone_name(name);
+	int rc = k ? zone_ids_add(&st->zones, k, id) : -1;
 
-	for (size_t i = 0; i < st->nzones; i++)
-		if (strcmp(st->zones[i].name, name) == 0)
-			return 0;
-	if ((k = provider_zone_name(name)) == NULL || (v = strdup(id)) == NULL ||
-	    (z = realloc(st->zones, (st->nzones + 1) * sizeof(*z))) == NULL) {
-		free(k);
-		free(v);
-		return -1;
-	}
-	st->zones = z;
-	z[st->nzones].name = k;
-	z[st->nzones++].id = v;
-	return 0;
+	free(k);
+	return rc;
 }
 
 static void
@@ -232,11 +214,7 @@ cfl_state_free(struct cfl_state *st)
 		OPENSSL_cleanse(st->auth, strlen(st->auth));
 		free(st->auth);
 	}
-	for (size_t i = 0; i < st->nzones; i++) {
-		free(st->zones[i].name);
-		free(st->zones[i].id);
-	}
-	free(st->zones);
+	zone_ids_clear(&st->zones);
 	free(st);
 }
 
@@ -253,8 +231,9 @@ cfl_open(struct provider_account *acct, cf_err *err)
 	size_t n;
 	int rc = -1;
 
-	if (st == NULL) {
+	if (st == NULL || zone_ids_init(&st->zones) != 0) {
 		cf_errf(err, "provider account \"%s\" (cloudflare): out of memory", acct->name);
+		free(st);
 		return -1;
 	}
 	if (url == NULL)
@@ -315,11 +294,6 @@ cfl_open(struct provider_account *acct, cf_err *err)
 		st->auth = NULL;
 		goto oom;
 	}
-	if (pthread_mutex_init(&st->lock, NULL) != 0) {
-		cf_errf(err, "provider account \"%s\" (cloudflare): pthread_mutex_init failed",
-		    acct->name);
-		goto out;
-	}
 	acct->state = st;
 	st = NULL;
 	rc = 0;
@@ -342,7 +316,6 @@ cfl_close(struct provider_account *acct)
 
 	if (st == NULL)
 		return;
-	pthread_mutex_destroy(&st->lock);
 	cfl_state_free(st);
 	acct->state = NULL;
 }
@@ -519,9 +492,7 @@ cfl_zone_done(struct provider_call *call, struct http_req *req)
 		    "may see (set \"zone_ids\" or check the token's zone permissions)");
 		return;
 	}
-	pthread_mutex_lock(&w->st->lock);
 	(void)cfl_zone_add(w->st, call->zone, id); /* without memory, it is looked up again next time */
-	pthread_mutex_unlock(&w->st->lock);
 	w->zone_id = strdup(id);
 	json_decref(root);
 	if (w->zone_id == NULL) {
@@ -751,11 +722,7 @@ cfl_start(struct provider_call *call)
 		cfl_finish(w);
 		return;
 	}
-	pthread_mutex_lock(&st->lock);
-	for (i = 0; i < st->nzones; i++)
-		if (strcasecmp(st->zones[i].name, call->zone) == 0)
-			w->zone_id = strdup(st->zones[i].id);
-	pthread_mutex_unlock(&st->lock);
+	w->zone_id = zone_ids_find(&st->zones, call->zone);
 	if (w->zone_id != NULL) {
 		w->by_name = w->nnames <= CFL_BYNAME_MAX;
 		w->page = 1;

@@ -19,7 +19,6 @@
 
 #include <ctype.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "sigv4.h"
 #include "txtdata.h"
 #include "xmlmini.h"
+#include "zoneids.h"
 
 #define R53_DEFAULT_ENDPOINT "https://route53.amazonaws.com"
 #define R53_DEFAULT_REGION "us-east-1"  /* Route 53 is global; its signing region is us-east-1 */
@@ -517,11 +517,6 @@ route53_judge(long status, const char *body, size_t len, char *why, size_t whyle
 
 /* ---- settings ---- */
 
-struct r53_zone {
-	char *name;             /* lower case, no trailing dot */
-	char *id;               /* "Z0123...", without "/hostedzone/" */
-};
-
 /* An account's parsed settings (acct->state). */
 struct r53_state {
 	char *endpoint;         /* scheme://authority, no trailing '/' */
@@ -530,9 +525,7 @@ struct r53_state {
 	char *akid, *secret, *token; /* secrets, wiped on close; token may be NULL */
 	long long ttl;
 	int64_t insync_ms;
-	pthread_mutex_t lock;   /* guards zones: an account is shared by the worker threads */
-	struct r53_zone *zones;
-	size_t nzones;
+	struct zone_ids zones;  /* zone name (lower case, no trailing dot) -> id "Z0123..." */
 };
 
 static void
@@ -555,11 +548,7 @@ r53_state_free(struct r53_state *st)
 	r53_wipe(st->akid);
 	r53_wipe(st->secret);
 	r53_wipe(st->token);
-	for (size_t i = 0; i < st->nzones; i++) {
-		free(st->zones[i].name);
-		free(st->zones[i].id);
-	}
-	free(st->zones);
+	zone_ids_clear(&st->zones);
 	free(st);
 }
 
@@ -579,30 +568,15 @@ r53_zone_id(const char *id)
 	return id;
 }
 
-/* Adds (name, id) unless name is known; the caller holds the lock or owns st. */
+/* Adds (name, id) to the account's zones, name decoded; -1 when out of memory. */
 static int
 r53_zone_add(struct r53_state *st, const char *name, const char *id)
 {
-	struct r53_zone *z;
-	char *k, *v;
+	char *k = r53_name_decode(name);
+	int rc = k ? zone_ids_add(&st->zones, k, id) : -1;
 
-	if ((k = r53_name_decode(name)) == NULL)
-		return -1;
-	for (size_t i = 0; i < st->nzones; i++) {
-		if (strcmp(st->zones[i].name, k) == 0) {
-			free(k);
-			return 0;
-		}
-	}
-	if ((v = strdup(id)) == NULL || (z = realloc(st->zones, (st->nzones + 1) * sizeof(*z))) == NULL) {
-		free(k);
-		free(v);
-		return -1;
-	}
-	st->zones = z;
-	z[st->nzones].name = k;
-	z[st->nzones++].id = v;
-	return 0;
+	free(k);
+	return rc;
 }
 
 /* Loads a secret into *out; required=false leaves NULL when none is configured. */
@@ -636,8 +610,9 @@ r53_open(struct provider_account *acct, cf_err *err)
 	json_t *val;
 	int rc = -1;
 
-	if (st == NULL) {
+	if (st == NULL || zone_ids_init(&st->zones) != 0) {
 		cf_errf(err, "provider account \"%s\" (route53): out of memory", acct->name);
+		free(st);
 		return -1;
 	}
 	if (ep == NULL)
@@ -717,10 +692,6 @@ r53_open(struct provider_account *acct, cf_err *err)
 		    "empty, or the key id has a space, ',', '/' or ';'", acct->name);
 		goto out;
 	}
-	if (pthread_mutex_init(&st->lock, NULL) != 0) {
-		cf_errf(err, "provider account \"%s\" (route53): pthread_mutex_init failed", acct->name);
-		goto out;
-	}
 	acct->state = st;
 	st = NULL;
 	rc = 0;
@@ -739,7 +710,6 @@ r53_close(struct provider_account *acct)
 
 	if (st == NULL)
 		return;
-	pthread_mutex_destroy(&st->lock);
 	r53_state_free(st);
 	acct->state = NULL;
 }
@@ -1024,9 +994,7 @@ r53_zone_done(struct r53_work *w, const char *body, size_t len)
 		    "credentials (set \"hosted_zone_ids\" or check the IAM policy)", w->what);
 		goto out;
 	}
-	pthread_mutex_lock(&w->st->lock);
 	(void)r53_zone_add(w->st, w->call->zone, id); /* without memory, looked up again next time */
-	pthread_mutex_unlock(&w->st->lock);
 	if ((w->zone_id = strdup(id)) == NULL) {
 		r53_fail(w, true, -1, "out of memory");
 		goto out;
@@ -1319,11 +1287,7 @@ r53_start(struct provider_call *call)
 		return;
 	}
 	qsort(w->names, w->nnames, sizeof(*w->names), r53_name_order);
-	pthread_mutex_lock(&st->lock);
-	for (i = 0; i < st->nzones; i++)
-		if (strcmp(st->zones[i].name, call->zone) == 0)
-			w->zone_id = strdup(st->zones[i].id);
-	pthread_mutex_unlock(&st->lock);
+	w->zone_id = zone_ids_find(&st->zones, call->zone);
 	if (w->zone_id != NULL) {
 		r53_read_next(w);
 		return;
