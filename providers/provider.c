@@ -227,7 +227,8 @@ registry_limiter(struct provider_registry *reg, const struct provider_env *env, 
 	return e->lim;
 }
 
-static const char *const common_keys[] = { "type", "zones", "rate", "limit_key", "batch", "verify", NULL };
+static const char *const common_keys[] = { "type", "zones", "rate", "limit_key", "batch", "verify", "timeout",
+	NULL };
 
 static bool
 key_in(const char *const *list, const char *k, bool secret_forms)
@@ -330,6 +331,17 @@ account_open(struct provider_registry *reg, const struct provider_env *env, stru
 		return -1;
 	a->http = env->http;
 	a->pool = env->pool;
+	if ((v = json_object_get(a->settings, "timeout")) != NULL) {
+		double t = json_number_value(v);
+		if (!json_is_number(v) || !(t > 0 && t <= 3600)) {
+			cf_errf(err, "provider %s: \"timeout\" must be a number of seconds above 0 and at most 3600",
+			    a->name);
+			return -1;
+		}
+		a->http.timeout_ms = (long)(t * 1000);
+		if (a->http.connect_timeout_ms <= 0 || a->http.connect_timeout_ms > a->http.timeout_ms)
+			a->http.connect_timeout_ms = a->http.timeout_ms;
+	}
 	if (a->ops->open && a->ops->open(a, err) != 0)
 		return -1;
 	return 0;

@@ -17,7 +17,8 @@
  *
  * Each key of "providers" is an account name that certificates refer to (enqueue --provider).
  * Settings every account understands (provider.c reads them): "type", "zones", "rate",
- * "limit_key", "batch", "verify". Everything else belongs to the provider type.
+ * "limit_key", "batch", "verify", "timeout" (seconds one request to the API may take: the HTTP
+ * timeout; types that do not speak HTTP read it themselves). Everything else belongs to the type.
  * Without a file, the accounts "challtestsrv" (CERTFLEET_CHALLTESTSRV_URL) and "manual" exist.
  */
 #ifndef CF_PROVIDER_H

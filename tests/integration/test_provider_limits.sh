@@ -8,7 +8,9 @@
 #      requests still fit one bucket;
 #   3. 429 with Retry-After pauses the account's requests for that long;
 #   4. rejected credentials fail only that account's jobs, with a clear reason; 5xx answers are
-#      retried and the jobs issued.
+#      retried and the jobs issued;
+#   5. an API that answers too slowly times out (the account's "timeout"): that job fails as
+#      retryable with the reason, while a job on another account issues.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../fakes/fake.sh"
 
@@ -143,5 +145,31 @@ check_eq "the wrong token's jobs failed after one attempt (rejected credentials 
 check "the reason names the account and the rejected token" bash -c \
 	"psql -qAt '$CERTFLEET_DB' -c \"SELECT last_error FROM jobs WHERE state = 'failed' LIMIT 1\" | grep -qi 'cf-bad.*reject'"
 check "no token in any output" bash -c "! grep -rq -e 'cf-token-$RUN_ID' -e wrong-token '$tmp'/run*.out"
+fake_stop
+
+# ---- 5. a slow API and the account's timeout ----
+fake_start cf5 cloudflare --token-file "$tmp/token" "${zone_args[@]}" --latency 2500 || { not_ok "slow fake started"; finish; exit 1; }
+slow=$FAKE_PORT
+fake_start cf6 cloudflare --token-file "$tmp/token" "${zone_args[@]}" || { not_ok "fast fake started"; finish; exit 1; }
+cat >"$tmp/p5.json" <<JSON
+{ "verify": { "servers": ["$CERTFLEET_CHALLTESTSRV_DNS"], "require_aa": false, "interval": 0.1 },
+  "providers": {
+    "cf-slow": { "type": "cloudflare", "api_url": "http://127.0.0.1:$slow/client/v4",
+                 "api_token_file": "$tmp/token", "zones": ["z13.$ZONE"], "timeout": 1 },
+    "cf-fast": { "type": "cloudflare", "api_url": "http://127.0.0.1:$FAKE_PORT/client/v4",
+                 "api_token_file": "$tmp/token", "zones": ["z14.$ZONE"], "timeout": 1 } } }
+JSON
+export CERTFLEET_PROVIDERS="$tmp/p5.json"
+check "enqueue a certificate on the slow account" "$CF" enqueue --provider cf-slow --max-attempts 1 "slow.z13.$ZONE"
+check "enqueue a certificate on the fast account" "$CF" enqueue --provider cf-fast "fast.z14.$ZONE"
+"$CF" run --workers 1 --no-progress >"$tmp/run6.out" 2>&1
+check_eq "run exits 3 (the slow job failed)" "$?" 3
+check_eq "the slow account's job failed as a provider error a later try may mend" \
+	"$(sql "SELECT state || ' ' || last_problem_type FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] = 'slow.z13.$ZONE'")" \
+	"failed certfleet:provider"
+check "its reason names the account and the timeout" bash -c \
+	"psql -qAt '$CERTFLEET_DB' -c \"SELECT last_error FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] = 'slow.z13.$ZONE'\" | grep -i 'cf-slow' | grep -qi 'timed\\|timeout'"
+check_eq "the fast account's job issued" \
+	"$(sql "SELECT state FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] = 'fast.z14.$ZONE'")" issued
 fake_stop
 finish
