@@ -139,7 +139,7 @@ fi
 
 # ---- the queue alone ----
 if [ "$QUEUE_N" -gt 0 ]; then
-	say "queue: $QUEUE_N no-op jobs claimed and completed by certfleet's own queue code (2 processes, batches of 50), beside a plain SQL baseline (pgbench, 2 clients, the same batched SKIP LOCKED claim)"
+	say "queue: $QUEUE_N no-op jobs claimed and completed, then claimed again alone, by certfleet's own queue code (2 processes, batches of 50), beside a plain SQL baseline (pgbench, 2 clients, the same batched SKIP LOCKED claim)"
 	acct=$(psql -qAt "$CERTFLEET_DB" -c "SELECT id FROM accounts ORDER BY id LIMIT 1")
 	psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
 		-c "INSERT INTO certificates (names, names_key, provider) SELECT ARRAY['q' || g || '.queue.example'], 'q' || g || '.queue.example', 'challtestsrv' FROM generate_series(1, $QUEUE_N) g" \
@@ -159,8 +159,21 @@ if [ "$QUEUE_N" -gt 0 ]; then
 	tps=$(/usr/lib/postgresql/15/bin/pgbench -n -c 2 -j 2 -t $((QUEUE_N / 100)) -f "$tmp/claim.sql" "$CERTFLEET_DB" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 	base=$(awk -v t="${tps:-0}" 'BEGIN { printf "%.0f", t * 50 }')
-	echo "bench: queue: certfleet $cf_q jobs/s ($done_jobs jobs), SQL baseline $base jobs/s: $(awk -v a="$cf_q" -v b="$base" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') of the baseline"
-	echo "result: tool=queue certfleet_jobs_per_s=$cf_q baseline_jobs_per_s=$base"
+	# the same jobs again, claimed and left running: certfleet's claim alone, like the baseline
+	psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
+		-c "UPDATE jobs j SET state = 'ready', attempts = 0, finished_at = NULL FROM certificates c WHERE c.id = j.certificate_id AND c.names_key LIKE 'q%.queue.example'" \
+		-c "VACUUM ANALYZE jobs" >/dev/null 2>&1 || exit 1
+	t0=$(date +%s.%N)
+	"$bq" 50 "$acct" claim-only >"$tmp/q3" 2>&1 &
+	"$bq" 50 "$acct" claim-only >"$tmp/q4" 2>&1
+	wait
+	t1=$(date +%s.%N)
+	claimed=$(psql -qAt "$CERTFLEET_DB" -c "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names_key LIKE 'q%.queue.example' AND j.state = 'running'")
+	cf_c=$(awk -v n="$claimed" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+	echo "bench: queue: claimed and completed: certfleet $cf_q jobs/s ($done_jobs jobs), SQL baseline (claim only) $base jobs/s: $(ratio "$cf_q" "$base") of the baseline"
+	echo "bench: queue: claimed only: certfleet $cf_c jobs/s ($claimed jobs): $(ratio "$cf_c" "$base") of the baseline"
+	echo "result: tool=queue certfleet_jobs_per_s=$cf_q certfleet_claim_only_jobs_per_s=$cf_c baseline_jobs_per_s=$base"
 fi
 
 # ---- hold: many orders in flight at once ----

@@ -1,9 +1,12 @@
 /*
  * bench_queue.c - queue-only throughput: claims ready no-op jobs with certfleet's own claim
  * (queue_claim) and completes them with the writer's own batched statements (store_batch), in
- * batches, until none is left; prints jobs per second. Usage: bench_queue BATCH (CERTFLEET_DB).
+ * batches, until none is left; prints jobs per second. With "claim-only", jobs are claimed and
+ * left running (the claim alone, to compare with a claim-only SQL baseline).
+ * Usage: bench_queue BATCH ACCOUNT_ID [claim-only] (CERTFLEET_DB).
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@ main(int argc, char **argv)
 {
 	int batch = argc > 1 ? atoi(argv[1]) : 50;
 	const char *acct = argc > 2 ? argv[2] : "1";
+	bool claim_only = argc > 3 && strcmp(argv[3], "claim-only") == 0;
 	PGconn *c;
 	cf_err err;
 	long done = 0;
@@ -39,14 +43,14 @@ main(int argc, char **argv)
 		}
 		if (n == 0)
 			break;
-		for (struct job *j = jobs; j; j = j->next) {
+		for (struct job *j = jobs; j && !claim_only; j = j->next) {
 			struct outmsg *m = outmsg_new(OUT_FAILED, j->id);
 			m->problem_type = strdup("certfleet:noop");
 			m->detail = strdup("no-op job of the queue benchmark");
 			*tail = m;
 			tail = &m->next;
 		}
-		if (store_batch(c, head, &err) != 0) {
+		if (!claim_only && store_batch(c, head, &err) != 0) {
 			fprintf(stderr, "bench_queue: %s\n", err.msg);
 			return 1;
 		}
@@ -63,8 +67,8 @@ main(int argc, char **argv)
 		done += n;
 	}
 	double secs = (cf_mono_ms() - t0) / 1000.0;
-	printf("queue: %ld jobs claimed and completed in %.2f s: %.0f jobs/s (batches of %d)\n", done, secs,
-	    secs > 0 ? done / secs : 0.0, batch);
+	printf("queue: %ld jobs claimed%s in %.2f s: %.0f jobs/s (batches of %d)\n", done,
+	    claim_only ? "" : " and completed", secs, secs > 0 ? done / secs : 0.0, batch);
 	PQfinish(c);
 	return 0;
 }

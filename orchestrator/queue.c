@@ -27,20 +27,26 @@ static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RET
  * One statement claims a batch and returns, per job, what a worker needs: the names, the order of
  * an earlier attempt to resume (looked for only on a later attempt), whether the certificate was
  * issued before, and the records of its names known to be in place ("fqdn value" lines).
+ * It is prepared, so its generic plan must not depend on the batch size ($2) or on how many
+ * records there are: the claimed ids go to the UPDATE, and each job's record names to the records
+ * lookup, as arrays, which the planner looks up by index whatever it guesses (a join with the CTE
+ * instead made the generic plan scan the whole jobs table, an IN every record of the account).
  */
 static const char *const sql_claim =
     "WITH c AS (SELECT id FROM jobs WHERE state = 'ready' AND run_after <= now() AND account_id = $1 "
     "ORDER BY priority DESC, run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
     "u AS (UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $3, "
-    "lease_until = now() + $4::int * interval '1 second', updated_at = now() FROM c WHERE j.id = c.id "
+    "lease_until = now() + $4::int * interval '1 second', updated_at = now() "
+    "WHERE j.id = ANY (ARRAY(SELECT id FROM c)) "
     "RETURNING j.id, j.certificate_id, j.attempts, j.max_attempts) "
     "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, array_to_string(ce.names, ' ') AS names, "
     "ce.key_type, ce.provider, "
     "CASE WHEN u.attempts > 1 THEN (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
     "WHERE o.job_id = u.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) END AS resume, "
     "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.certificate_id AND r.is_current) AS renewal, "
-    "(SELECT string_agg(r.fqdn || ' ' || r.value, E'\\n') FROM records r WHERE r.account_id = $1 AND r.fqdn IN "
-    "(SELECT '_validation-persist.' || regexp_replace(n, '^\\*\\.', '') FROM unnest(ce.names) n)) AS known "
+    "(SELECT string_agg(r.fqdn || ' ' || r.value, E'\\n') FROM records r WHERE r.account_id = $1 AND r.fqdn = "
+    "ANY (ARRAY(SELECT '_validation-persist.' || regexp_replace(n, '^\\*\\.', '') FROM unnest(ce.names) n))) "
+    "AS known "
     "FROM u JOIN certificates ce ON ce.id = u.certificate_id";
 
 static int
