@@ -11,11 +11,13 @@
 
 #include "blockpool.h"
 #include "commands.h"
+#include "db.h"
 #include "dnsauth.h"
 #include "dnsname.h"
 #include "log.h"
 #include "loop.h"
 #include "provider.h"
+#include "sharedlimit.h"
 
 struct pending {
 	long left;
@@ -33,7 +35,8 @@ usage(void)
 	       "remove  removes exactly these values, nothing else\n"
 	       "verify  asks the authoritative servers of each FQDN's zone whether VALUE is there\n\n"
 	       "Records of one zone go in as few API calls as the provider allows, spaced by the\n"
-	       "account's rate limit. Types: %s.\n"
+	       "account's rate limit: with a database (CERTFLEET_DB), the limit the runs share.\n"
+	       "Types: %s.\n"
 	       "Exit codes: 0 done (verify: every record present), 1 a call failed (verify: a record\n"
 	       "missing), 2 bad usage or configuration.\n\n%s",
 	    provider_type_names(), CONFIG_COMMON_HELP);
@@ -205,12 +208,30 @@ out:
 	return rc;
 }
 
+/* True when CERTFLEET_DB reaches a database with certfleet's schema. */
+static bool
+schema_ready(const struct config *cfg)
+{
+	PGconn *c;
+	cf_err err;
+	bool ok;
+
+	if (cfg->db_url == NULL || (c = db_connect(cfg->db_url, &err)) == NULL)
+		return false;
+	ok = db_require_schema(c, &err) == 0;
+	if (!ok)
+		log_debug("provider: %s; rate limits are this process's own", err.msg);
+	PQfinish(c);
+	return ok;
+}
+
 int
 cmd_provider(struct config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = { CONFIG_COMMON_OPTIONS, { 0 } };
 	struct provider_env env = { 0 };
 	struct provider_registry *reg = NULL;
+	struct sharedlimit *shared = NULL;
 	struct provider_account *a;
 	struct provider_record *recs = NULL;
 	const char *action;
@@ -240,6 +261,19 @@ cmd_provider(struct config *cfg, int argc, char **argv)
 	env.challtestsrv_url = cfg->challtestsrv_url;
 	env.challtestsrv_dns = cfg->challtestsrv_dns;
 	env.http.timeout_ms = 60000;
+	/*
+	 * With a database that has certfleet's schema, the accounts' limits are the ones the runs
+	 * share, so a call made by hand counts against them; otherwise a bucket of this process.
+	 */
+	if (strcmp(action, "list") != 0 && strcmp(action, "verify") != 0 && schema_ready(cfg)) {
+		if ((shared = sharedlimit_new(cfg->db_url, &err)) == NULL) {
+			log_error("provider: %s", err.msg);
+			rc = EXIT_FAILURE_RUNTIME;
+			goto out;
+		}
+		env.make_limiter = sharedlimit_limiter;
+		env.make_limiter_arg = shared;
+	}
 	if ((env.pool = blockpool_new(4, &err)) == NULL || (reg = provider_registry_load(&env, &err)) == NULL) {
 		log_error("provider: %s", err.msg);
 		goto out;
@@ -294,6 +328,7 @@ out:
 	}
 	free(recs);
 	provider_registry_free(reg);
+	sharedlimit_free(shared);
 	blockpool_free(env.pool);
 	return rc;
 }

@@ -38,6 +38,7 @@ struct sharedlimit {
 	bool work;                  /* some limiter has waits or a penalty */
 	char *url;
 	PGconn *conn;
+	bool degraded;              /* the database did not answer: said once, until it is back */
 	struct shared_limiter *lims;
 };
 
@@ -84,7 +85,9 @@ connected(struct sharedlimit *sl)
 		sl->conn = NULL;
 	}
 	if ((sl->conn = db_connect(sl->url, &err)) == NULL) {
-		log_warn("shared rate limits: %s; spacing requests within this process until it is back", err.msg);
+		if (!sl->degraded)
+			log_warn("shared rate limits: %s; spacing requests within this process until it is back", err.msg);
+		sl->degraded = true;
 		for (struct shared_limiter *l = sl->lims; l; l = l->next)
 			l->registered = false;
 		return false;
@@ -92,10 +95,14 @@ connected(struct sharedlimit *sl)
 	return true;
 }
 
+/* A statement failed: start over with a new connection next time (said once until it works). */
 static void
 drop_connection(struct sharedlimit *sl, const cf_err *err)
 {
-	log_warn("shared rate limits: %s; spacing requests within this process until the database is back", err->msg);
+	if (!sl->degraded)
+		log_warn("shared rate limits: %s; spacing requests within this process until the database "
+		    "answers", err->msg);
+	sl->degraded = true;
 	PQfinish(sl->conn);
 	sl->conn = NULL;
 	for (struct shared_limiter *l = sl->lims; l; l = l->next)
@@ -144,6 +151,9 @@ serve(struct sharedlimit *sl, struct shared_limiter *l, struct limiter_wait *lis
 	}
 	if (db) {
 		double base = strtod(db_get(res, 0, "base"), NULL), now = strtod(db_get(res, 0, "now"), NULL);
+		if (sl->degraded)
+			log_info("shared rate limits: the database answers again");
+		sl->degraded = false;
 		double r = strtod(db_get(res, 0, "rate"), NULL), b = strtod(db_get(res, 0, "burst"), NULL);
 		double tau = (b - 1) / r;
 		size_t i = 0;

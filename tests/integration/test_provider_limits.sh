@@ -171,5 +171,10 @@ check "its reason names the account and the timeout" bash -c \
 	"psql -qAt '$CERTFLEET_DB' -c \"SELECT last_error FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] = 'slow.z13.$ZONE'\" | grep -i 'cf-slow' | grep -qi 'timed\\|timeout'"
 check_eq "the fast account's job issued" \
 	"$(sql "SELECT state FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] = 'fast.z14.$ZONE'")" issued
+# a record published by hand counts against the limit the runs share
+tat0=$(sql "SELECT tat FROM rate_limits WHERE key = 'cloudflare:cf-fast'")
+check "provider ensure by hand" "$CF" provider ensure cf-fast "_validation-persist.hand.z14.$ZONE" "by-hand"
+check_eq "it took its turns from the bucket the runs share" \
+	"$(sql "SELECT tat > $tat0 FROM rate_limits WHERE key = 'cloudflare:cf-fast'")" t
 fake_stop
 finish
