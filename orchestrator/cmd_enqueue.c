@@ -152,7 +152,10 @@ enqueue_help(void)
 	    "challtestsrv", CONFIG_COMMON_HELP);
 }
 
-/* The provider account must exist (and its configuration load) before anything is queued. */
+/*
+ * The provider account must be configured before anything is queued; its credentials are the
+ * run's business, so they need not be readable here.
+ */
 static int
 check_provider(const struct config *cfg)
 {
@@ -164,6 +167,7 @@ check_provider(const struct config *cfg)
 	env.path = cfg->providers_path;
 	env.challtestsrv_url = cfg->challtestsrv_url;
 	env.challtestsrv_dns = cfg->challtestsrv_dns;
+	env.names_only = true; /* enqueue needs the account's name, not its credentials */
 	if ((reg = provider_registry_load(&env, &err)) == NULL)
 		log_error("enqueue: %s", err.msg);
 	else if (provider_account_find(reg, cfg->provider) == NULL)

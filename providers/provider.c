@@ -321,7 +321,7 @@ account_open(struct provider_registry *reg, const struct provider_env *env, stru
 			return -1;
 		}
 		snprintf(defkey, sizeof(defkey), "%s:%s", a->ops->type, a->name);
-		if ((a->limit = registry_limiter(reg, env, key ? key : defkey, r, b, err)) == NULL)
+		if (!env->names_only && (a->limit = registry_limiter(reg, env, key ? key : defkey, r, b, err)) == NULL)
 			return -1;
 	}
 	if ((a->verify = calloc(1, sizeof(*a->verify))) == NULL ||
@@ -342,7 +342,7 @@ account_open(struct provider_registry *reg, const struct provider_env *env, stru
 		if (a->http.connect_timeout_ms <= 0 || a->http.connect_timeout_ms > a->http.timeout_ms)
 			a->http.connect_timeout_ms = a->http.timeout_ms;
 	}
-	if (a->ops->open && a->ops->open(a, err) != 0)
+	if (!env->names_only && a->ops->open && a->ops->open(a, err) != 0)
 		return -1;
 	return 0;
 oom:
@@ -475,7 +475,7 @@ provider_registry_free(struct provider_registry *reg)
 		return;
 	for (size_t i = 0; i < reg->naccts; i++) {
 		struct provider_account *a = reg->accts[i];
-		if (a->ops && a->ops->close)
+		if (a->ops && a->ops->close && a->state)
 			a->ops->close(a);
 		for (size_t z = 0; z < a->nzones; z++)
 			free(a->zones[z]);

@@ -163,6 +163,8 @@ struct provider_env {
 	const char *challtestsrv_dns;   /* its DNS server "ip:port", where records are confirmed */
 	struct http_settings http;
 	struct blockpool *pool;
+	bool names_only;                /* check the file and the common settings, but open no account:
+	                                 * no credential is read and no limiter made (for enqueue) */
 	/* makes the limiter of an account (NULL: a bucket of this process) */
 	struct limiter *(*make_limiter)(void *arg, const char *key, double rate_per_s, double burst, cf_err *err);
 	void *make_limiter_arg;

@@ -177,4 +177,18 @@ check "provider ensure by hand" "$CF" provider ensure cf-fast "_validation-persi
 check_eq "it took its turns from the bucket the runs share" \
 	"$(sql "SELECT tat > $tat0 FROM rate_limits WHERE key = 'cloudflare:cf-fast'")" t
 fake_stop
+
+# enqueue needs the account to be configured, not its credentials (an IaC hook may lack them)
+cat >"$tmp/p7.json" <<JSON
+{ "providers": { "cf-elsewhere": { "type": "cloudflare", "api_token_file": "$tmp/no-such-token",
+                                   "zones": ["z15.$ZONE"] } } }
+JSON
+CERTFLEET_PROVIDERS="$tmp/p7.json" "$CF" enqueue --provider cf-elsewhere "late.z15.$ZONE" >"$tmp/enq.out" 2>&1
+check_eq "enqueue accepts an account whose credentials only the run can read" "$?" 0
+CERTFLEET_PROVIDERS="$tmp/p7.json" "$CF" enqueue --provider cf-nowhere "never.z15.$ZONE" >"$tmp/enq2.out" 2>&1
+check_eq "enqueue refuses an account that is not configured" "$?" 2
+check "and names it" grep -q 'cf-nowhere' "$tmp/enq2.out"
+CERTFLEET_PROVIDERS="$tmp/p7.json" "$CF" run --no-progress >"$tmp/run7.out" 2>&1
+check_eq "a run without the credentials refuses to start" "$?" 2
+check "and says which file is missing" grep -q 'no-such-token' "$tmp/run7.out"
 finish
