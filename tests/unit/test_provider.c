@@ -199,6 +199,18 @@ on_done(struct provider_call *call)
 	snprintf(o->error, sizeof(o->error), "%s", call->error);
 }
 
+/* Starts call and runs loop until it ends (at most 10 s). */
+static void
+run_call(struct provider_call *call, struct loop *loop, struct outcome *out)
+{
+	out->done = 0;
+	started_returned = false;
+	provider_call_start(call);
+	started_returned = true;
+	for (int i = 0; i < 100 && out->done == 0; i++)
+		CHECK(loop_run_once(loop, 100) >= 0);
+}
+
 static void
 test_manual_call(void)
 {
@@ -221,32 +233,18 @@ test_manual_call(void)
 	call.nrec = 1;
 	call.done = on_done;
 	call.arg = &out;
-	started_returned = false;
-	provider_call_start(&call);
-	started_returned = true;
-	for (int i = 0; i < 100 && out.done == 0; i++)
-		CHECK(loop_run_once(loop, 100) >= 0);
+	run_call(&call, loop, &out);
 	CHECK(out.done == 1 && !out.failed);
 
 	call.action = PROVIDER_REMOVE;
-	out.done = 0;
-	started_returned = false;
-	provider_call_start(&call);
-	started_returned = true;
-	for (int i = 0; i < 100 && out.done == 0; i++)
-		CHECK(loop_run_once(loop, 100) >= 0);
+	run_call(&call, loop, &out);
 	CHECK(out.done == 1 && out.failed);
 	CHECK(check_says(out.error, "iac"));
 
 	/* more records than the account's batch: refused by the core */
 	call.action = PROVIDER_ENSURE;
 	call.nrec = 1001;
-	out.done = 0;
-	started_returned = false;
-	provider_call_start(&call);
-	started_returned = true;
-	for (int i = 0; i < 100 && out.done == 0; i++)
-		CHECK(loop_run_once(loop, 100) >= 0);
+	run_call(&call, loop, &out);
 	CHECK(out.done == 1 && out.failed);
 	CHECK(check_says(out.error, "1001 records in one call"));
 out:
