@@ -150,3 +150,12 @@ cf_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
+
+void
+cf_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}

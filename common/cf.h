@@ -48,6 +48,12 @@ void cf_quote(char *dst, size_t dstlen, const char *s, size_t n, size_t max);
 /* The time wait_ms from now on clock, for pthread_cond_timedwait. */
 void cf_timespec_after(struct timespec *ts, clockid_t clock, int wait_ms);
 
+/*
+ * Wipes a NUL-terminated secret (a key PEM, a token) and frees it; NULL is fine. The wipe is
+ * explicit_bzero, which the compiler may not drop as a dead store before free (memset may be).
+ */
+void cf_secret_free(char *s);
+
 /* strdup that returns NULL for NULL. */
 char *cf_strdup(const char *s);
 

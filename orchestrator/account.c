@@ -24,10 +24,7 @@ account_clear(struct account *a)
 		return;
 	free(a->directory_url);
 	free(a->account_url);
-	if (a->key_pem) {
-		memset(a->key_pem, 0, strlen(a->key_pem));
-		free(a->key_pem);
-	}
+	cf_secret_free(a->key_pem);
 	free(a->thumbprint);
 	free(a->contact);
 	free(a->issuer);
@@ -219,10 +216,7 @@ account_register(PGconn *c, const struct account_register_opts *o, struct accoun
 oom:
 	cf_errf(err, "account register: out of memory");
 out:
-	if (key_pem) {
-		memset(key_pem, 0, strlen(key_pem));
-		free(key_pem);
-	}
+	cf_secret_free(key_pem);
 	EVP_PKEY_free(key);
 	json_decref(dir);
 	json_decref(payload);

@@ -11,7 +11,6 @@
 #include "cloudflare.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,10 +209,7 @@ cfl_state_free(struct cfl_state *st)
 	if (st == NULL)
 		return;
 	free(st->api_url);
-	if (st->auth != NULL) {
-		OPENSSL_cleanse(st->auth, strlen(st->auth));
-		free(st->auth);
-	}
+	cf_secret_free(st->auth);
 	zone_ids_clear(&st->zones);
 	free(st);
 }
@@ -301,10 +297,7 @@ cfl_open(struct provider_account *acct, cf_err *err)
 oom:
 	cf_errf(err, "provider account \"%s\" (cloudflare): out of memory", acct->name);
 out:
-	if (token != NULL) {
-		OPENSSL_cleanse(token, strlen(token));
-		free(token);
-	}
+	cf_secret_free(token);
 	cfl_state_free(st);
 	return rc;
 }

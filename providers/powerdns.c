@@ -55,10 +55,7 @@ pdns_state_free(struct pdns_state *st)
 {
 	if (st == NULL)
 		return;
-	if (st->key_header != NULL) {
-		explicit_bzero(st->key_header, strlen(st->key_header));
-		free(st->key_header);
-	}
+	cf_secret_free(st->key_header);
 	free(st->base);
 	free(st->server_id);
 	free(st);
@@ -152,10 +149,7 @@ pdns_open(struct provider_account *acct, cf_err *err)
 oom:
 	cf_errf(err, "provider %s: out of memory", acct->name);
 out:
-	if (key != NULL) {
-		explicit_bzero(key, strlen(key));
-		free(key);
-	}
+	cf_secret_free(key);
 	pdns_state_free(st);
 	return rc;
 }

@@ -70,10 +70,7 @@ r2_state_free(struct r2_state *st)
 {
 	if (st == NULL)
 		return;
-	if (st->secret) {
-		explicit_bzero(st->secret, strlen(st->secret));
-		free(st->secret);
-	}
+	cf_secret_free(st->secret);
 	free(st->key_name);
 	free(st);
 }

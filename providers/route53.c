@@ -18,7 +18,6 @@
 #include "route53.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,15 +528,6 @@ struct r53_state {
 };
 
 static void
-r53_wipe(char *s)
-{
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
-static void
 r53_state_free(struct r53_state *st)
 {
 	if (st == NULL)
@@ -545,9 +535,9 @@ r53_state_free(struct r53_state *st)
 	free(st->endpoint);
 	free(st->host);
 	free(st->region);
-	r53_wipe(st->akid);
-	r53_wipe(st->secret);
-	r53_wipe(st->token);
+	cf_secret_free(st->akid);
+	cf_secret_free(st->secret);
+	cf_secret_free(st->token);
 	zone_ids_clear(&st->zones);
 	free(st);
 }
@@ -812,8 +802,7 @@ r53_header(struct http_req *req, const char *name, const char *value)
 	if (asprintf(&line, "%s: %s", name, value) < 0)
 		return -1;
 	rc = http_req_header(req, line);
-	OPENSSL_cleanse(line, strlen(line));
-	free(line);
+	cf_secret_free(line);
 	return rc;
 }
 

@@ -24,10 +24,7 @@ job_free(struct job *job)
 	free(job->known_records);
 	free(job->provider);
 	free(job->resume_url);
-	if (job->resume_key_pem) {
-		memset(job->resume_key_pem, 0, strlen(job->resume_key_pem));
-		free(job->resume_key_pem);
-	}
+	cf_secret_free(job->resume_key_pem);
 	free(job);
 }
 

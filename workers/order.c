@@ -158,10 +158,7 @@ order_free(struct order *o)
 	free(o->cert_url);
 	free(o->finalize_payload);
 	EVP_PKEY_free(o->cert_key);
-	if (o->cert_key_pem) {
-		memset(o->cert_key_pem, 0, strlen(o->cert_key_pem));
-		free(o->cert_key_pem);
-	}
+	cf_secret_free(o->cert_key_pem);
 	job_free(o->job);
 	free(o);
 }
