@@ -13,16 +13,18 @@
  * ends their order at its next lease renewal (or, if it died, the rescuer cancels them).
  */
 static const char *const sql_cancel =
-    "WITH t AS (SELECT id FROM jobs WHERE state IN ('ready', 'running') AND "
-    "($1::bigint IS NULL OR id = $1) AND ($2::bigint IS NULL OR run_id = $2) FOR UPDATE), "
+    "WITH t AS (SELECT id FROM jobs WHERE finished_at IS NULL AND "
+    "($1::bigint IS NULL OR id = $1) AND ($2::bigint IS NULL OR run_id = $2)), "
+    /* queue rows first, as a claim locks them: a job a claim takes meanwhile is running after all */
+    "q AS (DELETE FROM job_queue WHERE job_id IN (SELECT id FROM t) RETURNING job_id), "
     "u AS (UPDATE jobs SET cancel_requested = true, "
-    "state = CASE WHEN jobs.state = 'ready' THEN 'cancelled' ELSE jobs.state END, "
-    "finished_at = CASE WHEN jobs.state = 'ready' THEN now() END, updated_at = now() "
-    "FROM t WHERE jobs.id = t.id RETURNING jobs.id, jobs.state), "
+    "state = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN 'cancelled' ELSE jobs.state END, "
+    "finished_at = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN now() END, updated_at = now() "
+    "FROM t WHERE jobs.id = t.id AND jobs.finished_at IS NULL RETURNING jobs.id, jobs.state), "
     "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', "
     "CASE WHEN state = 'cancelled' THEN 'cancelled by the operator' ELSE 'cancel requested while running' END "
     "FROM u) "
-    "SELECT count(*) FILTER (WHERE state = 'cancelled') AS now, count(*) FILTER (WHERE state = 'running') AS later FROM u";
+    "SELECT count(*) FILTER (WHERE state = 'cancelled') AS now, count(*) FILTER (WHERE state <> 'cancelled') AS later FROM u";
 
 int
 cmd_cancel(struct config *cfg, int argc, char **argv)
@@ -88,10 +90,11 @@ cmd_cancel(struct config *cfg, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Orders and events go with their jobs (ON DELETE CASCADE); results keep a NULL job. */
+/* Orders go with their jobs (ON DELETE CASCADE), events are deleted here; results keep a NULL job. */
 static const char *const sql_cleanup =
-    "WITH d AS (DELETE FROM jobs WHERE state IN ('issued', 'failed', 'cancelled') AND "
-    "finished_at < now() - $1::int * interval '1 day' RETURNING id) SELECT count(*) AS jobs FROM d";
+    "WITH d AS (DELETE FROM jobs WHERE finished_at < now() - $1::int * interval '1 day' RETURNING id), "
+    "e AS (DELETE FROM events WHERE job_id IN (SELECT id FROM d)) "
+    "SELECT count(*) AS jobs FROM d";
 
 int
 cmd_cleanup(struct config *cfg, int argc, char **argv)

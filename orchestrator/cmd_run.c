@@ -72,8 +72,8 @@ run_help(void)
 	       "  --order-timeout SECS   fail an order not done in this time (default 600)\n"
 	       "  --max-connections N    connections per host per worker (default 8)\n"
 	       "  --no-progress          no progress lines on standard error\n"
-	       "  --lease SECS           job lease, renewed while the job runs; a job whose process died is\n"
-	       "                         taken over after it (default 120)\n"
+	       "  --lease SECS           this run's lease on the jobs it claims, renewed every third of it;\n"
+	       "                         the jobs of a process that died are taken over after it (default 120)\n"
 	       "  --retry-base SECS      first retry of a failed attempt after this; x10 per attempt, at\n"
 	       "                         most a day; Retry-After from the CA wins (default 60)\n"
 	       "  --retry-wait SECS      stay for retries due within this; later ones are left to the next\n"
@@ -156,8 +156,11 @@ run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, i
 	    ru.ru_maxrss / 1024.0, wr->committed, wr->batches);
 }
 
-/* Renews the leases of the jobs this process works, and passes on cancellations. */
-static void
+/*
+ * Renews the lease of this process, which covers the jobs it works (and which a claim needs), and
+ * passes on cancellations. False when it could not: the caller tries again at once.
+ */
+static bool
 run_heartbeat(PGconn *c, struct worker_pool *pool, const char *owner, int lease_s)
 {
 	int64_t *cancel = NULL;
@@ -167,11 +170,12 @@ run_heartbeat(PGconn *c, struct worker_pool *pool, const char *owner, int lease_
 	if (queue_heartbeat(c, owner, lease_s, &cancel, &ncancel, &err) != 0) {
 		log_warn("run: %s (leases expire in %d s unless renewed)", err.msg, lease_s);
 		run_reconnect(c);
-		return;
+		return false;
 	}
 	for (size_t i = 0; i < ncancel; i++)
 		worker_pool_cancel(pool, cancel[i]);
 	free(cancel);
+	return true;
 }
 
 /*
@@ -418,10 +422,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		int64_t now = cf_mono_ms();
 		if (stop_requested > 1)
 			break;
-		if (reconnected || now - last_heartbeat >= lease_s * 1000 / 3) {
+		if (reconnected || last_heartbeat == 0 || now - last_heartbeat >= lease_s * 1000 / 3) {
 			reconnected = false;
-			run_heartbeat(c, pool, owner, (int)lease_s);
-			last_heartbeat = now;
+			last_heartbeat = run_heartbeat(c, pool, owner, (int)lease_s) ? now : 0;
 		}
 		if (now - last_rescue >= RESCUE_EVERY_MS) {
 			long rescued = 0;
@@ -437,7 +440,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		if (!stop_requested && (free_slots >= (batch < nworkers * inflight ? batch : 1) || st.inflight == 0)) {
 			struct job *jobs = NULL;
 			long want = free_slots < batch ? free_slots : batch;
-			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, (int)lease_s, &jobs, &n, &err) != 0) {
+			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, &jobs, &n, &err) != 0) {
 				log_error("run: %s", err.msg);
 				run_reconnect(c);
 				worker_pool_wait(pool, 1000);
@@ -484,6 +487,8 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	writer_join(&wr);
 	writer_running = false;
 	run_summary(&st, claimed_total, cf_mono_ms() - t0, p50, p99, &wr);
+	if (queue_release(c, owner, &err) != 0)
+		log_warn("run: %s (the lease ends by itself in %ld s)", err.msg, lease_s);
 	if (wr.dropped > 0) {
 		log_error("run: %ld result message%s could not be stored (see errors above)", wr.dropped,
 		    wr.dropped == 1 ? "" : "s");

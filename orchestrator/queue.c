@@ -1,4 +1,7 @@
-/* queue.c - enqueue and claim on the jobs table; the claim is one statement with SKIP LOCKED. */
+/*
+ * queue.c - enqueue, claim, leases and rescue. Ready jobs wait in job_queue; the claim is one
+ * statement with SKIP LOCKED; a lease belongs to a run process (runners).
+ */
 #include "queue.h"
 
 #include <inttypes.h>
@@ -17,9 +20,12 @@ static const char *const sql_upsert_cert =
     "SELECT id, true AS new FROM ins UNION ALL "
     "SELECT id, false FROM certificates WHERE names_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)";
 
+/* The job and its row in the ready queue, unless the certificate has a job not finished yet. */
 static const char *const sql_insert_job =
-    "INSERT INTO jobs (certificate_id, account_id, run_id, max_attempts) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (certificate_id) WHERE state IN ('ready', 'running') DO NOTHING RETURNING id";
+    "WITH j AS (INSERT INTO jobs (certificate_id, account_id, run_id, max_attempts) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (certificate_id) WHERE finished_at IS NULL DO NOTHING "
+    "RETURNING id, account_id, priority, run_after) "
+    "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT * FROM j RETURNING job_id";
 
 static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RETURNING id";
 
@@ -27,18 +33,31 @@ static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RET
  * One statement claims a batch and returns, per job, what a worker needs: the names, the order of
  * an earlier attempt to resume (looked for only on a later attempt), whether the certificate was
  * issued before, and the records of its names known to be in place ("fqdn value" lines).
- * It is prepared, so its generic plan must not depend on the batch size ($2) or on how many
- * records there are: the claimed ids go to the UPDATE, and each job's record names to the records
- * lookup, as arrays, which the planner looks up by index whatever it guesses (a join with the CTE
- * instead made the generic plan scan the whole jobs table, an IN every record of the account).
+ * It claims only while the claimer's lease (queue_heartbeat) is live, so that no job runs under a
+ * runner that a rescuer may have taken away.
+ * The claimed rows leave job_queue (a delete writes no index entry) and the jobs rows change no
+ * indexed column, so they can be updated in place. A job cancelled while it waited for a retry
+ * is ended here instead of run. A queue row whose job is no longer ready (its process wrote a
+ * result after the job was rescued) is dropped.
+ * It is prepared, and PostgreSQL should settle on its generic plan rather than plan every claim
+ * again (which cost as much as the claim itself). So the batch size is written into the text
+ * (with LIMIT $n the generic plan looks costlier than any custom one, and is never chosen; the
+ * sizes in use are the run's batch and, rarely, its free slots), and ids and each job's record
+ * names are passed on as arrays, which the planner looks up by index whatever it guesses (a join
+ * instead made the generic plan scan whole tables).
  */
-static const char *const sql_claim =
-    "WITH c AS (SELECT id FROM jobs WHERE state = 'ready' AND run_after <= now() AND account_id = $1 "
-    "ORDER BY priority DESC, run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
-    "u AS (UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $3, "
-    "lease_until = now() + $4::int * interval '1 second', updated_at = now() "
-    "WHERE j.id = ANY (ARRAY(SELECT id FROM c)) "
-    "RETURNING j.id, j.certificate_id, j.attempts, j.max_attempts) "
+static const char sql_claim_fmt[] =
+    "WITH c AS (SELECT job_id FROM job_queue WHERE account_id = $1 AND run_after <= now() "
+    "AND EXISTS (SELECT 1 FROM runners WHERE owner = $2 AND lease_until > now()) "
+    "ORDER BY priority DESC, run_after, job_id LIMIT %d FOR UPDATE SKIP LOCKED), "
+    "q AS (DELETE FROM job_queue WHERE job_id = ANY (ARRAY(SELECT job_id FROM c)) RETURNING job_id), "
+    "u AS (UPDATE jobs j SET state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'running' END, "
+    "finished_at = CASE WHEN j.cancel_requested THEN now() END, "
+    "attempts = j.attempts + CASE WHEN j.cancel_requested THEN 0 ELSE 1 END, locked_by = $2, updated_at = now() "
+    "WHERE j.id = ANY (ARRAY(SELECT job_id FROM q)) AND j.state = 'ready' "
+    "RETURNING j.id, j.state, j.certificate_id, j.attempts, j.max_attempts), "
+    "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', 'cancelled by the operator' "
+    "FROM u WHERE state = 'cancelled') "
     "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, array_to_string(ce.names, ' ') AS names, "
     "ce.key_type, ce.provider, "
     "CASE WHEN u.attempts > 1 THEN (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
@@ -47,7 +66,7 @@ static const char *const sql_claim =
     "(SELECT string_agg(r.fqdn || ' ' || r.value, E'\\n') FROM records r WHERE r.account_id = $1 AND r.fqdn = "
     "ANY (ARRAY(SELECT '_validation-persist.' || regexp_replace(n, '^\\*\\.', '') FROM unnest(ce.names) n))) "
     "AS known "
-    "FROM u JOIN certificates ce ON ce.id = u.certificate_id";
+    "FROM u JOIN certificates ce ON ce.id = u.certificate_id WHERE u.state = 'running'";
 
 static int
 cmp_str(const void *a, const void *b)
@@ -164,21 +183,24 @@ add_known(struct job *j, const char *known)
 }
 
 int
-queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lease_s, struct job **out,
+queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
     int *nclaimed, cf_err *err)
 {
-	char acct[24], lim[16], lease[16];
-	const char *p[] = { acct, lim, owner, lease };
+	char acct[24], sql[sizeof(sql_claim_fmt) + 16];
+	const char *p[] = { acct, owner };
 	struct job *head = NULL, **tail = &head;
-	PGresult *res;
+	PGresult *res = NULL;
 	int rc = -1;
 
 	*out = NULL;
 	*nclaimed = 0;
+	if (limit < 1) {
+		cf_errf(err, "claim: batch size %d", limit);
+		return -1;
+	}
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
-	snprintf(lim, sizeof(lim), "%d", limit);
-	snprintf(lease, sizeof(lease), "%d", lease_s);
-	res = db_exec_prepared(c, "claiming jobs", sql_claim, 4, p, err);
+	snprintf(sql, sizeof(sql), sql_claim_fmt, limit);
+	res = db_exec_prepared(c, "claiming jobs", sql, 2, p, err);
 	if (res == NULL)
 		goto out;
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -238,9 +260,11 @@ out:
 	return rc;
 }
 
+/* Renews owner's lease, and lists its running jobs that an operator asked to cancel. */
 static const char *const sql_heartbeat =
-    "UPDATE jobs SET lease_until = now() + $2::int * interval '1 second' "
-    "WHERE locked_by = $1 AND state = 'running' RETURNING id, cancel_requested";
+    "WITH r AS (INSERT INTO runners (owner, lease_until) VALUES ($1, now() + $2::int * interval '1 second') "
+    "ON CONFLICT (owner) DO UPDATE SET lease_until = EXCLUDED.lease_until) "
+    "SELECT id FROM jobs WHERE cancel_requested AND finished_at IS NULL AND state = 'running' AND locked_by = $1";
 
 int
 queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, size_t *ncancel, cf_err *err)
@@ -248,40 +272,41 @@ queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, siz
 	char lease[16];
 	const char *p[] = { owner, lease };
 	PGresult *res;
-	size_t n = 0;
+	int n;
 
 	*cancel = NULL;
 	*ncancel = 0;
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	if ((res = db_exec_prepared(c, "renewing leases", sql_heartbeat, 2, p, err)) == NULL)
+	if ((res = db_exec_prepared(c, "renewing the lease", sql_heartbeat, 2, p, err)) == NULL)
 		return -1;
-	for (int r = 0; r < PQntuples(res); r++)
-		if (strcmp(db_get(res, r, "cancel_requested"), "t") == 0)
-			n++;
-	if (n > 0 && (*cancel = calloc(n, sizeof(**cancel))) != NULL) {
-		for (int r = 0; r < PQntuples(res); r++)
-			if (strcmp(db_get(res, r, "cancel_requested"), "t") == 0)
-				(*cancel)[(*ncancel)++] = db_get_i64(res, r, "id");
+	n = PQntuples(res);
+	if (n > 0 && (*cancel = calloc((size_t)n, sizeof(**cancel))) != NULL) {
+		for (int r = 0; r < n; r++)
+			(*cancel)[(*ncancel)++] = db_get_i64(res, r, "id");
 	}
 	PQclear(res);
 	return 0;
 }
 
 /*
- * Jobs whose lease ran out (their process died or lost PostgreSQL for longer than the lease) go
- * back to the queue, or fail for good when that was their last attempt. Their stored order is
- * resumed by whoever claims them next.
+ * The runners whose lease ran out (their process died, or lost PostgreSQL for longer than the
+ * lease) are removed, and their running jobs go back to the queue, or fail for good when that
+ * was their last attempt. Their stored order is resumed by whoever claims them next. Two rescuers
+ * at once cannot both take a runner: the second one's DELETE finds it gone.
  */
 static const char *const sql_rescue =
-    "WITH r AS (UPDATE jobs SET "
+    "WITH dead AS (DELETE FROM runners WHERE lease_until < now() AND owner <> $1 RETURNING owner), "
+    "r AS (UPDATE jobs SET "
     "state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= max_attempts THEN 'failed' ELSE 'ready' END, "
     "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN now() END, "
     "last_problem_type = CASE WHEN attempts >= max_attempts THEN 'certfleet:lease-expired' ELSE last_problem_type END, "
     "last_error = CASE WHEN attempts >= max_attempts THEN 'lease of ' || locked_by || ' expired on attempt ' || "
     "attempts || ' of ' || max_attempts ELSE last_error END, "
-    "run_after = now(), locked_by = NULL, lease_until = NULL, updated_at = now() "
-    "WHERE state = 'running' AND lease_until < now() AND locked_by IS DISTINCT FROM $1 "
-    "RETURNING id, state, attempts) "
+    "run_after = now(), locked_by = NULL, updated_at = now() "
+    "WHERE finished_at IS NULL AND state = 'running' AND locked_by = ANY (ARRAY(SELECT owner FROM dead)) "
+    "RETURNING id, state, attempts, account_id, priority, run_after), "
+    "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
+    "SELECT id, account_id, priority, run_after FROM r WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
     "INSERT INTO events (job_id, kind, detail) SELECT id, 'rescued', 'lease expired on attempt ' || attempts || "
     "'; now ' || state FROM r RETURNING job_id";
 
@@ -298,12 +323,26 @@ queue_rescue(PGconn *c, const char *owner, long *rescued, cf_err *err)
 	return 0;
 }
 
+/* At the end of a run: its runner goes, unless jobs still run under it (they wait for a rescuer). */
+static const char *const sql_release =
+    "DELETE FROM runners WHERE owner = $1 AND NOT EXISTS "
+    "(SELECT 1 FROM jobs WHERE finished_at IS NULL AND state = 'running' AND locked_by = $1)";
+
+int
+queue_release(PGconn *c, const char *owner, cf_err *err)
+{
+	const char *p[] = { owner };
+
+	return db_run(c, "releasing the lease", sql_release, 1, p, err);
+}
+
 /* Whether work remains that this run should wait for: ready jobs due soon, or running jobs. */
 static const char *const sql_outstanding =
-    "SELECT (SELECT count(*) FROM jobs WHERE account_id = $1 AND state = 'running') AS running, "
-    "(SELECT count(*) FROM jobs WHERE account_id = $1 AND state = 'ready' AND "
-    "run_after <= now() + $2::int * interval '1 second') AS due, "
-    "(SELECT count(*) FROM jobs WHERE account_id = $1 AND state = 'ready') AS ready";
+    "SELECT (SELECT count(*) FROM jobs WHERE account_id = $1 AND finished_at IS NULL AND state = 'running') "
+    "AS running, "
+    "(SELECT count(*) FROM job_queue WHERE account_id = $1 AND run_after <= now() + $2::int * interval '1 second') "
+    "AS due, "
+    "(SELECT count(*) FROM job_queue WHERE account_id = $1) AS ready";
 
 int
 queue_outstanding(PGconn *c, int64_t account_id, int within_s, struct queue_outstanding *out, cf_err *err)

@@ -38,24 +38,29 @@ int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts
 
 /*
  * Claims up to limit ready jobs of account_id (priority, then due time) with FOR UPDATE SKIP
- * LOCKED, leased to owner for lease_s seconds, and returns them as a list, each with the records
- * already known to be in place and the order of an earlier attempt to resume, if any.
+ * LOCKED for owner, and returns them as a list, each with the records already known to be in
+ * place and the order of an earlier attempt to resume. It claims nothing unless owner holds a
+ * live lease (queue_heartbeat).
  */
-int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, int lease_s, struct job **out,
+int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
     int *nclaimed, cf_err *err) CF_MUST;
 
 /*
- * Extends the lease of every job owner holds to now + lease_s; *cancel gets the ids among them an
- * operator asked to cancel (malloc'd, may be NULL).
+ * Extends owner's lease (which covers every job it runs) to now + lease_s; *cancel gets the ids of
+ * its running jobs an operator asked to cancel (malloc'd, may be NULL).
  */
 int queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, size_t *ncancel,
     cf_err *err) CF_MUST;
 
 /*
- * Returns jobs with expired leases to the queue (or fails them on their last attempt), except
- * owner's own: those are alive in the calling process, which renews their leases once it can.
+ * Returns the jobs of runners whose lease expired to the queue (or fails them on their last
+ * attempt), except owner's own: those are alive in the calling process, which renews its lease
+ * once it can.
  */
 int queue_rescue(PGconn *c, const char *owner, long *rescued, cf_err *err) CF_MUST;
+
+/* Ends owner's lease at the end of a run, unless jobs still run under it. */
+int queue_release(PGconn *c, const char *owner, cf_err *err) CF_MUST;
 
 struct queue_outstanding {
 	long running;            /* jobs running, in any process */

@@ -1,5 +1,5 @@
 /*
- * store.c - worker reports into PostgreSQL. store_batch turns a batch into at most eight
+ * store.c - worker reports into PostgreSQL. store_batch turns a batch into at most seven
  * statements whose rows come from unnest() over array parameters; store_one writes a single
  * message with the same SQL and one-element arrays.
  */
@@ -47,20 +47,28 @@ static const char *const sql_results =
     "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i)";
 
 static const char *const sql_issued =
-    "UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), lease_until = NULL, "
-    "locked_by = NULL, "
-    "last_problem_type = NULL, last_error = NULL FROM unnest($1::bigint[]) AS u(id) WHERE jobs.id = u.id";
+    "UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
+    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[])";
 
-/* A failed attempt: back to the queue after a delay, or failed for good, or cancelled. */
+/*
+ * A failed attempt: back to the queue after a delay, or failed for good, or cancelled, with its
+ * event. A job rescued meanwhile may be in the queue already.
+ */
 static const char *const sql_failed =
-    "UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
+    "WITH j AS (UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
     "WHEN u.retry THEN 'ready' ELSE 'failed' END, "
     "run_after = CASE WHEN u.retry THEN now() + u.delay * interval '1 millisecond' ELSE jobs.run_after END, "
     "finished_at = CASE WHEN u.retry AND u.t <> 'certfleet:cancelled' AND NOT jobs.cancel_requested "
     "THEN NULL ELSE now() END, "
-    "updated_at = now(), lease_until = NULL, locked_by = NULL, last_problem_type = u.t, last_error = u.d "
+    "updated_at = now(), locked_by = NULL, last_problem_type = u.t, last_error = u.d "
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::bigint[]) AS u(id, t, d, retry, delay) "
-    "WHERE jobs.id = u.id";
+    "WHERE jobs.id = u.id "
+    "RETURNING jobs.id, jobs.state, jobs.account_id, jobs.priority, jobs.run_after, u.t, u.d, u.retry), "
+    "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
+    "SELECT id, account_id, priority, run_after FROM j WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
+    "INSERT INTO events (job_id, kind, detail) SELECT id, "
+    "CASE WHEN t = 'certfleet:cancelled' THEN 'cancelled' WHEN retry THEN 'retry' ELSE 'failed' END, "
+    "t || ': ' || coalesce(d, '') || CASE WHEN retry THEN ' (will retry)' ELSE '' END FROM j";
 
 static const char *const sql_events =
     "INSERT INTO events (job_id, kind, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])";
@@ -234,13 +242,6 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 			pgarray_add_bool(&c->f_retry, m->retry);
 			pgarray_add_i64(&c->f_delay, m->retry_in_ms);
 			c->nfailed++;
-			free(key);
-			if (asprintf(&key, "%s: %s%s", m->problem_type, m->detail, m->retry ? " (will retry)" : "") < 0) {
-				key = NULL;
-				goto oom;
-			}
-			add_event(c, m->job_id, strcmp(m->problem_type, "certfleet:cancelled") == 0 ? "cancelled"
-			    : m->retry ? "retry" : "failed", key);
 			break;
 		case OUT_EVENT:
 			add_event(c, m->job_id, m->event_kind, m->detail);
@@ -300,15 +301,32 @@ run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, 
 	return db_run_prepared(conn, what, sql, n, params, err);
 }
 
+/* The statements a batch takes: one per kind of row, three for results. */
+static int
+cols_statements(const struct cols *c)
+{
+	return (c->norders > 0) + (c->nrecords > 0) + 3 * (c->nresults > 0) + (c->nfailed > 0) + (c->nevents > 0);
+}
+
+/*
+ * The events go before the failures, which write their own event: a job's failure is the last
+ * thing a batch says of it. A batch of a single statement needs no BEGIN and COMMIT.
+ */
 static int
 store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 {
 	struct cols c;
+	bool tx = false;
 	int rc = -1;
 
 	memset(&c, 0, sizeof(c));
 	if (cols_fill(&c, list, err) != 0)
 		goto out;
+	if (cols_statements(&c) > 1) {
+		if (db_run(conn, "BEGIN", "BEGIN", 0, NULL, err) != 0)
+			goto out;
+		tx = true;
+	}
 	if (c.norders && run_cols(conn, "storing orders", sql_orders, &c.o_job, 7, err) != 0)
 		goto out;
 	if (c.nrecords && run_cols(conn, "storing records", sql_records, &c.r_acct, 10, err) != 0)
@@ -331,32 +349,25 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 		if (r != 0)
 			goto out;
 	}
-	if (c.nfailed && run_cols(conn, "marking jobs failed", sql_failed, &c.f_job, 5, err) != 0)
-		goto out;
 	if (c.nevents && run_cols(conn, "storing events", sql_events, &c.e_job, 3, err) != 0)
 		goto out;
+	if (c.nfailed && run_cols(conn, "marking jobs failed", sql_failed, &c.f_job, 5, err) != 0)
+		goto out;
+	if (tx && db_run(conn, "COMMIT", "COMMIT", 0, NULL, err) != 0)
+		goto out;
+	tx = false;
 	rc = 0;
 out:
+	if (tx)
+		PQclear(PQexec(conn, "ROLLBACK"));
 	cols_free(&c);
 	return rc;
-}
-
-static int
-in_transaction(PGconn *conn, const struct outmsg *list, cf_err *err)
-{
-	if (db_run(conn, "BEGIN", "BEGIN", 0, NULL, err) != 0)
-		return -1;
-	if (store_list(conn, list, err) != 0 || db_run(conn, "COMMIT", "COMMIT", 0, NULL, err) != 0) {
-		PQclear(PQexec(conn, "ROLLBACK"));
-		return -1;
-	}
-	return 0;
 }
 
 int
 store_batch(PGconn *conn, const struct outmsg *list, cf_err *err)
 {
-	return in_transaction(conn, list, err);
+	return store_list(conn, list, err);
 }
 
 int
@@ -365,5 +376,5 @@ store_one(PGconn *conn, const struct outmsg *m, cf_err *err)
 	struct outmsg copy = *m;
 
 	copy.next = NULL;
-	return in_transaction(conn, &copy, err);
+	return store_list(conn, &copy, err);
 }

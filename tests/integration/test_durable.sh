@@ -54,6 +54,8 @@ check_eq "no valid order abandoned for want of its key" \
 sql "SELECT detail FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing%'" | sed "s/order [^ ]*/order/" | sort | uniq -c | sed "s/^/# abandoned: /"
 echo "# chaos: $kills kills, 600 certificates, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
 check "some work was taken over after a kill" test "$(sql "SELECT count(*) FROM events WHERE kind = 'rescued'")" -gt 0
+check_eq "the ready queue is empty, as every job ended" "$(sql "SELECT count(*) FROM job_queue")" 0
+check_eq "no live lease is left behind" "$(sql "SELECT count(*) FROM runners WHERE lease_until > now()")" 0
 
 # ---- two processes on one database: each job worked exactly once ----
 # One order in flight per process: Pebble 2.10 can deadlock when one process's newOrder overlaps
@@ -71,6 +73,7 @@ ca=$(grep -o 'claimed=[0-9]*' "$tmp/two-a.out" | cut -d= -f2)
 cb=$(grep -o 'claimed=[0-9]*' "$tmp/two-b.out" | cut -d= -f2)
 check_eq "two runs: claims add up to 30 ($ca + $cb)" "$((ca + cb))" 30
 check "two runs: both processes worked" test "$ca" -gt 0 -a "$cb" -gt 0
+check_eq "two runs: both released their lease at the end" "$(sql "SELECT count(*) FROM runners WHERE lease_until > now()")" 0
 
 # ---- retry: the provider fails twice, then succeeds ----
 python3 "$here/flaky_proxy.py" "$CERTFLEET_CHALLTESTSRV_URL" 2 >"$tmp/proxy.port" 2>"$tmp/proxy.err" &
@@ -103,6 +106,8 @@ check "enqueue to cancel" "$CF" enqueue --label tonight "x1.$ZONE" "x2.$ZONE"
 run=$(sql "SELECT max(id) FROM runs")
 check "cancel the run" "$CF" cancel --run "$run"
 check_eq "cancelled jobs" "$(sql "SELECT count(*) FROM jobs WHERE run_id = $run AND state = 'cancelled'")" 2
+check_eq "cancelled jobs left the ready queue" \
+	"$(sql "SELECT count(*) FROM job_queue q JOIN jobs j ON j.id = q.job_id WHERE j.run_id = $run")" 0
 "$CF" run --no-progress >/dev/null 2>&1
 check_eq "a cancelled job is not worked" "$(sql "SELECT count(*) FROM orders o JOIN jobs j ON j.id = o.job_id WHERE j.run_id = $run")" 0
 
@@ -111,4 +116,6 @@ results=$(sql "SELECT count(*) FROM results")
 "$CF" cleanup --older-than 0 >/dev/null
 check_eq "cleanup removed every finished job" "$(sql "SELECT count(*) FROM jobs WHERE state IN ('issued', 'failed', 'cancelled')")" 0
 check_eq "cleanup kept every result" "$(sql "SELECT count(*) FROM results")" "$results"
+check_eq "cleanup removed the events of the jobs it removed" \
+	"$(sql "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)")" 0
 finish
