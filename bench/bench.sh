@@ -159,12 +159,13 @@ if [ "$QUEUE_N" -gt 0 ]; then
 		-c "INSERT INTO jobs (certificate_id, account_id) SELECT id, $acct FROM certificates WHERE names_key LIKE 'q%.queue.example'" \
 		-c "CREATE TABLE bq (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'ready')" \
 		-c "CREATE INDEX bq_ready ON bq (id) WHERE state = 'ready'" >/dev/null || exit 1
-	# every queue job ready again (in the queue table too), on freshly written pages
+	# every queue job ready again, on freshly written pages, the queue rows in enqueue order as
+	# enqueue writes them
 	queue_reset() {
 		psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
 			-c "UPDATE jobs SET state = 'ready', attempts = 0, finished_at = NULL, locked_by = NULL WHERE id IN ($qjobs)" \
 			-c "DELETE FROM job_queue WHERE job_id IN ($qjobs)" \
-			-c "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT id, account_id, priority, run_after FROM jobs WHERE id IN ($qjobs)" \
+			-c "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT id, account_id, priority, run_after FROM jobs WHERE id IN ($qjobs) ORDER BY id" \
 			-c "VACUUM FULL jobs" -c "VACUUM FULL job_queue" -c "ANALYZE jobs" -c "ANALYZE job_queue" >/dev/null ||
 			{ say "queue: resetting the jobs failed"; exit 1; }
 	}

@@ -20,6 +20,10 @@ CREATE TABLE job_queue (
 );
 -- The claim reads this index in claim order: an account's jobs by priority, then due time.
 CREATE INDEX job_queue_claim ON job_queue (account_id, priority DESC, run_after, job_id);
+-- Every claim walks over the index entries of the jobs claimed before it until a vacuum removes
+-- them, so the queue is vacuumed after every 10,000 claims rather than a fifth of its size.
+ALTER TABLE job_queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
+    autovacuum_vacuum_cost_delay = 0);
 
 -- A run process (jobs.locked_by names it) and how long its claims hold without a renewal.
 CREATE TABLE runners (
