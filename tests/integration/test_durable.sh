@@ -110,6 +110,12 @@ check_eq "cancelled jobs left the ready queue" \
 	"$(sql "SELECT count(*) FROM job_queue q JOIN jobs j ON j.id = q.job_id WHERE j.run_id = $run")" 0
 "$CF" run --no-progress >/dev/null 2>&1
 check_eq "a cancelled job is not worked" "$(sql "SELECT count(*) FROM orders o JOIN jobs j ON j.id = o.job_id WHERE j.run_id = $run")" 0
+# a cancel that reached a running job as it went back to the queue for a retry: the claim ends it
+check "enqueue one more" "$CF" enqueue "y1.$ZONE"
+sql "UPDATE jobs SET cancel_requested = true FROM certificates c WHERE c.id = jobs.certificate_id AND c.names = ARRAY['y1.$ZONE']" >/dev/null
+"$CF" run --no-progress >/dev/null 2>&1
+check_eq "a job flagged for cancel is cancelled when claimed, not worked" \
+	"$(sql "SELECT j.state || ' ' || (SELECT count(*) FROM orders o WHERE o.job_id = j.id) || ' ' || (SELECT count(*) FROM events e WHERE e.job_id = j.id AND e.kind = 'cancelled') FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['y1.$ZONE']")" "cancelled 0 1"
 
 # ---- retention ----
 results=$(sql "SELECT count(*) FROM results")
