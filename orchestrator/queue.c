@@ -292,7 +292,8 @@ queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, siz
  * The runners whose lease ran out (their process died, or lost PostgreSQL for longer than the
  * lease) are removed, and their running jobs go back to the queue, or fail for good when that
  * was their last attempt. Their stored order is resumed by whoever claims them next. Two rescuers
- * at once cannot both take a runner: the second one's DELETE finds it gone.
+ * at once cannot both take a runner: the second one's DELETE finds it gone. EXISTS (dead) becomes
+ * a one-time filter, so that a rescue that finds no dead runner reads no job.
  */
 static const char *const sql_rescue =
     "WITH dead AS (DELETE FROM runners WHERE lease_until < now() AND owner <> $1 RETURNING owner), "
@@ -303,7 +304,8 @@ static const char *const sql_rescue =
     "last_error = CASE WHEN attempts >= max_attempts THEN 'lease of ' || locked_by || ' expired on attempt ' || "
     "attempts || ' of ' || max_attempts ELSE last_error END, "
     "run_after = now(), locked_by = NULL, updated_at = now() "
-    "WHERE finished_at IS NULL AND state = 'running' AND locked_by = ANY (ARRAY(SELECT owner FROM dead)) "
+    "WHERE EXISTS (SELECT 1 FROM dead) AND finished_at IS NULL AND state = 'running' "
+    "AND locked_by = ANY (ARRAY(SELECT owner FROM dead)) "
     "RETURNING id, state, attempts, account_id, priority, run_after), "
     "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
     "SELECT id, account_id, priority, run_after FROM r WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
