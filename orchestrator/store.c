@@ -51,8 +51,9 @@ static const char *const sql_issued =
     "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[])";
 
 /*
- * A failed attempt: back to the queue after a delay, or failed for good, or cancelled, with its
- * event. A job rescued meanwhile may be in the queue already.
+ * A failed attempt: back to the queue after a delay, with a retry event that keeps its error, or
+ * failed for good, or cancelled. A job's end is its row (state, last_problem_type, last_error,
+ * finished_at), not an event as well. A job rescued meanwhile may be in the queue already.
  */
 static const char *const sql_failed =
     "WITH j AS (UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
@@ -66,9 +67,8 @@ static const char *const sql_failed =
     "RETURNING jobs.id, jobs.state, jobs.account_id, jobs.priority, jobs.run_after, u.t, u.d, u.retry), "
     "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
     "SELECT id, account_id, priority, run_after FROM j WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
-    "INSERT INTO events (job_id, kind, detail) SELECT id, "
-    "CASE WHEN t = 'certfleet:cancelled' THEN 'cancelled' WHEN retry THEN 'retry' ELSE 'failed' END, "
-    "t || ': ' || coalesce(d, '') || CASE WHEN retry THEN ' (will retry)' ELSE '' END FROM j";
+    "INSERT INTO events (job_id, kind, detail) SELECT id, 'retry', t || ': ' || coalesce(d, '') || ' (will retry)' "
+    "FROM j WHERE state = 'ready'";
 
 static const char *const sql_events =
     "INSERT INTO events (job_id, kind, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])";
@@ -218,8 +218,7 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 				records[i].verified = true;
 			}
 			break;
-		case OUT_ISSUED: {
-			char detail[128];
+		case OUT_ISSUED:
 			pgarray_add_i64(&c->s_job, m->job_id);
 			pgarray_add_i64(&c->s_cert, m->certificate_id);
 			pgarray_add(&c->s_url, m->order_url);
@@ -231,10 +230,7 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 			pgarray_add_i64(&c->s_na, m->not_after);
 			pgarray_add(&c->s_issuer, m->issuer);
 			c->nresults++;
-			snprintf(detail, sizeof(detail), "serial %s", m->serial);
-			add_event(c, m->job_id, "issued", detail);
 			break;
-		}
 		case OUT_FAILED:
 			pgarray_add_i64(&c->f_job, m->job_id);
 			pgarray_add(&c->f_type, m->problem_type);

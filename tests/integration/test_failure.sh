@@ -30,8 +30,10 @@ check "problem detail names the accounturi mismatch" \
 	bash -c "psql -qAt '$CERTFLEET_DB' -c \"SELECT last_error FROM jobs WHERE state = 'failed'\" | grep -q 'accounturi mismatch'"
 check_eq "the other jobs issued" "$(sql "SELECT count(*) FROM jobs WHERE state = 'issued'")" 2
 check_eq "no result for the failed job" "$(sql "SELECT count(*) FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.state = 'failed'")" 0
-check_eq "failure in the event log" "$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind = 'failed'")" 1
-check_eq "the first refusal was a retry" "$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind = 'retry'")" 1
+check_eq "the first refusal is in the event log as a retry, with its error" \
+	"$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind = 'retry' AND e.detail LIKE 'urn:ietf:params:acme:error:unauthorized: %'")" 1
+check_eq "the final refusal is the job row, not an event as well" \
+	"$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind IN ('failed', 'issued', 'cancelled')")" 0
 check "status lists the failure" bash -c "'$CF' status | grep -q 'unauthorized'"
 rm -f "$out"
 finish
