@@ -12,7 +12,7 @@
 #
 # Environment (defaults in brackets):
 #   CERTFLEET_STACK_DIR            state folder [<repo>/.stack]
-#   CERTFLEET_PG_PORT              PostgreSQL TCP port on 127.0.0.1 [55432]
+#   CERTFLEET_PG_PORT              PostgreSQL TCP port on 127.0.0.1 [25432]
 #   CERTFLEET_PEBBLE_PORT          Pebble ACME API, HTTPS [14000]
 #   CERTFLEET_PEBBLE_MGMT_PORT     Pebble management API, HTTPS [15000]
 #   CERTFLEET_PEBBLE_RETRY_AFTER   seconds of Retry-After Pebble sends while it validates [1]
@@ -46,8 +46,10 @@ RUN="$STATE/run"
 LOGS="$STATE/logs"
 TLS="$STATE/tls"
 
+# The default ports lie below Linux's ephemeral range (32768-60999): a port in it can be held by
+# any outgoing connection's local end, and PostgreSQL restarted under a busy run then cannot bind.
 ports_from_env() {
-    PG_PORT="${CERTFLEET_PG_PORT:-55432}"
+    PG_PORT="${CERTFLEET_PG_PORT:-25432}"
     PEBBLE_PORT="${CERTFLEET_PEBBLE_PORT:-14000}"
     PEBBLE_MGMT_PORT="${CERTFLEET_PEBBLE_MGMT_PORT:-15000}"
     DNS_PORT="${CERTFLEET_DNS_PORT:-8053}"
