@@ -35,6 +35,17 @@ db_new() {
 
 sql() { psql -qAt -v ON_ERROR_STOP=1 "$CERTFLEET_DB" -c "$1"; }
 
+# random_port: a port for a server a test starts, below the kernel's ephemeral range, where the
+# local end of some outgoing connection may hold a port for TCP alone (the server would answer
+# over UDP and refuse TCP). The next port up is free of that range too. Callers still retry when
+# the server finds its port busy.
+random_port() {
+	local lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[[ "$lo" =~ ^[0-9]+$ ]] && [ "$lo" -gt 22000 ] || lo=32768
+	echo $((20000 + RANDOM % (lo - 20001)))
+}
+
 register() {
 	"$CF" account register --agree-tos --contact "mailto:ops@$ZONE" >/dev/null
 }

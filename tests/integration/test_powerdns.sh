@@ -31,7 +31,7 @@ require_tools "apt-get install pdns-server pdns-backend-sqlite3 sqlite3 dnsutils
 # A free pair of ports: pdns.sh refuses busy ones, so try a few.
 started=0
 for _ in 1 2 3 4 5 6; do
-	DNS_PORT=$((20000 + RANDOM % 20000))
+	DNS_PORT=$(random_port)
 	API_PORT=$((DNS_PORT + 1))
 	if "$repo/scripts/pdns.sh" start "$pdir" "$DNS_PORT" "$API_PORT" "$Z1" "$Z2" >"$tmp/start.out" 2>&1; then
 		started=1

@@ -14,7 +14,7 @@ trap '"$repo/scripts/bind.sh" stop "$tmp/bind" >/dev/null 2>&1; rm -rf "$tmp"' E
 # A port free for UDP and TCP; bind.sh refuses a busy one, so a few tries.
 started=0
 for try in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 30000))
+	port=$(random_port)
 	if "$repo/scripts/bind.sh" start "$tmp/bind" "$port" a.example b.example 2>"$tmp/bind.err"; then
 		started=1
 		break
