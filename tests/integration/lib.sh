@@ -35,10 +35,10 @@ db_new() {
 
 sql() { psql -qAt -v ON_ERROR_STOP=1 "$CERTFLEET_DB" -c "$1"; }
 
-# random_port: a port for a server a test starts, below the kernel's ephemeral range, where the
-# local end of some outgoing connection may hold a port for TCP alone (the server would answer
-# over UDP and refuse TCP). The next port up is free of that range too. Callers still retry when
-# the server finds its port busy.
+# random_port: a port for a server a test starts, below the kernel's ephemeral range. Inside that
+# range the local end of an outgoing connection may hold the port for TCP, and the server then
+# answers over UDP alone. The port after it is below the range too. Callers still retry when the
+# server finds its port busy.
 random_port() {
 	local lo
 	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
