@@ -85,26 +85,12 @@ class Cloudflare(fakedns.App):
                     out.setdefault(r["name"], []).append(txt_value(r["content"]))
             return out
 
-    def seed(self, name, value, raw):
-        name = name.lower().rstrip(".")
-        zone = self.zone_of(name)
-        if zone is None:
-            raise ValueError(f"{name} is in no zone of this fake")
-        with self.lock:
-            rec = self.new_record(zone, name, value if raw else fakedns.quote_value(value), 300,
-                                  None)
-            self.records[rec["id"]] = rec
-            values = self.values_at(name)
-        self.publisher.publish(name, values)
+    def add_seeded(self, zone, name, content):
+        rec = self.new_record(zone, name, content, 300, None)
+        self.records[rec["id"]] = rec
+        return self.values_at(name)
 
     # -- helpers --
-
-    def zone_of(self, name):
-        best = None
-        for z in self.zones:
-            if (name == z or name.endswith("." + z)) and (best is None or len(z) > len(best)):
-                best = z
-        return best
 
     def new_record(self, zone, name, content, ttl, comment):
         t = now()

@@ -192,7 +192,8 @@ class Publisher:
 
 class App:
     """What a provider's fake implements. api() returns (status, headers, body bytes, kind)
-    with kind 'ok' or 'write', or raises Reject; error_body() renders a Reject."""
+    with kind 'ok' or 'write', or raises Reject; error_body() renders a Reject. A fake keeps
+    self.zones keyed by zone name, self.lock and self.publisher."""
 
     def api(self, method, path, query, headers, body):
         raise NotImplementedError
@@ -204,7 +205,27 @@ class App:
         raise NotImplementedError
 
     def seed(self, name, value, raw):
+        """Adds a TXT value at name as if somebody else had written it, and publishes the name."""
+        name = name.lower().rstrip(".")
+        zone = self.zone_of(name)
+        if zone is None:
+            raise ValueError(f"{name} is in no zone of this fake")
+        with self.lock:
+            values = self.add_seeded(zone, name, value if raw else quote_value(value))
+        self.publisher.publish(name, values)
+
+    def add_seeded(self, zone, name, content):
+        """Stores one TXT value (presentation form, quoted) at name; returns the values there.
+        Called with self.lock held."""
         raise NotImplementedError
+
+    def zone_of(self, name):
+        """The longest zone of this fake that holds name, or None."""
+        best = None
+        for z in self.zones:
+            if (name == z or name.endswith("." + z)) and (best is None or len(z) > len(best)):
+                best = z
+        return best
 
     def injected(self, status, retry_after):
         """The answer of an injected failure: (status, headers, body)."""

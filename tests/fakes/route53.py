@@ -155,16 +155,10 @@ class Route53(fakedns.App):
                         out[name] = [self.dns_value(v) for v in s["values"]]
         return out
 
-    def seed(self, name, value, raw):
-        name = name.lower().rstrip(".")
-        zone = self.zone_of(name)
-        if zone is None:
-            raise ValueError(f"{name} is in no zone of this fake")
-        with self.lock:
-            s = self.zones[zone]["sets"].setdefault((name, "TXT"), {"ttl": 300, "values": []})
-            s["values"].append(value if raw else fakedns.quote_value(value))
-            values = [self.dns_value(v) for v in s["values"]]
-        self.publisher.publish(name, values)
+    def add_seeded(self, zone, name, content):
+        s = self.zones[zone]["sets"].setdefault((name, "TXT"), {"ttl": 300, "values": []})
+        s["values"].append(content)
+        return [self.dns_value(v) for v in s["values"]]
 
     # -- helpers --
 
@@ -174,13 +168,6 @@ class Route53(fakedns.App):
             return b"".join(fakedns.parse_quoted_strings(v, True, "Value")).decode()
         except Reject:
             return v
-
-    def zone_of(self, name):
-        best = None
-        for z in self.zones:
-            if (name == z or name.endswith("." + z)) and (best is None or len(z) > len(best)):
-                best = z
-        return best
 
     def zone_by_id(self, zid):
         for name, z in self.zones.items():
