@@ -35,6 +35,14 @@ db_new() {
 
 sql() { psql -qAt -v ON_ERROR_STOP=1 "$CERTFLEET_DB" -c "$1"; }
 
+# out NAME ARGS...: runs certfleet provider ARGS with stdout+stderr into $tmp/NAME (the test's
+# temporary folder); its exit code
+out() {
+	local name=$1
+	shift
+	"$CF" provider "$@" >"$tmp/$name" 2>&1
+}
+
 # random_port: a port for a server a test starts, below the kernel's ephemeral range. Inside that
 # range the local end of an outgoing connection may hold the port for TCP, and the server then
 # answers over UDP alone. The port after it is below the range too. Callers still retry when the

@@ -61,12 +61,6 @@ EOF
 chmod 0600 "$tmp/providers.json"
 export CERTFLEET_PROVIDERS="$tmp/providers.json"
 
-# out NAME ARGS...: runs certfleet provider ARGS with stdout+stderr into $tmp/NAME; its exit code
-out() {
-	local name=$1
-	shift
-	"$CF" provider "$@" >"$tmp/$name" 2>&1
-}
 batches() { fake_count main '^[0-9.]+ POST /client/v4/zones/[0-9a-f]+/dns_records/batch 200$'; }
 lists() { fake_count main '^[0-9.]+ GET /client/v4/zones/[0-9a-f]+/dns_records\?'; }
 

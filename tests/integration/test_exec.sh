@@ -30,13 +30,6 @@ providers "$tmp/providers.json" "
 	\"hang\": { \"type\": \"exec\", \"command\": \"$HOOK\", \"timeout\": 1, \"zones\": [\"$ZONE\"] }"
 export CERTFLEET_PROVIDERS="$tmp/providers.json"
 
-# out NAME ARGS...: certfleet provider ARGS, stdout and stderr into $tmp/NAME; its exit code
-out() {
-	local name=$1
-	shift
-	"$CF" provider "$@" >"$tmp/$name" 2>&1
-}
-
 # gone PID: true when the process no longer runs (exited, or a zombie nobody reaped yet)
 gone() {
 	[ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]

@@ -60,13 +60,6 @@ EOF
 chmod 0600 "$tmp/providers.json"
 export CERTFLEET_PROVIDERS="$tmp/providers.json"
 
-# out NAME ARGS...: runs certfleet provider ARGS with stdout+stderr into $tmp/NAME; its exit code
-out() {
-	local name=$1
-	shift
-	"$CF" provider "$@" >"$tmp/$name" 2>&1
-}
-
 # The TXT values at NAME as the server answers them, one per line, character-strings joined.
 txt() {
 	dig @127.0.0.1 -p "$DNS_PORT" +short +norecurse TXT "$1" | sed -e 's/" "//g' -e 's/^"//' -e 's/"$//' | sort

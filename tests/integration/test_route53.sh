@@ -77,12 +77,6 @@ EOF
 chmod 0600 "$tmp/providers.json"
 export CERTFLEET_PROVIDERS="$tmp/providers.json"
 
-# out NAME ARGS...: runs certfleet provider ARGS with stdout+stderr into $tmp/NAME; its exit code
-out() {
-	local name=$1
-	shift
-	"$CF" provider "$@" >"$tmp/$name" 2>&1
-}
 changes() { fake_count main '^[0-9.]+ POST /2013-04-01/hostedzone/[A-Z0-9]+/rrset/ 200$'; }
 polls() { fake_count main '^[0-9.]+ GET /2013-04-01/change/[A-Z0-9]+ 200$'; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
