@@ -10,11 +10,12 @@
 
 /*
  * Queued jobs are cancelled at once; running ones are flagged, and the process that runs them
- * ends their order at its next lease renewal (or, if it died, the rescuer cancels them).
+ * ends their order at its next lease renewal (or, if it died, the rescuer cancels them). The flag
+ * is set on the job, and on its unfinished_jobs row, where the renewal looks for it.
  */
 static const char *const sql_cancel =
-    "WITH t AS (SELECT id FROM jobs WHERE finished_at IS NULL AND "
-    "($1::bigint IS NULL OR id = $1) AND ($2::bigint IS NULL OR run_id = $2)), "
+    "WITH t AS (SELECT j.id FROM unfinished_jobs a JOIN jobs j ON j.id = a.job_id WHERE "
+    "($1::bigint IS NULL OR a.job_id = $1) AND ($2::bigint IS NULL OR j.run_id = $2)), "
     /* queue rows first, as a claim locks them: a job a claim takes meanwhile is running after all */
     "q AS (DELETE FROM job_queue WHERE job_id IN (SELECT id FROM t) RETURNING job_id), "
     "u AS (UPDATE jobs SET cancel_requested = true, "
@@ -23,7 +24,9 @@ static const char *const sql_cancel =
     "FROM t WHERE jobs.id = t.id AND jobs.finished_at IS NULL RETURNING jobs.id, jobs.state), "
     "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', "
     "CASE WHEN state = 'cancelled' THEN 'cancelled by the operator' ELSE 'cancel requested while running' END "
-    "FROM u) "
+    "FROM u), "
+    "d AS (DELETE FROM unfinished_jobs WHERE job_id IN (SELECT id FROM u WHERE state = 'cancelled')), "
+    "f AS (UPDATE unfinished_jobs SET cancel_requested = true WHERE job_id IN (SELECT id FROM u WHERE state <> 'cancelled')) "
     "SELECT count(*) FILTER (WHERE state = 'cancelled') AS now, count(*) FILTER (WHERE state <> 'cancelled') AS later FROM u";
 
 int

@@ -469,7 +469,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 			if (queue_outstanding(c, acct.id, (int)retry_wait_s, &qo, &err) != 0) {
 				log_error("run: %s", err.msg);
 				run_reconnect(c);
-			} else if (qo.due_soon == 0 && qo.running == 0 && !follow) {
+			} else if (!qo.due_soon && !qo.running && !follow) {
 				break;
 			}
 			run_idle_wait(c, pool, follow ? 5000 : 1000);

@@ -3,6 +3,7 @@
 #define CF_QUEUE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,8 +64,8 @@ int queue_rescue(PGconn *c, const char *owner, long *rescued, cf_err *err) CF_MU
 int queue_release(PGconn *c, const char *owner, cf_err *err) CF_MUST;
 
 struct queue_outstanding {
-	long running;            /* jobs running, in any process */
-	long due_soon;           /* ready jobs due within the window */
+	bool running;            /* some job runs, in any process */
+	bool due_soon;           /* some ready job is due within the window */
 	long ready;              /* ready jobs, whenever due */
 };
 

@@ -46,14 +46,18 @@ static const char *const sql_results =
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
     "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i)";
 
+/* An ended job leaves unfinished_jobs in the statement that ends it. */
 static const char *const sql_issued =
-    "UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
-    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[])";
+    "WITH j AS (UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
+    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[])) "
+    "DELETE FROM unfinished_jobs WHERE job_id = ANY ($1::bigint[])";
 
 /*
  * A failed attempt: back to the queue after a delay, with a retry event that keeps its error, or
  * failed for good, or cancelled. A job's end is its row (state, last_problem_type, last_error,
- * finished_at), not an event as well. A job rescued meanwhile may be in the queue already.
+ * finished_at), not an event as well. A job rescued meanwhile may be in the queue already; one
+ * that ended meanwhile (rescued, then run to its end by another process) is left as it ended,
+ * never put back in the queue.
  */
 static const char *const sql_failed =
     "WITH j AS (UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
@@ -63,8 +67,9 @@ static const char *const sql_failed =
     "THEN NULL ELSE now() END, "
     "updated_at = now(), locked_by = NULL, last_problem_type = u.t, last_error = u.d "
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::bigint[]) AS u(id, t, d, retry, delay) "
-    "WHERE jobs.id = u.id "
+    "WHERE jobs.id = u.id AND jobs.finished_at IS NULL "
     "RETURNING jobs.id, jobs.state, jobs.account_id, jobs.priority, jobs.run_after, u.t, u.d, u.retry), "
+    "a AS (DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j WHERE state <> 'ready'))), "
     "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
     "SELECT id, account_id, priority, run_after FROM j WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
     "INSERT INTO events (job_id, kind, detail) SELECT id, 'retry', t || ': ' || coalesce(d, '') || ' (will retry)' "

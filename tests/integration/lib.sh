@@ -35,6 +35,15 @@ db_new() {
 
 sql() { psql -qAt -v ON_ERROR_STOP=1 "$CERTFLEET_DB" -c "$1"; }
 
+# Checks the invariant of unfinished_jobs: a job has a row there, with its certificate and
+# account, exactly while it is not finished.
+check_unfinished() {
+	check_eq "$1: unfinished_jobs lists exactly the unfinished jobs" "$(sql "SELECT count(*) FROM jobs j
+		FULL JOIN unfinished_jobs a ON a.job_id = j.id
+		WHERE j.id IS NULL OR (j.finished_at IS NULL) <> (a.job_id IS NOT NULL)
+		OR a.certificate_id <> j.certificate_id OR a.account_id <> j.account_id")" 0
+}
+
 # out NAME ARGS...: runs certfleet provider ARGS with stdout+stderr into $tmp/NAME (the test's
 # temporary folder); its exit code
 out() {

@@ -55,6 +55,7 @@ sql "SELECT detail FROM events WHERE kind = 'resume' AND detail LIKE 'not contin
 echo "# chaos: $kills kills, 600 certificates, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
 check "some work was taken over after a kill" test "$(sql "SELECT count(*) FROM events WHERE kind = 'rescued'")" -gt 0
 check_eq "the ready queue is empty, as every job ended" "$(sql "SELECT count(*) FROM job_queue")" 0
+check_unfinished "chaos"
 check_eq "no live lease is left behind" "$(sql "SELECT count(*) FROM runners WHERE lease_until > now()")" 0
 
 # ---- two processes on one database: each job worked exactly once ----
@@ -74,6 +75,7 @@ cb=$(grep -o 'claimed=[0-9]*' "$tmp/two-b.out" | cut -d= -f2)
 check_eq "two runs: claims add up to 30 ($ca + $cb)" "$((ca + cb))" 30
 check "two runs: both processes worked" test "$ca" -gt 0 -a "$cb" -gt 0
 check_eq "two runs: both released their lease at the end" "$(sql "SELECT count(*) FROM runners WHERE lease_until > now()")" 0
+check_unfinished "two runs"
 
 # ---- retry: the provider fails twice, then succeeds ----
 python3 "$here/flaky_proxy.py" "$CERTFLEET_CHALLTESTSRV_URL" 2 >"$tmp/proxy.port" 2>"$tmp/proxy.err" &
@@ -117,6 +119,31 @@ sql "UPDATE jobs SET cancel_requested = true FROM certificates c WHERE c.id = jo
 check_eq "a job flagged for cancel is cancelled when claimed, not worked" \
 	"$(sql "SELECT j.state || ' ' || (SELECT count(*) FROM orders o WHERE o.job_id = j.id) || ' ' || (SELECT count(*) FROM events e WHERE e.job_id = j.id AND e.kind = 'cancelled') FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['y1.$ZONE']")" "cancelled 0 1"
 
+# a cancel that reaches a job while it runs: its process ends the order at the next renewal of
+# its lease (every second here), although the provider's program still hangs
+printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 20, "zones": ["%s"] } } }\n' \
+	"$here/exec_hook.sh" "$ZONE" >"$tmp/slow.json"
+chmod 0600 "$tmp/slow.json"
+export EXEC_HOOK_LOG="$tmp/hook.log"
+: >"$EXEC_HOOK_LOG"
+check "enqueue a job whose provider hangs" env CERTFLEET_PROVIDERS="$tmp/slow.json" "$CF" enqueue --provider slow "z1.$ZONE"
+zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['z1.$ZONE']")
+CERTFLEET_PROVIDERS="$tmp/slow.json" EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/zrun.out" 2>&1 &
+zpid=$!
+for _ in $(seq 1 100); do [ -s "$EXEC_HOOK_LOG.pids" ] && break; sleep 0.1; done
+check_eq "the job runs, its provider's program hangs" "$(sql "SELECT state FROM jobs WHERE id = $zid")" running
+check "cancel the running job" bash -c "'$CF' cancel --job $zid | grep -q '1 running job'"
+check_eq "the request is flagged where the renewal looks" \
+	"$(sql "SELECT count(*) FROM unfinished_jobs WHERE job_id = $zid AND cancel_requested")" 1
+for _ in $(seq 1 100); do [ "$(sql "SELECT state FROM jobs WHERE id = $zid")" = cancelled ] && break; sleep 0.1; done
+check_eq "the run cancels the job within seconds, with its event" \
+	"$(sql "SELECT j.state || ' ' || (SELECT count(*) FROM events e WHERE e.job_id = j.id AND e.kind = 'cancelled') FROM jobs j WHERE j.id = $zid")" "cancelled 1"
+kill $(cat "$EXEC_HOOK_LOG.pids") 2>/dev/null
+wait "$zpid"
+check_eq "the run ends without a failure" "$?" 0
+
+check_unfinished "cancel"
+
 # ---- retention ----
 results=$(sql "SELECT count(*) FROM results")
 "$CF" cleanup --older-than 0 >/dev/null
@@ -124,4 +151,5 @@ check_eq "cleanup removed every finished job" "$(sql "SELECT count(*) FROM jobs 
 check_eq "cleanup kept every result" "$(sql "SELECT count(*) FROM results")" "$results"
 check_eq "cleanup removed the events of the jobs it removed" \
 	"$(sql "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)")" 0
+check_unfinished "cleanup"
 finish

@@ -36,4 +36,5 @@ check_eq "the final refusal is the job row, not an event as well" \
 	"$(sql "SELECT count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE j.state = 'failed' AND e.kind IN ('failed', 'issued', 'cancelled')")" 0
 check "status lists the failure" bash -c "'$CF' status | grep -q 'unauthorized'"
 rm -f "$out"
+check_unfinished "retries and failures"
 finish

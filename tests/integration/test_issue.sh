@@ -68,4 +68,5 @@ check_eq "old results kept" "$(sql "SELECT count(*) FROM results")" 100
 check "run summary names the counts" grep -q "50 issued, 0 failed" "$tmp/run2.out"
 check "status shows 100 issued" bash -c "'$CF' status | grep -Eq 'issued +100'"
 
+check_unfinished "issued fleet"
 finish

@@ -54,6 +54,7 @@ check_eq "finished jobs kept their state and error" "$(sql "SELECT string_agg(st
 check "enqueue of a certificate with a job in flight adds nothing" \
 	bash -c "'$CF' enqueue 'o2.$ZONE' | grep -q '0 jobs in run.*1 already queued or running'"
 check_eq "still one job for o2" "$(sql "SELECT count(*) FROM jobs WHERE certificate_id = 2")" 1
+check_unfinished "after migrate"
 "$CF" run --no-progress >"$tmp/run.out" 2>&1
 check_eq "run after migrate exits 0" "$?" 0
 check_eq "the ready job and the dead runner's job were issued" \
@@ -61,4 +62,5 @@ check_eq "the ready job and the dead runner's job were issued" \
 check_eq "the dead runner's job was rescued" "$(sql "SELECT count(*) FROM events WHERE kind = 'rescued'")" 1
 check_eq "no runner is left" "$(sql "SELECT count(*) FROM runners")" 0
 check_eq "the queue is empty" "$(sql "SELECT count(*) FROM job_queue")" 0
+check_unfinished "after the run"
 finish
