@@ -9,7 +9,7 @@
 #   --hold N    orders held in flight in the hold test (default 10000; BENCH_HOLD; 0 skips it)
 #   --peers N   certificates per peer configuration (default 20; BENCH_PEERS_N; 0 skips peers)
 #   --queue N   no-op jobs in the queue-only benchmark (default 100000; BENCH_QUEUE_N; 0 skips it)
-#   --queue-rounds N  rounds of the queue benchmark, whose medians are printed (default 3)
+#   --queue-rounds N  rounds of the queue benchmark, whose medians are printed (default 5)
 #   --only-queue      the queue benchmark alone
 #
 # It runs its own stack (state in .stack-bench/, ports 100 above the test stack's), started fresh
@@ -23,7 +23,7 @@ cf=${CERTFLEET_BIN:-$repo/build/certfleet}
 N=${BENCH_N:-2000}
 HOLD=${BENCH_HOLD:-10000}
 QUEUE_N=${BENCH_QUEUE_N:-100000}
-QUEUE_ROUNDS=${BENCH_QUEUE_ROUNDS:-3}
+QUEUE_ROUNDS=${BENCH_QUEUE_ROUNDS:-5}
 PEERS_N=${BENCH_PEERS_N:-20}
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -147,34 +147,50 @@ fi
 # ---- the queue alone ----
 # Rounds alternate certfleet and the baseline, each from a freshly rewritten table, and the
 # medians are printed: one burst of 100,000 jobs takes a few seconds, and an autovacuum or a
-# checkpoint landing in one of them moves it by a fifth.
+# checkpoint landing in one of them moves it by a fifth. The ratio is the median of the rounds'
+# ratios: each round compares the two a few seconds apart, while the machine's own speed drifts
+# by a third across a benchmark.
 if [ "$QUEUE_N" -gt 0 ]; then
 	rounds=$QUEUE_ROUNDS
 	[ "$N" -gt 0 ] || start_stack
-	say "queue: $QUEUE_N no-op jobs claimed and completed, then claimed alone, by certfleet's own queue code (2 processes, batches of 50), beside a plain SQL baseline (pgbench, 2 clients, the same batched SKIP LOCKED claim); median of $rounds rounds"
+	say "queue: $QUEUE_N no-op jobs claimed and completed, then claimed alone, by certfleet's own queue code (2 processes, batches of 50), beside a plain SQL baseline (pgbench, 2 clients, a batched SKIP LOCKED claim in certfleet's order: priority, then due time) and a minimal one (claim by id); median of $rounds rounds"
 	acct=$(psql -qAt "$CERTFLEET_DB" -c "SELECT id FROM accounts ORDER BY id LIMIT 1")
 	qjobs="SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names_key LIKE 'q%.queue.example'"
 	psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
 		-c "INSERT INTO certificates (names, names_key, provider) SELECT ARRAY['q' || g || '.queue.example'], 'q' || g || '.queue.example', 'challtestsrv' FROM generate_series(1, $QUEUE_N) g" \
 		-c "INSERT INTO jobs (certificate_id, account_id) SELECT id, $acct FROM certificates WHERE names_key LIKE 'q%.queue.example'" \
-		-c "CREATE TABLE bq (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'ready')" \
-		-c "CREATE INDEX bq_ready ON bq (id) WHERE state = 'ready'" >/dev/null || exit 1
-	# every queue job ready again, on freshly written pages, the queue rows in enqueue order as
-	# enqueue writes them
+		-c "INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) SELECT id, certificate_id, account_id FROM jobs WHERE id IN ($qjobs) ORDER BY id" \
+		-c "CREATE TABLE bq (id bigserial PRIMARY KEY, priority integer NOT NULL DEFAULT 0, run_after timestamptz NOT NULL DEFAULT now(), state text NOT NULL DEFAULT 'ready')" \
+		-c "CREATE INDEX bq_ready ON bq (priority DESC, run_after, id) WHERE state = 'ready'" \
+		-c "CREATE TABLE bq0 (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'ready')" \
+		-c "CREATE INDEX bq0_ready ON bq0 (id) WHERE state = 'ready'" >/dev/null || exit 1
+	# every queue job ready again, on freshly written pages, the queue's and unfinished_jobs' rows
+	# in enqueue order as enqueue writes them
 	queue_reset() {
 		psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
 			-c "UPDATE jobs SET state = 'ready', attempts = 0, finished_at = NULL, locked_by = NULL WHERE id IN ($qjobs)" \
 			-c "DELETE FROM job_queue WHERE job_id IN ($qjobs)" \
 			-c "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT id, account_id, priority, run_after FROM jobs WHERE id IN ($qjobs) ORDER BY id" \
-			-c "VACUUM FULL jobs" -c "VACUUM FULL job_queue" -c "ANALYZE jobs" -c "ANALYZE job_queue" >/dev/null ||
+			-c "DELETE FROM unfinished_jobs WHERE job_id IN ($qjobs)" \
+			-c "INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) SELECT id, certificate_id, account_id FROM jobs WHERE id IN ($qjobs) ORDER BY id" \
+			-c "VACUUM FULL jobs" -c "VACUUM FULL job_queue" -c "VACUUM FULL unfinished_jobs" \
+			-c "ANALYZE jobs" -c "ANALYZE job_queue" -c "ANALYZE unfinished_jobs" >/dev/null ||
 			{ say "queue: resetting the jobs failed"; exit 1; }
 		checkpoint
 	}
+	# bq_reset TABLE
 	bq_reset() {
-		psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -c "TRUNCATE bq" \
-			-c "INSERT INTO bq (state) SELECT 'ready' FROM generate_series(1, $QUEUE_N)" -c "VACUUM ANALYZE bq" >/dev/null ||
+		psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -c "TRUNCATE $1" \
+			-c "INSERT INTO $1 (state) SELECT 'ready' FROM generate_series(1, $QUEUE_N)" -c "VACUUM ANALYZE $1" >/dev/null ||
 			{ say "queue: resetting the baseline's table failed"; exit 1; }
 		checkpoint
+	}
+	# baseline SCRIPT: jobs per second of pgbench's 2 clients claiming batches of 50
+	baseline() {
+		local tps
+		tps=$(/usr/lib/postgresql/15/bin/pgbench -n -c 2 -j 2 -t $((QUEUE_N / 100)) -f "$1" "$CERTFLEET_DB" 2>/dev/null |
+			sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+		awk -v t="${tps:-0}" 'BEGIN { printf "%.0f", t * 50 }'
 	}
 	# the pages a reset dirtied are written out before a pass, not during it (the stack's
 	# cluster trusts loopback connections, so the superuser may run CHECKPOINT)
@@ -192,26 +208,32 @@ if [ "$QUEUE_N" -gt 0 ]; then
 		[ "$n" -eq "$QUEUE_N" ] || { say "queue: $n of $QUEUE_N jobs ended $1" >&2; cat "$tmp/q1" "$tmp/q2" >&2; }
 		awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }'
 	}
-	printf 'WITH c AS (SELECT id FROM bq WHERE state = %s ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED) UPDATE bq SET state = %s FROM c WHERE bq.id = c.id;\n' "'ready'" "'done'" >"$tmp/claim.sql"
-	cf_all="" cl_all="" base_all=""
+	# the baseline claims as certfleet does: the due jobs by priority, then due time; the minimal
+	# one, for comparison, claims by id from a table of two columns
+	printf 'WITH c AS (SELECT id FROM bq WHERE state = %s AND run_after <= now() ORDER BY priority DESC, run_after, id LIMIT 50 FOR UPDATE SKIP LOCKED) UPDATE bq SET state = %s FROM c WHERE bq.id = c.id;\n' "'ready'" "'done'" >"$tmp/claim.sql"
+	printf 'WITH c AS (SELECT id FROM bq0 WHERE state = %s ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED) UPDATE bq0 SET state = %s FROM c WHERE bq0.id = c.id;\n' "'ready'" "'done'" >"$tmp/claim0.sql"
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+	cf_all="" cl_all="" base_all="" min_all="" rq_all="" rc_all="" rm_all=""
 	for r in $(seq 1 "$rounds"); do
 		queue_reset
 		cf_q=$(queue_pass failed)
-		bq_reset
-		tps=$(/usr/lib/postgresql/15/bin/pgbench -n -c 2 -j 2 -t $((QUEUE_N / 100)) -f "$tmp/claim.sql" "$CERTFLEET_DB" 2>/dev/null |
-			sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
-		base=$(awk -v t="${tps:-0}" 'BEGIN { printf "%.0f", t * 50 }')
+		bq_reset bq
+		base=$(baseline "$tmp/claim.sql")
 		queue_reset
 		cf_c=$(queue_pass running claim-only)
-		say "queue: round $r: claimed and completed $cf_q jobs/s, claimed only $cf_c jobs/s, baseline $base jobs/s"
-		cf_all="$cf_all $cf_q" cl_all="$cl_all $cf_c" base_all="$base_all $base"
+		bq_reset bq0
+		bmin=$(baseline "$tmp/claim0.sql")
+		say "queue: round $r: claimed and completed $cf_q jobs/s ($(ratio "$cf_q" "$base")), claimed only $cf_c jobs/s ($(ratio "$cf_c" "$base")), baseline $base jobs/s; minimal baseline $bmin jobs/s (claimed and completed $(ratio "$cf_q" "$bmin") of it)"
+		cf_all="$cf_all $cf_q" cl_all="$cl_all $cf_c" base_all="$base_all $base" min_all="$min_all $bmin"
+		rq_all="$rq_all $(ratio "$cf_q" "$base")" rc_all="$rc_all $(ratio "$cf_c" "$base")" rm_all="$rm_all $(ratio "$cf_q" "$bmin")"
 	done
-	median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)) }'; }
-	cf_q=$(median "$cf_all") cf_c=$(median "$cl_all") base=$(median "$base_all")
-	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-	echo "bench: queue: claimed and completed: certfleet $cf_q jobs/s, SQL baseline (claim only) $base jobs/s: $(ratio "$cf_q" "$base") of the baseline"
-	echo "bench: queue: claimed only: certfleet $cf_c jobs/s: $(ratio "$cf_c" "$base") of the baseline"
-	echo "result: tool=queue certfleet_jobs_per_s=$cf_q certfleet_claim_only_jobs_per_s=$cf_c baseline_jobs_per_s=$base rounds=$rounds"
+	median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+	cf_q=$(median "$cf_all") cf_c=$(median "$cl_all") base=$(median "$base_all") bmin=$(median "$min_all")
+	rq=$(median "$rq_all") rc=$(median "$rc_all") rm=$(median "$rm_all")
+	echo "bench: queue: claimed and completed: certfleet $cf_q jobs/s, SQL baseline (claim only) $base jobs/s (medians); $rq of the baseline (median of the rounds' ratios:$rq_all)"
+	echo "bench: queue: claimed only: certfleet $cf_c jobs/s; $rc of the baseline (median of the rounds' ratios:$rc_all)"
+	echo "bench: queue: minimal baseline (claim by id, two columns) $bmin jobs/s; claimed and completed $rm of it (median of the rounds' ratios:$rm_all)"
+	echo "result: tool=queue certfleet_jobs_per_s=$cf_q certfleet_claim_only_jobs_per_s=$cf_c baseline_jobs_per_s=$base ratio=$rq claim_only_ratio=$rc minimal_baseline_jobs_per_s=$bmin minimal_ratio=$rm rounds=$rounds"
 fi
 
 # ---- hold: many orders in flight at once ----
