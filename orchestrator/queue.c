@@ -53,7 +53,10 @@ static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RET
  * instead made the generic plan scan whole tables).
  * A certificate's record names are computed with string functions over its joined names rather
  * than with a subquery over unnest(), which cost about 2 us per job more: names hold no space,
- * and "*." can only open one (a wildcard, whose record is its base domain's).
+ * and "*." can only open one (a wildcard, whose record is its base domain's). The computation is
+ * a sub-SELECT of its own, so that it runs once per job even where the planner scans records
+ * rather than its index (a fresh table without statistics): as a filter it ran once per record
+ * read, and a claim of 500 took over a second.
  */
 static const char sql_claim_fmt[] =
     "WITH c AS (SELECT ctid FROM job_queue WHERE account_id = $1 AND run_after <= now() "
@@ -75,8 +78,8 @@ static const char sql_claim_fmt[] =
     "WHERE o.job_id = u.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) END AS resume, "
     "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.certificate_id AND r.is_current) AS renewal, "
     "(SELECT string_agg(r.fqdn || ' ' || r.value, E'\\n') FROM records r WHERE r.account_id = $1 AND r.fqdn = "
-    "ANY (string_to_array(substr(replace(replace(' ' || array_to_string(ce.names, ' '), ' *.', ' '), ' ', "
-    "' _validation-persist.'), 2), ' '))) AS known "
+    "ANY ((SELECT string_to_array(substr(replace(replace(' ' || array_to_string(ce.names, ' '), ' *.', ' '), ' ', "
+    "' _validation-persist.'), 2), ' '))::text[])) AS known "
     "FROM u JOIN certificates ce ON ce.id = u.certificate_id WHERE u.state = 'running'";
 
 static int

@@ -142,6 +142,38 @@ kill $(cat "$EXEC_HOOK_LOG.pids") 2>/dev/null
 wait "$zpid"
 check_eq "the run ends without a failure" "$?" 0
 
+# a late report: a run stalls (SIGSTOP) while its provider's program hangs, its lease runs out,
+# another run takes the job over and issues it; the retry the first run reports when it wakes
+# (its program timed out meanwhile) leaves the issued job as it is, and it is not ordered again
+printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 3, "zones": ["%s"],
+	"verify": { "servers": ["%s"], "require_aa": false, "interval": 0.2, "deadline": 20 } } } }\n' \
+	"$here/exec_hook.sh" "$ZONE" "$CERTFLEET_CHALLTESTSRV_DNS" >"$tmp/slow3.json"
+chmod 0600 "$tmp/slow3.json"
+export CERTFLEET_PROVIDERS="$tmp/slow3.json"
+check "enqueue a job for the late report" "$CF" enqueue --provider slow "z2.$ZONE"
+"$CF" records --format tsv | grep "z2.$ZONE" | while IFS=$'\t' read -r fqdn value; do
+	curl -sf -X POST -d "{\"host\":\"$fqdn.\",\"value\":\"$value\"}" "$CERTFLEET_CHALLTESTSRV_URL/set-txt"
+done
+zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['z2.$ZONE']")
+rm -f "$EXEC_HOOK_LOG.pids"
+EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/late-a.out" 2>&1 &
+apid=$!
+for _ in $(seq 1 100); do [ -s "$EXEC_HOOK_LOG.pids" ] && break; sleep 0.1; done
+kill -STOP "$apid"
+sleep 4
+EXEC_HOOK_MODE=ok "$CF" run --lease 3 --no-progress >"$tmp/late-b.out" 2>&1
+check_eq "the stalled run's job is taken over and issued" "$?" 0
+check_eq "it is issued" "$(sql "SELECT state FROM jobs WHERE id = $zid")" issued
+kill -CONT "$apid"
+wait "$apid"
+check_eq "the late retry leaves the job issued, with its result" \
+	"$(sql "SELECT j.state || ' ' || (SELECT count(*) FROM results r WHERE r.job_id = j.id) FROM jobs j WHERE j.id = $zid")" "issued 1"
+check_eq "and writes no retry event and no queue row for it" \
+	"$(sql "SELECT (SELECT count(*) FROM events WHERE job_id = $zid AND kind = 'retry') + (SELECT count(*) FROM job_queue WHERE job_id = $zid)")" 0
+check "the stalled run reported its retry when it woke" grep -q "1 failed attempt" "$tmp/late-a.out"
+kill $(cat "$EXEC_HOOK_LOG.pids") 2>/dev/null
+unset CERTFLEET_PROVIDERS
+
 check_unfinished "cancel"
 
 # ---- retention ----
