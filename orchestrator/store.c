@@ -46,11 +46,15 @@ static const char *const sql_results =
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
     "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i)";
 
-/* An ended job leaves unfinished_jobs in the statement that ends it. */
+/*
+ * An ended job leaves unfinished_jobs in the statement that ends it. Every statement locks a job's
+ * jobs row before its unfinished_jobs row (here the DELETE reads j, so j runs first), so that a
+ * completion and a cancel of the same job cannot deadlock.
+ */
 static const char *const sql_issued =
     "WITH j AS (UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
-    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[])) "
-    "DELETE FROM unfinished_jobs WHERE job_id = ANY ($1::bigint[])";
+    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[]) RETURNING jobs.id) "
+    "DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j))";
 
 /*
  * A failed attempt: back to the queue after a delay, with a retry event that keeps its error, or
