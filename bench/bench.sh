@@ -159,7 +159,6 @@ if [ "$QUEUE_N" -gt 0 ]; then
 	psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 \
 		-c "INSERT INTO certificates (names, names_key, provider) SELECT ARRAY['q' || g || '.queue.example'], 'q' || g || '.queue.example', 'challtestsrv' FROM generate_series(1, $QUEUE_N) g" \
 		-c "INSERT INTO jobs (certificate_id, account_id) SELECT id, $acct FROM certificates WHERE names_key LIKE 'q%.queue.example'" \
-		-c "INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) SELECT id, certificate_id, account_id FROM jobs WHERE id IN ($qjobs) ORDER BY id" \
 		-c "CREATE TABLE bq (id bigserial PRIMARY KEY, priority integer NOT NULL DEFAULT 0, run_after timestamptz NOT NULL DEFAULT now(), state text NOT NULL DEFAULT 'ready')" \
 		-c "CREATE INDEX bq_ready ON bq (priority DESC, run_after, id) WHERE state = 'ready'" \
 		-c "CREATE TABLE bq0 (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'ready')" \

@@ -121,14 +121,19 @@ check_eq "a job flagged for cancel is cancelled when claimed, not worked" \
 
 # a cancel that reaches a job while it runs: its process ends the order at the next renewal of
 # its lease (every second here), although the provider's program still hangs
-printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 20, "zones": ["%s"] } } }\n' \
-	"$here/exec_hook.sh" "$ZONE" >"$tmp/slow.json"
-chmod 0600 "$tmp/slow.json"
+# (two exec accounts running exec_hook.sh: "slow" for this test, "late" for the next one, which
+# confirms its record at challtestsrv)
+printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 20, "zones": ["%s"] },
+	"late": { "type": "exec", "command": "%s", "timeout": 3, "zones": ["%s"],
+	"verify": { "servers": ["%s"], "require_aa": false, "interval": 0.2, "deadline": 20 } } } }\n' \
+	"$here/exec_hook.sh" "$ZONE" "$here/exec_hook.sh" "$ZONE" "$CERTFLEET_CHALLTESTSRV_DNS" >"$tmp/exec.json"
+chmod 0600 "$tmp/exec.json"
+export CERTFLEET_PROVIDERS="$tmp/exec.json"
 export EXEC_HOOK_LOG="$tmp/hook.log"
 : >"$EXEC_HOOK_LOG"
-check "enqueue a job whose provider hangs" env CERTFLEET_PROVIDERS="$tmp/slow.json" "$CF" enqueue --provider slow "z1.$ZONE"
+check "enqueue a job whose provider hangs" "$CF" enqueue --provider slow "z1.$ZONE"
 zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['z1.$ZONE']")
-CERTFLEET_PROVIDERS="$tmp/slow.json" EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/zrun.out" 2>&1 &
+EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/zrun.out" 2>&1 &
 zpid=$!
 for _ in $(seq 1 100); do [ -s "$EXEC_HOOK_LOG.pids" ] && break; sleep 0.1; done
 check_eq "the job runs, its provider's program hangs" "$(sql "SELECT state FROM jobs WHERE id = $zid")" running
@@ -145,12 +150,7 @@ check_eq "the run ends without a failure" "$?" 0
 # a late report: a run stalls (SIGSTOP) while its provider's program hangs, its lease runs out,
 # another run takes the job over and issues it; the retry the first run reports when it wakes
 # (its program timed out meanwhile) leaves the issued job as it is, and it is not ordered again
-printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 3, "zones": ["%s"],
-	"verify": { "servers": ["%s"], "require_aa": false, "interval": 0.2, "deadline": 20 } } } }\n' \
-	"$here/exec_hook.sh" "$ZONE" "$CERTFLEET_CHALLTESTSRV_DNS" >"$tmp/slow3.json"
-chmod 0600 "$tmp/slow3.json"
-export CERTFLEET_PROVIDERS="$tmp/slow3.json"
-check "enqueue a job for the late report" "$CF" enqueue --provider slow "z2.$ZONE"
+check "enqueue a job for the late report" "$CF" enqueue --provider late "z2.$ZONE"
 "$CF" records --format tsv | grep "z2.$ZONE" | while IFS=$'\t' read -r fqdn value; do
 	curl -sf -X POST -d "{\"host\":\"$fqdn.\",\"value\":\"$value\"}" "$CERTFLEET_CHALLTESTSRV_URL/set-txt"
 done
