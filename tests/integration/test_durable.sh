@@ -12,6 +12,14 @@ tmp=$(mktemp -d)
 cleanup() { kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 pebble_orders() { grep -c 'Added order' "$CERTFLEET_STACK_DIR/logs/pebble.log"; }
+# eventually SECONDS CMD...: runs CMD every 0.1 s until it succeeds, for at most SECONDS
+eventually() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+job_state_is() { [ "$(sql "SELECT state FROM jobs WHERE id = $1")" = "$2" ]; }
 
 # ---- chaos: 300 certificates, five SIGKILLs at random moments, one PostgreSQL restart ----
 seq 1 300 | sed "s/^/c/; s/\$/.$ZONE/" >"$tmp/fleet"
@@ -79,7 +87,7 @@ check_unfinished "two runs"
 
 # ---- retry: the provider fails twice, then succeeds ----
 python3 "$here/flaky_proxy.py" "$CERTFLEET_CHALLTESTSRV_URL" 2 >"$tmp/proxy.port" 2>"$tmp/proxy.err" &
-for _ in $(seq 50); do [ -s "$tmp/proxy.port" ] && break; sleep 0.1; done
+eventually 5 test -s "$tmp/proxy.port"
 port=$(cat "$tmp/proxy.port")
 check "enqueue the flaky one" "$CF" enqueue "flaky.$ZONE"
 CERTFLEET_CHALLTESTSRV_URL="http://127.0.0.1:$port" "$CF" run --retry-base 1 --no-progress >"$tmp/retry.out" 2>&1
@@ -135,12 +143,12 @@ check "enqueue a job whose provider hangs" "$CF" enqueue --provider slow "z1.$ZO
 zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['z1.$ZONE']")
 EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/zrun.out" 2>&1 &
 zpid=$!
-for _ in $(seq 1 100); do [ -s "$EXEC_HOOK_LOG.pids" ] && break; sleep 0.1; done
+eventually 10 test -s "$EXEC_HOOK_LOG.pids"
 check_eq "the job runs, its provider's program hangs" "$(sql "SELECT state FROM jobs WHERE id = $zid")" running
 check "cancel the running job" bash -c "'$CF' cancel --job $zid | grep -q '1 running job'"
 check_eq "the request is flagged where the renewal looks" \
 	"$(sql "SELECT count(*) FROM unfinished_jobs WHERE job_id = $zid AND cancel_requested")" 1
-for _ in $(seq 1 100); do [ "$(sql "SELECT state FROM jobs WHERE id = $zid")" = cancelled ] && break; sleep 0.1; done
+eventually 10 job_state_is "$zid" cancelled
 check_eq "the run cancels the job within seconds, with its event" \
 	"$(sql "SELECT j.state || ' ' || (SELECT count(*) FROM events e WHERE e.job_id = j.id AND e.kind = 'cancelled') FROM jobs j WHERE j.id = $zid")" "cancelled 1"
 kill $(cat "$EXEC_HOOK_LOG.pids") 2>/dev/null
@@ -158,7 +166,7 @@ zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_i
 rm -f "$EXEC_HOOK_LOG.pids"
 EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/late-a.out" 2>&1 &
 apid=$!
-for _ in $(seq 1 100); do [ -s "$EXEC_HOOK_LOG.pids" ] && break; sleep 0.1; done
+eventually 10 test -s "$EXEC_HOOK_LOG.pids"
 kill -STOP "$apid"
 sleep 4
 EXEC_HOOK_MODE=ok "$CF" run --lease 3 --no-progress >"$tmp/late-b.out" 2>&1
