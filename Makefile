@@ -16,11 +16,11 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wformat=2
 CFLAGS  ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Icommon -Iworkers -Iproviders -Iorchestrator
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Ilib -Iproviders -Iworkers -Iorchestrator
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
 LDLIBS   = $(PKG_LIBS) -pthread -lm
 
-LIB_SRCS  = $(wildcard common/*.c workers/*.c providers/*.c) \
+LIB_SRCS  = $(wildcard common/*.c lib/*.c providers/*.c workers/*.c) \
             $(filter-out orchestrator/main.c, $(wildcard orchestrator/*.c))
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 SQL_FILES = $(sort $(wildcard sql/[0-9]*.sql))

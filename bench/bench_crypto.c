@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base64.h"
 #include "jws.h"
 #include "keys.h"
 

@@ -14,6 +14,7 @@
 #include "keys.h"
 #include "log.h"
 #include "provider.h"
+#include "registry.h"
 #include "queue.h"
 
 #define MAX_NAMES_PER_CERT 100  /* Let's Encrypt's limit of identifiers per order */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "provider.h"
+#include "registry.h"
 #include "sharedlimit.h"
 
 struct pending {

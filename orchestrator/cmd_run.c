@@ -19,6 +19,7 @@
 #include "blockpool.h"
 #include "calimits.h"
 #include "provider.h"
+#include "registry.h"
 #include "sharedlimit.h"
 #include "queue.h"
 #include "worker.h"

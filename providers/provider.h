@@ -1,9 +1,9 @@
 /*
  * provider.h - DNS providers: how certfleet publishes, checks and removes its TXT records through
  * the API of whoever serves a zone. One file per provider implements struct provider_ops; the
- * core (provider.c) loads the configured provider accounts, groups records per zone, spaces the
- * API requests with each account's rate limit and runs blocking work on a thread pool, so that a
- * provider never blocks a worker's event loop.
+ * core (provider.c) spaces the API requests with each account's rate limit and runs blocking
+ * work on a thread pool, so that a provider never blocks a worker's event loop. The accounts are
+ * loaded by registry.h.
  *
  * Configuration: a JSON file named by CERTFLEET_PROVIDERS (it must not be readable by group or
  * others when it holds a secret), for example
@@ -51,6 +51,8 @@ struct provider_account {
 	struct http_settings http;      /* for HTTP APIs (CA bundle, timeouts, share) */
 	struct blockpool *pool;         /* for provider_blocking */
 	struct dnsauth_config *verify;  /* how records are confirmed (dnsauth.h); NULL = not checked */
+	const char *source;             /* the providers file it came from, NULL when built in */
+	bool source_private;            /* that file is not readable by group or others */
 };
 
 enum provider_action {
@@ -153,53 +155,15 @@ void provider_http(struct provider_call *call, struct http_req *req,
  */
 void provider_blocking(struct provider_call *call, loop_fn work);
 
-/* ---- for the core and the commands ---- */
-
-struct provider_registry;
-
-struct provider_env {
-	const char *path;               /* the JSON file, NULL = CERTFLEET_PROVIDERS or built-ins only */
-	const char *challtestsrv_url;   /* the built-in challtestsrv account's URL, may be NULL */
-	const char *challtestsrv_dns;   /* its DNS server "ip:port", where records are confirmed */
-	struct http_settings http;
-	struct blockpool *pool;
-	bool names_only;                /* check the file and the common settings, but open no account:
-	                                 * no credential is read and no limiter made (for enqueue) */
-	/* makes the limiter of an account (NULL: a bucket of this process) */
-	struct limiter *(*make_limiter)(void *arg, const char *key, double rate_per_s, double burst, cf_err *err);
-	void *make_limiter_arg;
-};
-
-/* Loads the accounts; NULL with err naming the file, account and setting at fault. */
-struct provider_registry *provider_registry_load(const struct provider_env *env, cf_err *err) CF_MUST;
-void provider_registry_free(struct provider_registry *reg);
-
-/* The account called name, or NULL. */
-struct provider_account *provider_account_find(const struct provider_registry *reg, const char *name);
-
-/* The accounts in load order, for listing. */
-size_t provider_registry_count(const struct provider_registry *reg);
-struct provider_account *provider_registry_at(const struct provider_registry *reg, size_t i);
+/* ---- for the core ---- */
 
 /* The configured zone that holds fqdn (longest match), or NULL when no configured zone does. */
 const char *provider_zone_of(const struct provider_account *acct, const char *fqdn);
-
-/* The provider type called type, or NULL; and all types, comma-separated, for help texts. */
-const struct provider_ops *provider_type_find(const char *type);
-const char *provider_type_names(void);
 
 /*
  * Starts call (filled: acct, loop, action, zone, recs, nrec, done, arg). done runs on the loop
  * thread, never inside this call.
  */
 void provider_call_start(struct provider_call *call);
-
-extern const struct provider_ops provider_challtestsrv;
-extern const struct provider_ops provider_manual;
-extern const struct provider_ops provider_exec;
-extern const struct provider_ops provider_rfc2136;
-extern const struct provider_ops provider_powerdns;
-extern const struct provider_ops provider_cloudflare;
-extern const struct provider_ops provider_route53;
 
 #endif

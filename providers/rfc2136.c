@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "der.h"
+#include "base64.h"
 #include "dnsauth.h"
 #include "provider.h"
 

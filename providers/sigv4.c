@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keys.h" /* ossl_errf */
+#include "osslerr.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SIGV4_TERMINATOR "aws4_request"

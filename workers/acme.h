@@ -18,7 +18,7 @@
 #include "limiter.h"
 #include "loop.h"
 #include "outbox.h"
-#include "provider.h"
+#include "registry.h"
 
 /*
  * Orders the CA created whose URL is not committed to PostgreSQL yet, counted for the whole

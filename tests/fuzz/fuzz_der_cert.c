@@ -1,10 +1,10 @@
 /*
- * fuzz_der_cert.c - fuzz target of workers/der.c's certificate walk, the parser of what the CA
+ * fuzz_der_cert.c - fuzz target of lib/der.c's certificate walk, the parser of what the CA
  * sends: any octets as a DER certificate and as PEM text. Whatever der_cert_parse accepts,
  * OpenSSL's d2i_X509 must accept too, with the same serial, validity and issuer; pem_decode_strict
  * must decode as OpenSSL's PEM reader does. A difference aborts.
  *
- *   clang -fsanitize=fuzzer,address,undefined ... tests/fuzz/fuzz_der_cert.c workers/der.c
+ *   clang -fsanitize=fuzzer,address,undefined ... tests/fuzz/fuzz_der_cert.c lib/der.c
  *   cc -DFUZZ_REPLAY_MAIN ... (a main that runs the files named on the command line: the corpus)
  */
 #include <ctype.h>

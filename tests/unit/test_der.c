@@ -1,4 +1,4 @@
-/* test_der.c - unit tests of workers/der.c: DER writer and reader, INTEGER and Time, PEM, certificate walk. */
+/* test_der.c - unit tests of lib/der.c: DER writer and reader, INTEGER and Time, PEM, certificate walk. */
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>

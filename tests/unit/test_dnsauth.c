@@ -1,5 +1,5 @@
 /*
- * test_dnsauth.c - unit tests of workers/dnsauth.c: "verify" settings and server addresses
+ * test_dnsauth.c - unit tests of lib/dnsauth.c: "verify" settings and server addresses
  * (rejections first), then dnsauth_check and dnsauth_zone against a scripted DNS server on
  * 127.0.0.1 that this program runs on a thread (timeouts, REFUSED, no AA, truncation, stray ids).
  */

@@ -1,4 +1,4 @@
-/* test_dnsname.c - unit tests of workers/dnsname.c: rejections first, then normalization. */
+/* test_dnsname.c - unit tests of lib/dnsname.c: rejections first, then normalization. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* test_jws.c - unit tests of workers/jws.c: base64url, JWKs, RFC 7638 thumbprints, JWS signing. */
+/* test_jws.c - unit tests of lib/jws.c: base64url, JWKs, RFC 7638 thumbprints, JWS signing. */
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "check.h"
+#include "base64.h"
 #include "jws.h"
 
 /* RFC 7638 section 3.1: the RSA key of RFC 7517 appendix A.1, its canonical JWK and thumbprint. */

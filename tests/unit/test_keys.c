@@ -1,4 +1,4 @@
-/* test_keys.c - unit tests of workers/keys.c: keys, PEM, CSRs, certificate chains and parsing. */
+/* test_keys.c - unit tests of lib/keys.c: keys, PEM, CSRs, certificate chains and parsing. */
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "der.h"
+#include "base64.h"
 #include "jws.h"
 #include "keys.h"
 

@@ -1,4 +1,4 @@
-/* test_persist.c - unit tests of workers/persist.c: rejections first, then the draft's vectors. */
+/* test_persist.c - unit tests of lib/persist.c: rejections first, then the draft's vectors. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>

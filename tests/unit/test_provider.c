@@ -14,6 +14,7 @@
 #include "dnsauth.h"
 #include "loop.h"
 #include "provider.h"
+#include "registry.h"
 
 static char dir[] = "/tmp/certfleet-test-provider.XXXXXX";
 

@@ -1,5 +1,5 @@
 /*
- * test_ratelimit.c - unit tests of orchestrator/ratelimit.c: rejections first, then the bucket on
+ * test_ratelimit.c - unit tests of lib/ratelimit.c: rejections first, then the bucket on
  * a simulated clock (burst, rate, reservations, penalties) and four threads racing for it. No
  * test sleeps or reads a clock: every time is passed in.
  */

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "dnsname.h"
-#include "jws.h"
+#include "base64.h"
 
 #define RECORD_LABEL "_validation-persist"
 #define NAME_OCTETS_MAX 253 /* octets in a DNS name without the trailing dot */

@@ -1,4 +1,4 @@
-/* jws.c - base64url, canonical JWKs, RFC 7638 thumbprints and ES256/RS256 JWS signing for ACME. */
+/* jws.c - canonical JWKs, RFC 7638 thumbprints and ES256/RS256 JWS signing for ACME. */
 #include "jws.h"
 
 #include <jansson.h>
@@ -14,116 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "der.h"
 #include "keys.h"
+#include "osslerr.h"
 
 #define P256_COORD_LEN 32 /* octets of a P-256 coordinate, and of r and of s in ES256 */
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Writes the unpadded base64url of in to dst (b64url_len(len) characters, no NUL); returns that. */
-static size_t
-b64url_put(char *dst, const unsigned char *in, size_t len)
-{
-	char *p = dst;
-	uint32_t v;
-	size_t i;
-
-	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*p++ = b64url_alphabet[(v >> 18) & 0x3f];
-		*p++ = b64url_alphabet[(v >> 12) & 0x3f];
-		*p++ = b64url_alphabet[(v >> 6) & 0x3f];
-		*p++ = b64url_alphabet[v & 0x3f];
-	}
-	if (len - i == 1) {
-		v = (uint32_t)in[i] << 16;
-		*p++ = b64url_alphabet[(v >> 18) & 0x3f];
-		*p++ = b64url_alphabet[(v >> 12) & 0x3f];
-	} else if (len - i == 2) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		*p++ = b64url_alphabet[(v >> 18) & 0x3f];
-		*p++ = b64url_alphabet[(v >> 12) & 0x3f];
-		*p++ = b64url_alphabet[(v >> 6) & 0x3f];
-	}
-	return (size_t)(p - dst);
-}
-
-/* The length of the unpadded base64url of len octets. */
-static size_t
-b64url_len(size_t len)
-{
-	return len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1);
-}
-
-char *
-b64url_encode(const unsigned char *in, size_t len)
-{
-	char *out;
-
-	if (in == NULL && len > 0)
-		return NULL;
-	if (len / 3 >= SIZE_MAX / 4 - 1)
-		return NULL;
-	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	out[b64url_put(out, in, len)] = '\0';
-	return out;
-}
-
-int
-b64url_decode(const char *in, unsigned char **out, size_t *outlen)
-{
-	unsigned char *buf = NULL;
-	size_t len, n, i, o = 0;
-	uint32_t acc = 0;
-	int bits = 0, v, rc = -1;
-
-	if (out != NULL)
-		*out = NULL;
-	if (outlen != NULL)
-		*outlen = 0;
-	if (in == NULL || out == NULL || outlen == NULL)
-		return -1;
-
-	len = n = strlen(in);
-	while (n > 0 && in[n - 1] == '=')
-		n--;
-	/*
-	 * Padding, when present, completes the last quantum: at most two '=' and a multiple of four
-	 * characters overall. One character left over can never be base64.
-	 */
-	if (n != len && (len - n > 2 || len % 4 != 0))
-		goto out;
-	if (n % 4 == 1)
-		goto out;
-
-	/* n / 4 * 3 for the full quanta, at most 2 more, 1 so that malloc(0) never happens. */
-	if ((buf = malloc(n / 4 * 3 + 3)) == NULL)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if ((v = b64_digit((unsigned char)in[i], true)) < 0)
-			goto out;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* The 2 or 4 bits left over must be zero: only the canonical encoding is accepted. */
-	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-		goto out;
-
-	*out = buf;
-	*outlen = o;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	return rc;
-}
 
 /* base64url of a BIGNUM as padlen octets (0: minimal, at least one), or NULL with err set. */
 static char *

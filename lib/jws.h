@@ -1,4 +1,4 @@
-/* jws.h - base64url, JWKs and RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME (RFC 8555). */
+/* jws.h - JWKs and RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME (RFC 8555). */
 #ifndef CF_JWS_H
 #define CF_JWS_H
 
@@ -7,15 +7,6 @@
 
 #include "cf.h"
 
-/* Unpadded base64url (RFC 4648 section 5). Returns a malloc'd NUL-terminated string, or NULL. */
-char *b64url_encode(const unsigned char *in, size_t len) CF_MUST;
-
-/*
- * Decodes unpadded (or correctly padded) base64url; rejects any other character (including '+',
- * '/' and white space), a length that cannot be base64, and non-zero pad bits (RFC 4648 3.5).
- * *out is malloc'd (also for empty input) and must be freed; on failure *out is NULL.
- */
-int b64url_decode(const char *in, unsigned char **out, size_t *outlen) CF_MUST;
 
 /*
  * The public JWK of a key as canonical JSON (RFC 7638 3.2): only the required members, in

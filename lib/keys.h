@@ -111,10 +111,4 @@ char *csr_b64url_ossl(EVP_PKEY *key, const char *const *names, size_t nnames, cf
 int cert_issued_parse_ossl(const char *pem, EVP_PKEY *key, char **known_chain,
     struct cert_issued *out, cf_err *err) CF_MUST;
 
-/*
- * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue, so
- * that a stale error never shows up in the message of a later, unrelated failure.
- */
-void ossl_errf(cf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 #endif

@@ -1,7 +1,7 @@
 /*
  * limiter.h - the rate limit in front of an API (a DNS provider account, a CA endpoint), as the
  * event loops see it: ask for a turn, get a callback on the loop when it comes. Two kinds share
- * this interface: a bucket in this process (orchestrator/ratelimit.h, shared by the worker threads)
+ * this interface: a bucket in this process (ratelimit.h, shared by the worker threads)
  * and a bucket in PostgreSQL shared by every process using the same key (orchestrator/sharedlimit.c).
  */
 #ifndef CF_LIMITER_H
@@ -51,7 +51,7 @@ void limiter_free(struct limiter *lim);
 /* For limiter implementations: runs w's callback delay_ms from now (on w's loop thread). */
 void limiter_wait_arm(struct limiter_wait *w, int64_t delay_ms);
 
-/* A bucket of this process (orchestrator/limiter.c, thread-safe); NULL with err set. */
+/* A bucket of this process (limiter.c, thread-safe); NULL with err set. */
 struct limiter *limiter_local_new(const char *name, double rate_per_s, double burst, cf_err *err) CF_MUST;
 
 #endif

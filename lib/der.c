@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
+
 /* ---- writer ---- */
 
 void
@@ -345,22 +347,6 @@ pem_encode(const char *label, const unsigned char *der, size_t len)
 	memcpy(p + 9, label, labellen);
 	memcpy(p + 9 + labellen, "-----\n", 7); /* with the NUL */
 	return out;
-}
-
-int
-b64_digit(unsigned char c, bool url)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
 }
 
 /* Skips "\n" or "\r\n" at *p; 0, or -1 when there is neither. */

@@ -132,7 +132,5 @@ struct der_cert {
  */
 int der_cert_parse(const unsigned char *der, size_t len, struct der_cert *out) CF_MUST;
 
-/* The 6-bit value of a base64 digit, or -1; url picks the base64url alphabet ('-', '_'). */
-int b64_digit(unsigned char c, bool url);
 
 #endif

@@ -19,7 +19,8 @@
 #include <time.h>
 
 #include "der.h"
-#include "jws.h"
+#include "base64.h"
+#include "osslerr.h"
 
 #define CN_MAX 64 /* ub-common-name (RFC 5280 appendix A.1) */
 #define P256_POINT_LEN 65  /* an uncompressed P-256 point: 0x04 || x || y */
@@ -47,29 +48,6 @@ keys_stats_get(struct keys_stats *out)
 	out->csr_ossl = atomic_load_explicit(&n_csr_ossl, memory_order_relaxed);
 	out->leaf_fast = atomic_load_explicit(&n_leaf_fast, memory_order_relaxed);
 	out->leaf_ossl = atomic_load_explicit(&n_leaf_ossl, memory_order_relaxed);
-}
-
-/*
- * Leaves "<what>: <last OpenSSL error>" in err and empties this thread's OpenSSL error queue, so
- * that a stale error never shows up in the message of a later, unrelated failure.
- */
-void
-ossl_errf(cf_err *err, const char *fmt, ...)
-{
-	char what[256], reason[256];
-	unsigned long code;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	code = ERR_peek_last_error();
-	if (code != 0)
-		ERR_error_string_n(code, reason, sizeof(reason));
-	else
-		snprintf(reason, sizeof(reason), "no OpenSSL error reported");
-	cf_errf(err, "%s: %s", what, reason);
-	ERR_clear_error();
 }
 
 /* The contents of a memory BIO as a malloc'd NUL-terminated string, or NULL. */
