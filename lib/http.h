@@ -39,6 +39,16 @@ struct http_req {
 };
 
 /*
+ * Where an event loop's requests go when not to its libcurl multi handle: a stand-in that
+ * answers them (the order engine's unit test plays a CA this way, without a network).
+ */
+struct http_transport {
+	/* Takes req; req->done must follow later, on the loop thread. -1 with err set: nothing sent. */
+	int (*send)(void *arg, struct http_req *req, cf_err *err);
+	void *arg;
+};
+
+/*
  * A request for url: GET when post_body == NULL and !head, HEAD when head, else POST of post_body
  * (copied) with content_type. Returns NULL with err set.
  */

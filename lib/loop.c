@@ -21,12 +21,6 @@
 #define LOOP_TIMERS_PER_ROUND 64 /* timers fired before I/O gets its turn again */
 
 /* A call posted from another thread. */
-struct loop_post {
-	loop_fn fn;
-	void *arg;
-	struct loop_post *next;
-};
-
 struct loop {
 	CURLM *multi;
 	int epfd;
@@ -41,7 +35,7 @@ struct loop {
 	int64_t max_lag_ms;
 	bool more_done;           /* finished transfers wait for the next round */
 	pthread_mutex_t post_lock;
-	struct loop_post *posts;  /* newest first */
+	struct loop_task *posts;  /* newest first */
 };
 
 /* ---- timers ---- */
@@ -241,28 +235,36 @@ loop_free(struct loop *l)
 		close(l->evfd);
 	free(l->heap);
 	while (l->posts) {
-		struct loop_post *n = l->posts->next;
-		free(l->posts);
+		struct loop_task *n = l->posts->next;
+		if (l->posts->owned)
+			free(l->posts);
 		l->posts = n;
 	}
 	pthread_mutex_destroy(&l->post_lock);
 	free(l);
 }
 
+void
+loop_post_task(struct loop *l, struct loop_task *t)
+{
+	pthread_mutex_lock(&l->post_lock);
+	t->next = l->posts;
+	l->posts = t;
+	pthread_mutex_unlock(&l->post_lock);
+	loop_wakeup(l);
+}
+
 int
 loop_post(struct loop *l, loop_fn fn, void *arg)
 {
-	struct loop_post *p = malloc(sizeof(*p));
+	struct loop_task *t = malloc(sizeof(*t));
 
-	if (p == NULL)
+	if (t == NULL)
 		return -1;
-	p->fn = fn;
-	p->arg = arg;
-	pthread_mutex_lock(&l->post_lock);
-	p->next = l->posts;
-	l->posts = p;
-	pthread_mutex_unlock(&l->post_lock);
-	loop_wakeup(l);
+	t->fn = fn;
+	t->arg = arg;
+	t->owned = true;
+	loop_post_task(l, t);
 	return 0;
 }
 
@@ -270,7 +272,7 @@ loop_post(struct loop *l, loop_fn fn, void *arg)
 static int
 run_posts(struct loop *l)
 {
-	struct loop_post *list, *rev = NULL;
+	struct loop_task *list, *rev = NULL;
 	int n = 0;
 
 	pthread_mutex_lock(&l->post_lock);
@@ -278,15 +280,16 @@ run_posts(struct loop *l)
 	l->posts = NULL;
 	pthread_mutex_unlock(&l->post_lock);
 	while (list) {
-		struct loop_post *next = list->next;
+		struct loop_task *next = list->next;
 		list->next = rev;
 		rev = list;
 		list = next;
 	}
 	while (rev) {
-		struct loop_post *next = rev->next;
+		/* a caller's task may be freed by its own fn: read it first */
+		struct loop_task *next = rev->next, *own = rev->owned ? rev : NULL;
 		rev->fn(rev->arg);
-		free(rev);
+		free(own);
 		rev = next;
 		n++;
 	}

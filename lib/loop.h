@@ -7,6 +7,7 @@
 #define CF_LOOP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,20 @@ void loop_free(struct loop *loop);
  * back this way). Returns -1 when out of memory.
  */
 int loop_post(struct loop *loop, loop_fn fn, void *arg) CF_MUST;
+
+/* A call to run on a loop, in memory its poster owns: posting it cannot fail. */
+struct loop_task {
+	loop_fn fn;
+	void *arg;
+	bool owned;               /* made by loop_post, freed by the loop after fn */
+	struct loop_task *next;
+};
+
+/*
+ * Runs t->fn(t->arg) on the loop thread soon; callable from any thread. t (with owned false)
+ * must stay alive until fn runs, and may be freed by fn. Posting it twice before it ran is an error.
+ */
+void loop_post_task(struct loop *loop, struct loop_task *t);
 
 /* Called on the loop thread after loop_wakeup() from any thread. */
 void loop_set_wakeup(struct loop *loop, loop_fn fn, void *arg);

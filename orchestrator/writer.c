@@ -72,6 +72,7 @@ writer_main(void *arg)
 		for (;;) {
 			c = ensure_connected(w, c);
 			if (store_batch(c, list, &err) == 0) {
+				outbox_stored(list, true);
 				w->committed += list_len(list);
 				w->batches++;
 				break;
@@ -86,11 +87,13 @@ writer_main(void *arg)
 				for (;;) {
 					c = ensure_connected(w, c);
 					if (store_one(c, m, &err) == 0) {
+						outmsg_stored(m, true);
 						w->committed++;
 						break;
 					}
 					if (PQstatus(c) == CONNECTION_OK) {
 						log_error("writer: dropped a message: %s", err.msg);
+						outmsg_stored(m, false);
 						w->dropped++;
 						break;
 					}

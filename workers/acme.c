@@ -1,10 +1,12 @@
 /*
  * acme.c - a worker's ACME transport: directory loading, a pool of nonces fed by every
  * Replay-Nonce header, and signed requests retried on badNonce, 429/503 (Retry-After) and
- * transport errors. The order state machine that uses it lives in order.c.
+ * transport errors. The order engine that uses it lives in engine.c.
  */
-#include "acme_int.h"
+#include "acme.h"
 
+#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,37 @@
 #define RETRY_AFTER_MAX_S 600
 
 static const char *const badnonce_type = "urn:ietf:params:acme:error:badNonce";
+
+struct acme_client {
+	struct loop *loop;
+	struct acme_client_config cfg; /* strings are owned copies; key_pem is not kept */
+	EVP_PKEY *key;
+	struct jws_signer *signer;   /* the account key, prepared for many signatures */
+	char thumbprint[44];
+	struct acme_directory dir;
+	char **nonces;               /* unused Replay-Nonce values, newest last */
+	size_t nnonces;
+	size_t capnonces;
+	struct acme_call *nonce_wait_head;
+	struct acme_call *nonce_wait_tail;
+	long nonce_waiting;
+	int nonce_fetching;          /* newNonce requests in flight */
+	struct acme_call *gate_wait_head; /* calls the CA gate holds back */
+	struct acme_call *gate_wait_tail;
+	struct acme_call *gate_retry;    /* calls taken off the wait list, to retry this round */
+	struct acme_call *unsaved_head;  /* newOrders waiting for a slot of cfg.unsaved */
+	struct acme_call *unsaved_tail;
+	struct loop_timer unsaved_timer; /* looks for free slots again */
+};
+
+/* Hands req to the loop's multi handle, or to the configured stand-in. */
+static int
+client_transfer(struct acme_client *c, struct http_req *req, cf_err *err)
+{
+	if (c->cfg.transport)
+		return c->cfg.transport->send(c->cfg.transport->arg, req, err);
+	return loop_add_transfer(c->loop, req, err);
+}
 
 json_t *
 acme_json(const struct http_req *req)
@@ -50,75 +83,75 @@ acme_problem(const struct http_req *req, char **type, char **detail)
 /* ---- nonces ---- */
 
 static void
-nonce_put(struct acme_engine *eng, const char *nonce)
+nonce_put(struct acme_client *cl, const char *nonce)
 {
 	if (nonce == NULL || nonce[0] == '\0')
 		return;
-	if (eng->nnonces == NONCE_POOL_MAX) {
-		free(eng->nonces[0]);
-		memmove(eng->nonces, eng->nonces + 1, (eng->nnonces - 1) * sizeof(char *));
-		eng->nnonces--;
+	if (cl->nnonces == NONCE_POOL_MAX) {
+		free(cl->nonces[0]);
+		memmove(cl->nonces, cl->nonces + 1, (cl->nnonces - 1) * sizeof(char *));
+		cl->nnonces--;
 	}
-	if (eng->nnonces == eng->capnonces) {
-		size_t cap = eng->capnonces ? eng->capnonces * 2 : 64;
-		char **n = realloc(eng->nonces, cap * sizeof(*n));
+	if (cl->nnonces == cl->capnonces) {
+		size_t cap = cl->capnonces ? cl->capnonces * 2 : 64;
+		char **n = realloc(cl->nonces, cap * sizeof(*n));
 		if (n == NULL)
 			return;
-		eng->nonces = n;
-		eng->capnonces = cap;
+		cl->nonces = n;
+		cl->capnonces = cap;
 	}
 	char *copy = strdup(nonce);
 	if (copy)
-		eng->nonces[eng->nnonces++] = copy;
+		cl->nonces[cl->nnonces++] = copy;
 }
 
 static char *
-nonce_take(struct acme_engine *eng)
+nonce_take(struct acme_client *cl)
 {
-	return eng->nnonces > 0 ? eng->nonces[--eng->nnonces] : NULL;
+	return cl->nnonces > 0 ? cl->nonces[--cl->nnonces] : NULL;
 }
 
 static void call_send(struct acme_call *call, char *nonce);
-static void nonce_pump(struct acme_engine *eng);
+static void nonce_pump(struct acme_client *cl);
 
 static void
 on_new_nonce(struct http_req *req, void *arg)
 {
-	struct acme_engine *eng = arg;
+	struct acme_client *cl = arg;
 
-	eng->nonce_fetching--;
+	cl->nonce_fetching--;
 	if (req->nonce) {
-		nonce_put(eng, req->nonce);
+		nonce_put(cl, req->nonce);
 	} else {
 		char why[CURL_ERROR_SIZE + 32];
 		log_warn("newNonce %s gave no nonce: %s", req->url, http_req_error(req, why, sizeof(why)));
 	}
 	http_req_free(req);
-	nonce_pump(eng);
+	nonce_pump(cl);
 }
 
 struct nonce_turn {
-	struct acme_engine *eng;
+	struct acme_client *cl;
 	struct limiter_wait wait;
 };
 
 static void
-nonce_fetch(struct acme_engine *eng)
+nonce_fetch(struct acme_client *cl)
 {
 	cf_err err;
-	struct http_req *req = http_req_new(&eng->cfg.http, eng->new_nonce_url, NULL, NULL, true, &err);
+	struct http_req *req = http_req_new(&cl->cfg.http, cl->dir.new_nonce_url, NULL, NULL, true, &err);
 
 	if (req == NULL) {
 		log_error("%s", err.msg);
-		eng->nonce_fetching--;
+		cl->nonce_fetching--;
 		return;
 	}
 	req->done = on_new_nonce;
-	req->arg = eng;
-	if (loop_add_transfer(eng->loop, req, &err) != 0) {
+	req->arg = cl;
+	if (client_transfer(cl, req, &err) != 0) {
 		log_error("%s", err.msg);
 		http_req_free(req);
-		eng->nonce_fetching--;
+		cl->nonce_fetching--;
 	}
 }
 
@@ -127,36 +160,36 @@ nonce_turn(void *arg)
 {
 	struct nonce_turn *t = arg;
 
-	nonce_fetch(t->eng);
+	nonce_fetch(t->cl);
 	free(t);
 }
 
 /* Hands pooled nonces to waiting calls, and fetches more while calls still wait. */
 static void
-nonce_pump(struct acme_engine *eng)
+nonce_pump(struct acme_client *cl)
 {
-	while (eng->nonce_wait_head && eng->nnonces > 0) {
-		struct acme_call *call = eng->nonce_wait_head;
-		eng->nonce_wait_head = call->next;
-		if (eng->nonce_wait_head == NULL)
-			eng->nonce_wait_tail = NULL;
-		eng->nonce_waiting--;
+	while (cl->nonce_wait_head && cl->nnonces > 0) {
+		struct acme_call *call = cl->nonce_wait_head;
+		cl->nonce_wait_head = call->next;
+		if (cl->nonce_wait_head == NULL)
+			cl->nonce_wait_tail = NULL;
+		cl->nonce_waiting--;
 		call->next = NULL;
-		call_send(call, nonce_take(eng));
+		call_send(call, nonce_take(cl));
 	}
-	while (eng->nonce_waiting > eng->nonce_fetching && eng->nonce_fetching < NONCE_FETCH_MAX) {
-		struct limiter *lim = eng->cfg.limits ? eng->cfg.limits->new_nonce : NULL;
+	while (cl->nonce_waiting > cl->nonce_fetching && cl->nonce_fetching < NONCE_FETCH_MAX) {
+		struct limiter *lim = cl->cfg.limits ? cl->cfg.limits->new_nonce : NULL;
 		struct nonce_turn *t;
-		eng->nonce_fetching++;
+		cl->nonce_fetching++;
 		if (lim == NULL) {
-			nonce_fetch(eng);
+			nonce_fetch(cl);
 		} else if ((t = calloc(1, sizeof(*t))) == NULL) {
 			log_error("newNonce: out of memory");
-			eng->nonce_fetching--;
+			cl->nonce_fetching--;
 			return;
 		} else {
-			t->eng = eng;
-			limiter_acquire(lim, &t->wait, eng->loop, nonce_turn, t);
+			t->cl = cl;
+			limiter_acquire(lim, &t->wait, cl->loop, nonce_turn, t);
 		}
 	}
 }
@@ -176,21 +209,21 @@ call_free(struct acme_call *call)
 static void
 call_wait_nonce(struct acme_call *call)
 {
-	struct acme_engine *eng = call->eng;
-	char *nonce = nonce_take(eng);
+	struct acme_client *cl = call->client;
+	char *nonce = nonce_take(cl);
 
 	if (nonce) {
 		call_send(call, nonce);
 		return;
 	}
 	call->next = NULL;
-	if (eng->nonce_wait_tail)
-		eng->nonce_wait_tail->next = call;
+	if (cl->nonce_wait_tail)
+		cl->nonce_wait_tail->next = call;
 	else
-		eng->nonce_wait_head = call;
-	eng->nonce_wait_tail = call;
-	eng->nonce_waiting++;
-	nonce_pump(eng);
+		cl->nonce_wait_head = call;
+	cl->nonce_wait_tail = call;
+	cl->nonce_waiting++;
+	nonce_pump(cl);
 }
 
 static void call_enter(struct acme_call *call);
@@ -209,7 +242,7 @@ call_turn(void *arg)
 static bool
 call_wait_turn(struct acme_call *call)
 {
-	const struct acme_limits *l = call->eng->cfg.limits;
+	const struct acme_limits *l = call->client->cfg.limits;
 	struct limiter *lim = NULL;
 	bool new_order = call->gate_class == GATE_NEW_ORDER;
 
@@ -218,32 +251,14 @@ call_wait_turn(struct acme_call *call)
 	while (lim == NULL && call->limit_stage < 2) {
 		if (call->limit_stage == 0)
 			lim = new_order ? l->new_order : l->other;
-		else if (new_order && !order_is_renewal(call->order))
+		else if (new_order && !call->renewal)
 			lim = l->account_orders;
 		call->limit_stage++;
 	}
 	if (lim == NULL)
 		return false;
-	limiter_acquire(lim, &call->wait, call->eng->loop, call_turn, call);
+	limiter_acquire(lim, &call->wait, call->client->loop, call_turn, call);
 	return true;
-}
-
-void
-unsaved_orders_release(struct unsaved_orders *u)
-{
-	if (u)
-		atomic_fetch_sub(&u->n, 1);
-}
-
-static bool
-unsaved_take(struct unsaved_orders *u)
-{
-	long n = atomic_load(&u->n);
-
-	while (n < u->cap)
-		if (atomic_compare_exchange_weak(&u->n, &n, n + 1))
-			return true;
-	return false;
 }
 
 #define UNSAVED_RETRY_MS 2 /* how soon a waiting newOrder looks for a free slot again */
@@ -251,18 +266,18 @@ unsaved_take(struct unsaved_orders *u)
 static void
 unsaved_fire(void *arg)
 {
-	struct acme_engine *eng = arg;
+	struct acme_client *cl = arg;
 
-	while (eng->unsaved_head && unsaved_take(eng->cfg.unsaved)) {
-		struct acme_call *call = eng->unsaved_head;
-		eng->unsaved_head = call->next;
-		if (eng->unsaved_head == NULL)
-			eng->unsaved_tail = NULL;
+	while (cl->unsaved_head && unsaved_orders_take(cl->cfg.unsaved)) {
+		struct acme_call *call = cl->unsaved_head;
+		cl->unsaved_head = call->next;
+		if (cl->unsaved_head == NULL)
+			cl->unsaved_tail = NULL;
 		call->next = NULL;
 		call->unsaved_slot = true;
 		call_enter(call);
 	}
-	if (eng->unsaved_head && loop_timer_arm(eng->loop, &eng->unsaved_timer, UNSAVED_RETRY_MS, unsaved_fire, eng) != 0)
+	if (cl->unsaved_head && loop_timer_arm(cl->loop, &cl->unsaved_timer, UNSAVED_RETRY_MS, unsaved_fire, cl) != 0)
 		log_error("newOrder: cannot arm a timer; waiting orders stay until the next one");
 }
 
@@ -273,33 +288,33 @@ unsaved_fire(void *arg)
 static bool
 call_wait_unsaved(struct acme_call *call)
 {
-	struct acme_engine *eng = call->eng;
+	struct acme_client *cl = call->client;
 
-	if (eng->cfg.unsaved == NULL || call->gate_class != GATE_NEW_ORDER || call->unsaved_slot)
+	if (cl->cfg.unsaved == NULL || call->gate_class != GATE_NEW_ORDER || call->unsaved_slot)
 		return false;
-	if (eng->unsaved_head == NULL && unsaved_take(eng->cfg.unsaved)) {
+	if (cl->unsaved_head == NULL && unsaved_orders_take(cl->cfg.unsaved)) {
 		call->unsaved_slot = true;
 		return false;
 	}
 	call->next = NULL;
-	if (eng->unsaved_tail)
-		eng->unsaved_tail->next = call;
+	if (cl->unsaved_tail)
+		cl->unsaved_tail->next = call;
 	else
-		eng->unsaved_head = call;
-	eng->unsaved_tail = call;
-	if (eng->unsaved_timer.idx < 0 &&
-	    loop_timer_arm(eng->loop, &eng->unsaved_timer, UNSAVED_RETRY_MS, unsaved_fire, eng) != 0)
+		cl->unsaved_head = call;
+	cl->unsaved_tail = call;
+	if (cl->unsaved_timer.idx < 0 &&
+	    loop_timer_arm(cl->loop, &cl->unsaved_timer, UNSAVED_RETRY_MS, unsaved_fire, cl) != 0)
 		log_error("newOrder: cannot arm a timer; waiting orders stay until the next one");
 	return true;
 }
 
-void
-acme_call_hand_slot(struct acme_call *call, struct outmsg *m)
+struct unsaved_orders *
+acme_call_take_slot(struct acme_call *call)
 {
-	if (call->unsaved_slot && m) {
-		m->unsaved = call->eng->cfg.unsaved;
-		call->unsaved_slot = false;
-	}
+	if (!call->unsaved_slot)
+		return NULL;
+	call->unsaved_slot = false;
+	return call->client->cfg.unsaved;
 }
 
 /* Waits for a slot of the unsaved orders and the CA rate limits, passes the CA gate (or queues
@@ -307,15 +322,15 @@ acme_call_hand_slot(struct acme_call *call, struct outmsg *m)
 static void
 call_enter(struct acme_call *call)
 {
-	struct acme_engine *eng = call->eng;
+	struct acme_client *cl = call->client;
 
 	if (call_wait_unsaved(call) || call_wait_turn(call))
 		return;
-	if (eng->cfg.gate == NULL || call->gate_class == GATE_NONE) {
+	if (cl->cfg.gate == NULL || call->gate_class == GATE_NONE) {
 		call_wait_nonce(call);
 		return;
 	}
-	if (ca_gate_try(eng->cfg.gate, call->gate_class, call->gate_waiting)) {
+	if (ca_gate_try(cl->cfg.gate, call->gate_class, call->gate_waiting)) {
 		call->gate_waiting = false;
 		call->gate_held = true;
 		call_wait_nonce(call);
@@ -323,11 +338,11 @@ call_enter(struct acme_call *call)
 	}
 	call->gate_waiting = true;
 	call->next = NULL;
-	if (eng->gate_wait_tail)
-		eng->gate_wait_tail->next = call;
+	if (cl->gate_wait_tail)
+		cl->gate_wait_tail->next = call;
 	else
-		eng->gate_wait_head = call;
-	eng->gate_wait_tail = call;
+		cl->gate_wait_head = call;
+	cl->gate_wait_tail = call;
 }
 
 static void
@@ -335,26 +350,26 @@ call_leave_gate(struct acme_call *call)
 {
 	if (call->gate_held) {
 		call->gate_held = false;
-		ca_gate_done(call->eng->cfg.gate, call->gate_class);
+		ca_gate_done(call->client->cfg.gate, call->gate_class);
 	}
 }
 
 bool
-acme_engine_wake(struct acme_engine *eng, int max)
+acme_client_wake(struct acme_client *cl, int max)
 {
 	int n = 0;
 
 	/* a round retries the calls that were waiting when it began; the rest wait for the next */
-	if (eng->gate_retry == NULL) {
-		eng->gate_retry = eng->gate_wait_head;
-		eng->gate_wait_head = eng->gate_wait_tail = NULL;
+	if (cl->gate_retry == NULL) {
+		cl->gate_retry = cl->gate_wait_head;
+		cl->gate_wait_head = cl->gate_wait_tail = NULL;
 	}
-	while (eng->gate_retry && n++ < max) {
-		struct acme_call *call = eng->gate_retry;
-		eng->gate_retry = call->next;
+	while (cl->gate_retry && n++ < max) {
+		struct acme_call *call = cl->gate_retry;
+		cl->gate_retry = call->next;
 		call_enter(call);
 	}
-	return eng->gate_retry != NULL;
+	return cl->gate_retry != NULL;
 }
 
 static void
@@ -365,44 +380,53 @@ call_retry_timer(void *arg)
 	call_enter(call);
 }
 
-/* Ends a call: its handler runs unless the order already ended. */
+/* Ends a call: the owner gets the answer (req NULL: call->error says why there is none). */
 static void
 call_finish(struct acme_call *call, struct http_req *req)
 {
-	struct order *o = call->order;
-
-	if (req != NULL && !order_ended(o))
-		call->handler(call, req);
+	call->reply(call, req);
 	if (call->unsaved_slot) /* no order was created, or its message did not take the slot */
-		unsaved_orders_release(call->eng->cfg.unsaved);
+		unsaved_orders_release(call->client->cfg.unsaved);
 	call_free(call);
-	order_unref(o);
+}
+
+/* Ends a call that could not be made. */
+static void
+call_fail(struct acme_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+call_fail(struct acme_call *call, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(call->error, sizeof(call->error), fmt, ap);
+	va_end(ap);
+	call_finish(call, NULL);
 }
 
 static void
 call_retry_later(struct acme_call *call, long delay_ms)
 {
 	call->limit_stage = 0; /* a new send: it takes new turns */
-	if (loop_timer_arm(call->eng->loop, &call->timer, delay_ms, call_retry_timer, call) != 0) {
-		order_fail(call->order, "certfleet:internal", "out of memory arming a retry timer");
-		call_finish(call, NULL);
-	}
+	if (loop_timer_arm(call->client->loop, &call->timer, delay_ms, call_retry_timer, call) != 0)
+		call_fail(call, "out of memory arming a retry timer");
 }
 
 static void
 on_call_done(struct http_req *req, void *arg)
 {
 	struct acme_call *call = arg;
-	struct acme_engine *eng = call->eng;
+	struct acme_client *cl = call->client;
 	char *type = NULL, *detail = NULL;
 
-	nonce_put(eng, req->nonce);
+	nonce_put(cl, req->nonce);
 	call_leave_gate(call);
-	nonce_pump(eng);
+	nonce_pump(cl);
 
-	if (req->status == 429 && eng->cfg.limits) {
+	if (req->status == 429 && cl->cfg.limits) {
 		/* the CA says we went too fast: every request of this kind slows down, not just this one */
-		const struct acme_limits *l = eng->cfg.limits;
+		const struct acme_limits *l = cl->cfg.limits;
 		limiter_penalize(call->gate_class == GATE_NEW_ORDER ? l->new_order : l->other,
 		    req->retry_after_s >= 0 ? req->retry_after_s * 1000L : 1000L);
 	}
@@ -440,16 +464,16 @@ on_call_done(struct http_req *req, void *arg)
 static void
 call_send(struct acme_call *call, char *nonce)
 {
-	struct acme_engine *eng = call->eng;
+	struct acme_client *cl = call->client;
 	struct http_req *req = NULL;
 	char *jws = NULL;
 	cf_err err;
 
-	jws = jws_signer_sign(eng->signer, eng->cfg.account_url, nonce, call->url, call->payload, &err);
+	jws = jws_signer_sign(cl->signer, cl->cfg.account_url, nonce, call->url, call->payload, &err);
 	free(nonce);
 	if (jws == NULL)
 		goto fail;
-	req = http_req_new(&eng->cfg.http, call->url, jws, "application/jose+json", false, &err);
+	req = http_req_new(&cl->cfg.http, call->url, jws, "application/jose+json", false, &err);
 	free(jws);
 	if (req == NULL)
 		goto fail;
@@ -461,36 +485,40 @@ call_send(struct acme_call *call, char *nonce)
 	}
 	req->done = on_call_done;
 	req->arg = call;
-	if (loop_add_transfer(eng->loop, req, &err) != 0)
+	if (client_transfer(cl, req, &err) != 0)
 		goto fail;
 	return;
 fail:
 	http_req_free(req);
 	call_leave_gate(call);
-	order_fail(call->order, "certfleet:internal", err.msg);
-	call_finish(call, NULL);
+	call_fail(call, "%s", err.msg);
 }
 
 void
-acme_call_start(struct acme_engine *eng, struct order *order, struct authz *authz,
-    const char *url, const char *payload, const char *accept, int gate_class, acme_handler handler)
+acme_send(struct acme_client *c, const struct acme_request *r, acme_reply_fn reply, void *owner, void *sub,
+    int tag)
 {
 	struct acme_call *call = calloc(1, sizeof(*call));
 
-	if (call == NULL || (call->url = strdup(url)) == NULL ||
-	    (payload && (call->payload = strdup(payload)) == NULL)) {
-		call_free(call);
-		order_fail(order, "certfleet:internal", "out of memory starting a request");
+	if (call == NULL) {
+		struct acme_call stack = { .owner = owner, .sub = sub, .tag = tag, .client = c };
+		snprintf(stack.error, sizeof(stack.error), "out of memory starting a request");
+		reply(&stack, NULL);
 		return;
 	}
-	call->eng = eng;
-	call->order = order;
-	call->authz = authz;
-	call->accept = accept;
-	call->handler = handler;
-	call->gate_class = gate_class;
+	call->client = c;
+	call->owner = owner;
+	call->sub = sub;
+	call->tag = tag;
+	call->reply = reply;
+	call->accept = r->accept;
+	call->renewal = r->renewal;
+	call->gate_class = r->gate_class;
 	loop_timer_init(&call->timer);
-	order_ref(order);
+	if ((call->url = strdup(r->url)) == NULL || (r->payload && (call->payload = strdup(r->payload)) == NULL)) {
+		call_fail(call, "out of memory starting a request");
+		return;
+	}
 	call_enter(call);
 }
 
@@ -504,139 +532,140 @@ dup_json_str(json_t *obj, const char *key)
 }
 
 static void
+dir_clear(struct acme_directory *d)
+{
+	free(d->error);
+	free(d->new_nonce_url);
+	free(d->new_order_url);
+	free(d->hash_prefix);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Tells the owner the load ended; a failed load is forgotten after that, so that a later one may try again. */
+static void
+dir_done(struct acme_client *cl)
+{
+	if (cl->dir.state == ACME_DIR_FAILED)
+		log_error("%s", cl->dir.error ? cl->dir.error : "ACME directory failed");
+	if (cl->cfg.directory_done)
+		cl->cfg.directory_done(cl->cfg.directory_arg);
+	if (cl->dir.state == ACME_DIR_FAILED)
+		dir_clear(&cl->dir);
+}
+
+static void
 on_directory(struct http_req *req, void *arg)
 {
-	struct acme_engine *eng = arg;
+	struct acme_client *cl = arg;
 	json_t *dir = NULL;
 	char why[CURL_ERROR_SIZE + 32];
 
 	if (req->result != CURLE_OK || req->status != 200 || (dir = acme_json(req)) == NULL ||
 	    !json_is_object(dir)) {
-		if (asprintf(&eng->dir_error, "ACME directory %s: %s", req->url,
+		if (asprintf(&cl->dir.error, "ACME directory %s: %s", req->url,
 		    req->result != CURLE_OK || req->status != 200 ? http_req_error(req, why, sizeof(why))
 		    : "response is not a JSON object") < 0)
-			eng->dir_error = NULL;
-		eng->dir_state = DIR_FAILED;
+			cl->dir.error = NULL;
+		cl->dir.state = ACME_DIR_FAILED;
 		goto out;
 	}
-	eng->new_nonce_url = dup_json_str(dir, "newNonce");
-	eng->new_order_url = dup_json_str(dir, "newOrder");
-	eng->hash_prefix = dup_json_str(json_object_get(dir, "meta"), "accountHashPrefix");
-	if (eng->new_nonce_url == NULL || eng->new_order_url == NULL) {
-		if (asprintf(&eng->dir_error, "ACME directory %s: newNonce or newOrder missing", req->url) < 0)
-			eng->dir_error = NULL;
-		eng->dir_state = DIR_FAILED;
+	cl->dir.new_nonce_url = dup_json_str(dir, "newNonce");
+	cl->dir.new_order_url = dup_json_str(dir, "newOrder");
+	cl->dir.hash_prefix = dup_json_str(json_object_get(dir, "meta"), "accountHashPrefix");
+	if (cl->dir.new_nonce_url == NULL || cl->dir.new_order_url == NULL) {
+		if (asprintf(&cl->dir.error, "ACME directory %s: newNonce or newOrder missing", req->url) < 0)
+			cl->dir.error = NULL;
+		cl->dir.state = ACME_DIR_FAILED;
 		goto out;
 	}
-	eng->dir_state = DIR_READY;
+	cl->dir.state = ACME_DIR_READY;
 out:
-	if (eng->dir_state == DIR_FAILED)
-		log_error("%s", eng->dir_error ? eng->dir_error : "ACME directory failed");
 	json_decref(dir);
 	http_req_free(req);
-	order_directory_ready(eng);
+	dir_done(cl);
 }
 
 void
-acme_directory_load(struct acme_engine *eng)
+acme_directory_load(struct acme_client *cl)
 {
 	struct http_req *req;
 	cf_err err;
 
-	if (eng->dir_state != DIR_NONE)
+	if (cl->dir.state != ACME_DIR_NONE)
 		return;
-	eng->dir_state = DIR_LOADING;
-	req = http_req_new(&eng->cfg.http, eng->cfg.directory_url, NULL, NULL, false, &err);
+	cl->dir.state = ACME_DIR_LOADING;
+	req = http_req_new(&cl->cfg.http, cl->cfg.directory_url, NULL, NULL, false, &err);
 	if (req != NULL) {
 		req->done = on_directory;
-		req->arg = eng;
-		if (loop_add_transfer(eng->loop, req, &err) == 0)
+		req->arg = cl;
+		if (client_transfer(cl, req, &err) == 0)
 			return;
 		http_req_free(req);
 	}
-	eng->dir_state = DIR_FAILED;
-	eng->dir_error = strdup(err.msg);
-	order_directory_ready(eng);
+	cl->dir.state = ACME_DIR_FAILED;
+	cl->dir.error = strdup(err.msg);
+	dir_done(cl);
 }
 
-/* ---- engine ---- */
-
-struct acme_engine *
-acme_engine_new(struct loop *loop, const struct acme_config *cfg, acme_job_done_fn done,
-    void *done_arg, cf_err *err)
+const struct acme_directory *
+acme_client_directory(const struct acme_client *cl)
 {
-	struct acme_engine *eng = calloc(1, sizeof(*eng));
+	return &cl->dir;
+}
 
-	if (eng == NULL) {
-		cf_errf(err, "acme_engine_new: out of memory");
+/* ---- client ---- */
+
+struct acme_client *
+acme_client_new(struct loop *loop, const struct acme_client_config *cfg, cf_err *err)
+{
+	struct acme_client *cl = calloc(1, sizeof(*cl));
+
+	if (cl == NULL) {
+		cf_errf(err, "acme_client_new: out of memory");
 		return NULL;
 	}
-	eng->loop = loop;
-	eng->cfg = *cfg;
-	eng->done = done;
-	eng->done_arg = done_arg;
-	eng->seed = (unsigned)cf_mono_ms() ^ (unsigned)(uintptr_t)eng;
-	eng->cfg.directory_url = cf_strdup(cfg->directory_url);
-	eng->cfg.account_url = cf_strdup(cfg->account_url);
-	eng->cfg.issuer = cf_strdup(cfg->issuer);
-	eng->cfg.key_pem = NULL; /* the key is parsed here and the PEM not kept */
-	if (eng->cfg.order_timeout_ms <= 0)
-		eng->cfg.order_timeout_ms = 10 * 60 * 1000;
-	if (eng->cfg.directory_url == NULL || eng->cfg.account_url == NULL) {
-		cf_errf(err, "acme_engine_new: directory URL and account URL are required");
+	cl->loop = loop;
+	cl->cfg = *cfg;
+	cl->cfg.directory_url = cf_strdup(cfg->directory_url);
+	cl->cfg.account_url = cf_strdup(cfg->account_url);
+	cl->cfg.key_pem = NULL; /* the key is parsed here and the PEM not kept */
+	loop_timer_init(&cl->unsaved_timer);
+	if (cl->cfg.directory_url == NULL || cl->cfg.account_url == NULL) {
+		cf_errf(err, "acme_client_new: directory URL and account URL are required");
 		goto fail;
 	}
-	eng->key = key_from_pem(cfg->key_pem, err);
-	if (eng->key == NULL || jwk_thumbprint(eng->key, eng->thumbprint, err) != 0 ||
-	    (eng->signer = jws_signer_new(eng->key, err)) == NULL || (eng->keys = key_generator_new(err)) == NULL)
+	cl->key = key_from_pem(cfg->key_pem, err);
+	if (cl->key == NULL || jwk_thumbprint(cl->key, cl->thumbprint, err) != 0 ||
+	    (cl->signer = jws_signer_new(cl->key, err)) == NULL)
 		goto fail;
-	loop_timer_init(&eng->unsaved_timer);
-	if ((eng->publisher = publisher_new(loop, cfg->pool)) == NULL) {
-		cf_errf(err, "acme_engine_new: out of memory");
-		goto fail;
-	}
-	return eng;
+	return cl;
 fail:
-	acme_engine_free(eng);
+	acme_client_free(cl);
 	return NULL;
 }
 
 void
-acme_engine_free(struct acme_engine *eng)
+acme_client_free(struct acme_client *cl)
 {
-	if (eng == NULL)
+	if (cl == NULL)
 		return;
-	for (size_t i = 0; i < eng->nnonces; i++)
-		free(eng->nonces[i]);
-	free(eng->nonces);
-	acme_records_free(eng);
-	if (eng->loop)
-		loop_timer_cancel(eng->loop, &eng->unsaved_timer);
-	publisher_free(eng->publisher);
-	free(eng->known_chain);
-	jws_signer_free(eng->signer);
-	key_generator_free(eng->keys);
-	EVP_PKEY_free(eng->key);
-	free((char *)eng->cfg.directory_url);
-	free((char *)eng->cfg.account_url);
-	free((char *)eng->cfg.issuer);
-	free(eng->dir_error);
-	free(eng->new_nonce_url);
-	free(eng->new_order_url);
-	free(eng->hash_prefix);
-	free(eng);
+	for (size_t i = 0; i < cl->nnonces; i++)
+		free(cl->nonces[i]);
+	free(cl->nonces);
+	if (cl->loop)
+		loop_timer_cancel(cl->loop, &cl->unsaved_timer);
+	jws_signer_free(cl->signer);
+	EVP_PKEY_free(cl->key);
+	dir_clear(&cl->dir);
+	free((char *)cl->cfg.directory_url);
+	free((char *)cl->cfg.account_url);
+	free(cl);
 }
 
-long
-acme_engine_orders(const struct acme_engine *eng)
+const char *
+acme_client_thumbprint(const struct acme_client *cl)
 {
-	return eng->orders;
-}
-
-bool
-acme_engine_idle(const struct acme_engine *eng)
-{
-	return eng->orders == 0 && eng->keygen_pending == 0 && (eng->publisher == NULL || publisher_pending(eng->publisher) == 0);
+	return cl->thumbprint;
 }
 
 int64_t

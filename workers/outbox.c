@@ -1,14 +1,29 @@
-/* outbox.c - the queue from worker threads to the result writer. */
+/* outbox.c - the queue from worker threads to the result writer, and the step after a commit. */
 #include "outbox.h"
-
-#include "acme.h"
-#include "log.h"
-
-#include "cf.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "cf.h"
+
+bool
+unsaved_orders_take(struct unsaved_orders *u)
+{
+	long n = atomic_load(&u->n);
+
+	while (n < u->cap)
+		if (atomic_compare_exchange_weak(&u->n, &n, n + 1))
+			return true;
+	return false;
+}
+
+void
+unsaved_orders_release(struct unsaved_orders *u)
+{
+	if (u)
+		atomic_fetch_sub(&u->n, 1);
+}
 
 struct outmsg *
 outmsg_new(enum outmsg_kind kind, int64_t job_id)
@@ -27,14 +42,6 @@ outmsg_free(struct outmsg *m)
 {
 	if (m == NULL)
 		return;
-	/* stored or given up on: either way its order no longer counts as unsaved */
-	unsaved_orders_release(m->unsaved);
-	while (m->stored_fn && loop_post(m->stored_loop, m->stored_fn, m->stored_arg) != 0) {
-		/* the order waits for this: retry rather than leave it hanging */
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		log_error("outbox: out of memory reporting a stored message; retrying");
-		nanosleep(&ts, NULL);
-	}
 	free(m->order_url);
 	free(m->state);
 	free(m->finalize_url);
@@ -45,13 +52,33 @@ outmsg_free(struct outmsg *m)
 	free(m->provider);
 	free(m->leaf_pem);
 	free(m->chain_pem);
-	free(m->key_pem);
-	free(m->key_pem_order);
+	cf_secret_free(m->key_pem);
+	cf_secret_free(m->key_pem_order);
 	free(m->serial);
 	free(m->problem_type);
 	free(m->detail);
 	free(m->event_kind);
 	free(m);
+}
+
+void
+outmsg_stored(struct outmsg *m, bool stored)
+{
+	/* stored or given up on: either way its order no longer counts as unsaved */
+	unsaved_orders_release(m->unsaved);
+	m->unsaved = NULL;
+	if (m->ack) {
+		m->ack->stored = stored;
+		loop_post_task(m->ack->loop, &m->ack->task);
+		m->ack = NULL;
+	}
+}
+
+void
+outbox_stored(struct outmsg *list, bool stored)
+{
+	for (; list; list = list->next)
+		outmsg_stored(list, stored);
 }
 
 int

@@ -6,10 +6,37 @@
 #define CF_OUTBOX_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "loop.h"
+
+/*
+ * Orders the CA created whose URL is not committed to PostgreSQL yet, counted for the whole
+ * process. A crash orphans those orders (the next attempt cannot resume them and orders anew), so
+ * capping them caps what a crash can cost. A newOrder waits while cap are unsaved; the writer's
+ * commit of the order's URL releases its slot.
+ */
+struct unsaved_orders {
+	atomic_long n;
+	long cap;                      /* at least 1 */
+};
+
+/* Takes a slot: true, or false when all cap are taken. Thread-safe. */
+bool unsaved_orders_take(struct unsaved_orders *u);
+/* Gives back one slot (NULL: nothing). Thread-safe. */
+void unsaved_orders_release(struct unsaved_orders *u);
+
+/*
+ * A poster's wish to hear that its message was stored: the writer's stored step sets stored
+ * and posts task to loop. Owned by the poster (an order embeds it), alive until task runs.
+ */
+struct outmsg_ack {
+	struct loop *loop;
+	struct loop_task task;
+	bool stored;              /* the commit took the message (false: it was given up on) */
+};
 
 enum outmsg_kind {
 	OUT_ORDER,          /* order_url known or its state changed: order_url, state, finalize/cert URLs */
@@ -20,15 +47,10 @@ enum outmsg_kind {
 	OUT_EVENT,          /* a line for the job's event log: kind, detail */
 };
 
-struct unsaved_orders;
-
 struct outmsg {
 	enum outmsg_kind kind;
-	struct unsaved_orders *unsaved; /* OUT_ORDER "created": released when the message is done */
-	struct loop *stored_loop; /* when set: stored_fn(stored_arg) runs on this loop once the
-	                           * message is stored (or given up on) */
-	loop_fn stored_fn;
-	void *stored_arg;
+	struct unsaved_orders *unsaved; /* OUT_ORDER "created": released by the stored step */
+	struct outmsg_ack *ack;   /* told by the stored step, NULL = nobody waits */
 	int64_t job_id;
 	int64_t certificate_id;
 	int64_t account_id;
@@ -59,7 +81,17 @@ struct outmsg {
 };
 
 struct outmsg *outmsg_new(enum outmsg_kind kind, int64_t job_id);
+/* Frees m (wiping its key material), and nothing else. */
 void outmsg_free(struct outmsg *m);
+
+/*
+ * The writer's step after each commit, for every message it took (stored true) or gave up on
+ * (false): releases the message's unsaved-order slot and tells the poster through its ack. It
+ * cannot fail, and it leaves the message to outmsg_free.
+ */
+void outmsg_stored(struct outmsg *m, bool stored);
+/* outmsg_stored for each message of a list. */
+void outbox_stored(struct outmsg *list, bool stored);
 
 /* A multi-producer queue drained by one consumer. */
 struct outbox {

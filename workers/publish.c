@@ -14,6 +14,7 @@
 #include "log.h"
 
 #define GATHER_MS 20 /* a zone's first record waits this long for company before its call goes */
+#define RECORD_BUCKETS 4096
 
 /*
  * A zone's next call is built only when the account's rate limit gives it a turn: records that
@@ -59,11 +60,27 @@ struct pub {
 	struct pub *next;
 };
 
+/* A record this publisher wrote or is writing: later requests for it wait for it or skip it. */
+enum record_op_state {
+	REC_WRITING,
+	REC_DONE,
+	REC_FAILED,
+};
+
+struct record_op {
+	char *key;                 /* "fqdn value" */
+	enum record_op_state state;
+	struct publish_wait *waiters;
+	struct publish_wait *writer; /* the request whose write is under way */
+	struct record_op *next;    /* hash chain */
+};
+
 struct publisher {
 	struct loop *loop;
 	struct blockpool *pool;
 	struct zone_queue *zones;  /* a short list: one entry per zone in use on this loop */
 	long pending;
+	struct record_op **records; /* RECORD_BUCKETS chains, made on first use */
 };
 
 struct publisher *
@@ -92,6 +109,16 @@ publisher_free(struct publisher *p)
 		free(z->zone);
 		free(z);
 	}
+	for (size_t i = 0; p->records && i < RECORD_BUCKETS; i++) {
+		struct record_op *r = p->records[i];
+		while (r) {
+			struct record_op *n = r->next;
+			free(r->key);
+			free(r);
+			r = n;
+		}
+	}
+	free(p->records);
 	free(p);
 }
 
@@ -354,7 +381,7 @@ publish_start(struct publisher *p, struct provider_account *acct, const char *fq
     int64_t deadline_ms, publish_done_fn done, void *arg)
 {
 	struct pub *pub = calloc(1, sizeof(*pub));
-	struct publish_result oom = { "certfleet:internal", "out of memory publishing a record", -1, false };
+	struct publish_result oom = { "certfleet:internal", "out of memory publishing a record", -1, false, false };
 
 	if (pub == NULL || (pub->fqdn = strdup(fqdn)) == NULL || (pub->value = strdup(value)) == NULL) {
 		if (pub)
@@ -373,4 +400,95 @@ publish_start(struct publisher *p, struct provider_account *acct, const char *fq
 	/* from the loop, so that done never runs inside this call */
 	if (loop_timer_arm(p->loop, &pub->timer, 0, start_fire, pub) != 0)
 		pub_finish(pub, "certfleet:internal", "out of memory starting a record", -1);
+}
+
+/* ---- one write per record ---- */
+
+static unsigned
+record_hash(const char *fqdn, const char *value)
+{
+	unsigned h = 2166136261u; /* FNV-1a over "fqdn value" */
+
+	for (const char *s = fqdn; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	h = (h ^ ' ') * 16777619u;
+	for (const char *s = value; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % RECORD_BUCKETS;
+}
+
+/* The record's entry, or NULL; *bucket gets its chain (NULL when out of memory). */
+static struct record_op *
+record_find(struct publisher *p, const char *fqdn, const char *value, struct record_op ***bucket)
+{
+	size_t flen = strlen(fqdn);
+
+	*bucket = NULL;
+	if (p->records == NULL && (p->records = calloc(RECORD_BUCKETS, sizeof(*p->records))) == NULL)
+		return NULL;
+	*bucket = &p->records[record_hash(fqdn, value)];
+	for (struct record_op *r = **bucket; r; r = r->next)
+		if (strncmp(r->key, fqdn, flen) == 0 && r->key[flen] == ' ' && strcmp(r->key + flen + 1, value) == 0)
+			return r;
+	return NULL;
+}
+
+bool
+publish_known(struct publisher *p, const char *fqdn, const char *value)
+{
+	struct record_op **bucket, *op = record_find(p, fqdn, value, &bucket);
+
+	return op && op->state == REC_DONE;
+}
+
+static void
+on_record_done(void *arg, const struct publish_result *res)
+{
+	struct record_op *op = arg;
+	struct publish_wait *w = op->waiters, *writer = op->writer;
+
+	op->state = res->problem_type ? REC_FAILED : REC_DONE;
+	op->waiters = op->writer = NULL;
+	while (w) {
+		struct publish_wait *next = w->next;
+		struct publish_result r = *res;
+		r.wrote = res->problem_type == NULL && w == writer;
+		w->next = NULL;
+		w->done(w->arg, &r);
+		w = next;
+	}
+}
+
+void
+publish_ensure(struct publisher *p, struct publish_wait *w, struct provider_account *acct, const char *fqdn,
+    const char *value, int64_t deadline_ms, publish_done_fn done, void *arg)
+{
+	struct publish_result oom = { "certfleet:internal", "out of memory publishing a record", -1, false, false };
+	struct record_op **bucket, *op = record_find(p, fqdn, value, &bucket);
+
+	w->done = done;
+	w->arg = arg;
+	w->next = NULL;
+	if (bucket == NULL) {
+		done(arg, &oom);
+		return;
+	}
+	if (op && op->state == REC_WRITING) {
+		w->next = op->waiters;
+		op->waiters = w;
+		return;
+	}
+	if (op == NULL) {
+		if ((op = calloc(1, sizeof(*op))) == NULL || asprintf(&op->key, "%s %s", fqdn, value) < 0) {
+			free(op);
+			done(arg, &oom);
+			return;
+		}
+		op->next = *bucket;
+		*bucket = op;
+	}
+	/* a record done before is written again only when asked: publish_known spares that */
+	op->state = REC_WRITING;
+	op->waiters = op->writer = w;
+	publish_start(p, acct, fqdn, value, deadline_ms, on_record_done, op);
 }

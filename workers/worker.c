@@ -17,7 +17,7 @@ struct worker {
 	bool started;
 	struct worker_pool *pool;
 	struct loop *loop;
-	struct acme_engine *eng;
+	struct engine *eng;
 	pthread_mutex_t inbox_lock;
 	struct job *inbox;        /* jobs handed over, not yet seen by the loop */
 	struct job *starting;     /* jobs taken from the inbox, not yet started (loop thread only) */
@@ -115,10 +115,10 @@ on_wakeup(void *arg)
 		if (w->starting == NULL)
 			w->starting_tail = &w->starting;
 		j->next = NULL;
-		acme_order_start(w->eng, j);
+		engine_order_start(w->eng, j);
 		started++;
 	}
-	more = acme_engine_wake(w->eng, WORKER_STARTS_PER_ROUND);
+	more = engine_wake(w->eng, WORKER_STARTS_PER_ROUND);
 	if (w->starting || more)
 		loop_wakeup(w->loop);
 }
@@ -144,7 +144,7 @@ worker_main(void *arg)
 			pthread_mutex_lock(&w->pool->lock);
 			bool idle = w->inflight == 0;
 			pthread_mutex_unlock(&w->pool->lock);
-			if (idle && acme_engine_idle(w->eng) && loop_transfers(w->loop) == 0)
+			if (idle && engine_idle(w->eng) && loop_transfers(w->loop) == 0)
 				break;
 		}
 	}
@@ -174,7 +174,7 @@ worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
 		w->loop = loop_new(&cfg->loop, err);
 		if (w->loop == NULL)
 			goto fail;
-		w->eng = acme_engine_new(w->loop, &cfg->acme, on_job_done, w, err);
+		w->eng = engine_new(w->loop, &cfg->acme, on_job_done, w, err);
 		if (w->eng == NULL)
 			goto fail;
 		loop_set_wakeup(w->loop, on_wakeup, w);
@@ -276,7 +276,7 @@ on_cancel(void *arg)
 {
 	struct cancel_req *c = arg;
 
-	acme_order_cancel(c->w->eng, c->job_id);
+	engine_order_cancel(c->w->eng, c->job_id);
 	free(c);
 }
 
@@ -331,7 +331,7 @@ worker_pool_stop(struct worker_pool *pool)
 		struct worker *w = &pool->workers[i];
 		if (w->started)
 			pthread_join(w->thread, NULL);
-		acme_engine_free(w->eng);
+		engine_free(w->eng);
 		loop_free(w->loop);
 		pthread_mutex_destroy(&w->inbox_lock);
 		for (struct job *j = w->inbox, *n; j; j = n) {

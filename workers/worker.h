@@ -6,7 +6,7 @@
 #ifndef CF_WORKER_H
 #define CF_WORKER_H
 
-#include "acme.h"
+#include "engine.h"
 #include "job.h"
 #include "loop.h"
 

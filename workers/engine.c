@@ -1,52 +1,97 @@
 /*
- * order.c - the dns-persist-01 order state machine. Each job becomes one order that walks:
+ * engine.c - the order engine: the dns-persist-01 order state machine. Each job becomes one order
+ * that walks:
  *
- *   WAIT_DIRECTORY -> NEW -> AUTHORIZE -> FINALIZE -> WAIT_VALID -> DOWNLOAD -> ISSUED
- *                          (any step)  -> FAILED
+ *   START -> WAIT_DIRECTORY -> NEW -> AUTHORIZE -> KEY -> STORE_KEY -> FINALIZE -> WAIT_VALID
+ *         -> DOWNLOAD -> ISSUED, and from any step but ISSUED -> FAILED
  *
- * and, inside AUTHORIZE, each authorization walks:
+ * (NEW may find the order ready, going straight to KEY, or valid, going to DOWNLOAD). An order
+ * an earlier attempt left behind is fetched first (RESUME) and continued from the state the CA
+ * reports: pending to AUTHORIZE, ready to KEY, processing or valid with the stored key to
+ * WAIT_VALID; anything else starts over with NEW. finalize goes out only after the writer has
+ * committed the order's key (STORE_KEY): a certificate is never issued for a key that is lost.
+ *
+ * Inside AUTHORIZE, each authorization walks:
  *
  *   FETCH -> (valid) VALID
  *         -> (pending) RECORD (only when the record is not known to be in place) -> RESPOND
- *            -> POLL -> FETCH ... -> VALID | INVALID
+ *            -> POLL -> VALID | INVALID, fetching again between polls
  *
- * The persistent record is written once per (name, account, issuer) and then reused: a record
- * the database or this engine knows to be in place goes straight to RESPOND.
+ * Every change of state goes through order_enter or authz_enter, which log it and refuse one
+ * the diagrams above do not have. The persistent record is written once per (name, account,
+ * issuer) and then reused: a record the database or the publisher knows to be in place goes
+ * straight to RESPOND.
  */
+#include "engine.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "acme_int.h"
 #include "dnsauth.h"
 #include "dnsname.h"
 #include "keys.h"
 #include "log.h"
 #include "persist.h"
+#include "publish.h"
 
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 2000
 #define RETRY_AFTER_CAP_MS 60000
-#define RECORD_BUCKETS 4096
+
+struct engine {
+	struct loop *loop;
+	struct acme_config cfg;      /* strings below are owned copies; key_pem is not kept */
+	struct acme_client *client;  /* the ACME transport */
+	struct key_generator *keys;  /* certificate keys made on this loop */
+	engine_job_done_fn done;
+	void *done_arg;
+	long orders;                 /* orders in flight */
+	struct order *order_list;    /* the orders in flight, for cancellation */
+	long keygen_pending;         /* keys asked of the keygen threads, not yet back */
+	struct order *dir_waiters;   /* orders started before the directory was loaded */
+	struct publisher *publisher; /* publishes and confirms records through providers */
+	unsigned seed;               /* rand_r state for poll jitter */
+	char *known_chain;           /* the last certificate chain checked (they repeat) */
+};
 
 enum order_state {
+	ORDER_START,
 	ORDER_WAIT_DIRECTORY,
+	ORDER_RESUME,
 	ORDER_NEW,
 	ORDER_AUTHORIZE,
+	ORDER_KEY,
+	ORDER_STORE_KEY,
 	ORDER_FINALIZE,
 	ORDER_WAIT_VALID,
 	ORDER_DOWNLOAD,
 	ORDER_ISSUED,
 	ORDER_FAILED,
+	ORDER_NSTATES,
 };
 
 enum authz_state {
+	AUTHZ_START,
 	AUTHZ_FETCH,
 	AUTHZ_RECORD,
 	AUTHZ_RESPOND,
 	AUTHZ_POLL,
 	AUTHZ_VALID,
 	AUTHZ_INVALID,
+	AUTHZ_NSTATES,
+};
+
+/* The requests an order sends; a reply is dispatched on this (acme_call.tag). */
+enum order_request {
+	REQ_RESUME,
+	REQ_NEW_ORDER,
+	REQ_AUTHZ,
+	REQ_CHALLENGE,
+	REQ_FINALIZE,
+	REQ_ORDER_POLL,
+	REQ_CERTIFICATE,
 };
 
 struct authz {
@@ -64,11 +109,12 @@ struct authz {
 	int polls;
 	int64_t expires_ms;       /* the authorization's "expires" as cf_mono_ms time, 0 = unknown */
 	struct loop_timer timer;
-	struct authz *next_waiter; /* waiting on a record write */
+	struct publish_wait record_wait; /* its request to the publisher */
+	struct outmsg *record_msg; /* OUT_RECORD_WRITTEN, posted when this request's write succeeds */
 };
 
 struct order {
-	struct acme_engine *eng;
+	struct engine *eng;
 	struct job *job;
 	enum order_state state;
 	int refs;                 /* 1 while alive, +1 per call, armed timer or record wait */
@@ -81,6 +127,7 @@ struct order {
 	EVP_PKEY *cert_key;
 	char *cert_key_pem;       /* its PKCS#8 PEM, made once (secret) */
 	char *finalize_payload;   /* finalize's body, waiting for the key to be stored */
+	struct outmsg_ack key_ack; /* the writer's word that the key is stored */
 	int polls;
 	int64_t started_ms;
 	int64_t deadline_ms;
@@ -91,50 +138,104 @@ struct order {
 	int64_t retry_after_ms;   /* Retry-After of the answer that failed the order, -1 when none */
 };
 
-/* A record write this engine started: later orders for the same record wait for it or skip it. */
-enum record_op_state {
-	REC_WRITING,
-	REC_DONE,
-	REC_FAILED,
-};
-
-struct record_op {
-	char *key;                /* "fqdn value" */
-	enum record_op_state state;
-	struct authz *waiters;
-	struct record_op *next;   /* hash chain */
-};
-
 static void order_new(struct order *o);
 static void order_begin(struct order *o);
+static void order_fail(struct order *o, const char *type, const char *detail);
 static void authz_fetch(struct authz *az);
 static void authz_respond(struct authz *az);
 static void order_finalize(struct order *o);
 static void order_download(struct order *o);
 
-/* ---- life cycle ---- */
+/* ---- transitions: the one place where states change ---- */
 
-static const char *
-order_state_name(enum order_state s)
-{
-	static const char *const names[] = { "wait-directory", "new", "authorize", "finalize",
-		"wait-valid", "download", "issued", "failed" };
-	return names[s];
-}
+#define B(s) (1u << (s))
+#define OR_FAIL B(ORDER_FAILED)
 
-bool
+static const char *const order_state_names[ORDER_NSTATES] = {
+	"start", "wait-directory", "resume", "new", "authorize", "key", "store-key", "finalize",
+	"wait-valid", "download", "issued", "failed",
+};
+
+/* The states each state may go to (the diagram at the top); ISSUED and FAILED go nowhere. */
+static const unsigned order_next[ORDER_NSTATES] = {
+	[ORDER_START] = B(ORDER_WAIT_DIRECTORY) | B(ORDER_RESUME) | B(ORDER_NEW) | OR_FAIL,
+	[ORDER_WAIT_DIRECTORY] = B(ORDER_RESUME) | B(ORDER_NEW) | OR_FAIL,
+	[ORDER_RESUME] = B(ORDER_NEW) | B(ORDER_AUTHORIZE) | B(ORDER_KEY) | B(ORDER_WAIT_VALID) | OR_FAIL,
+	[ORDER_NEW] = B(ORDER_AUTHORIZE) | B(ORDER_KEY) | B(ORDER_DOWNLOAD) | OR_FAIL,
+	[ORDER_AUTHORIZE] = B(ORDER_KEY) | OR_FAIL,
+	[ORDER_KEY] = B(ORDER_STORE_KEY) | OR_FAIL,
+	[ORDER_STORE_KEY] = B(ORDER_FINALIZE) | OR_FAIL,
+	[ORDER_FINALIZE] = B(ORDER_WAIT_VALID) | B(ORDER_DOWNLOAD) | OR_FAIL,
+	[ORDER_WAIT_VALID] = B(ORDER_DOWNLOAD) | OR_FAIL,
+	[ORDER_DOWNLOAD] = B(ORDER_ISSUED) | OR_FAIL,
+};
+
+static const char *const authz_state_names[AUTHZ_NSTATES] = {
+	"start", "fetch", "record", "respond", "poll", "valid", "invalid",
+};
+
+static const unsigned authz_next[AUTHZ_NSTATES] = {
+	[AUTHZ_START] = B(AUTHZ_FETCH),
+	[AUTHZ_FETCH] = B(AUTHZ_VALID) | B(AUTHZ_RECORD) | B(AUTHZ_RESPOND) | B(AUTHZ_POLL) | B(AUTHZ_INVALID),
+	[AUTHZ_RECORD] = B(AUTHZ_RESPOND),
+	[AUTHZ_RESPOND] = B(AUTHZ_POLL),
+	[AUTHZ_POLL] = B(AUTHZ_VALID) | B(AUTHZ_INVALID),
+};
+
+static bool
 order_ended(const struct order *o)
 {
 	return o->state == ORDER_ISSUED || o->state == ORDER_FAILED;
 }
 
-bool
-order_is_renewal(const struct order *o)
+/*
+ * Moves o to state to (staying is no change): true, or false when the diagram has no such step;
+ * then the order has failed, unless it had ended already.
+ */
+static bool
+order_enter(struct order *o, enum order_state to)
 {
-	return o->job && o->job->renewal;
+	enum order_state from = o->state;
+	long long id = o->job ? (long long)o->job->id : -1;
+
+	if (from == to)
+		return true;
+	if (!(order_next[from] & B(to))) {
+		log_error("job %lld: the order cannot go from %s to %s", id, order_state_names[from], order_state_names[to]);
+		if (!order_ended(o))
+			order_fail(o, "certfleet:internal", "the order reached a state it cannot be in");
+		return false;
+	}
+	log_debug("job %lld: order %s -> %s", id, order_state_names[from], order_state_names[to]);
+	o->state = to;
+	return true;
 }
 
-void
+/* Moves az to state to, like order_enter; a refused step fails the order. */
+static bool
+authz_enter(struct authz *az, enum authz_state to)
+{
+	struct order *o = az->order;
+	enum authz_state from = az->state;
+
+	if (from == to)
+		return true;
+	if (order_ended(o) || !(authz_next[from] & B(to))) {
+		log_error("job %lld: authorization %s cannot go from %s to %s", o->job ? (long long)o->job->id : -1,
+		    az->url, authz_state_names[from], authz_state_names[to]);
+		if (!order_ended(o))
+			order_fail(o, "certfleet:internal", "an authorization reached a state it cannot be in");
+		return false;
+	}
+	log_debug("job %lld: authorization %s %s -> %s", (long long)o->job->id, az->identifier ? az->identifier : az->url,
+	    authz_state_names[from], authz_state_names[to]);
+	az->state = to;
+	return true;
+}
+
+/* ---- life cycle ---- */
+
+static void
 order_ref(struct order *o)
 {
 	o->refs++;
@@ -151,6 +252,7 @@ order_free(struct order *o)
 		free(az->issuer);
 		free(az->fqdn);
 		free(az->value);
+		outmsg_free(az->record_msg);
 	}
 	free(o->authzs);
 	free(o->url);
@@ -163,7 +265,7 @@ order_free(struct order *o)
 	free(o);
 }
 
-void
+static void
 order_unref(struct order *o)
 {
 	if (--o->refs == 0)
@@ -224,7 +326,7 @@ post_event(struct order *o, const char *kind, const char *fmt, ...)
 	post(o, m);
 }
 
-/* Posts the order's step; the "created" message of a newOrder call takes the call's slot. */
+/* Posts the order's step; the "created" message of a newOrder takes the call's unsaved slot. */
 static void
 post_order_step(struct order *o, const char *state, struct acme_call *call)
 {
@@ -239,7 +341,7 @@ post_order_step(struct order *o, const char *state, struct acme_call *call)
 		m->finalize_url = cf_strdup(o->finalize_url);
 		m->certificate_url = cf_strdup(o->cert_url);
 		if (call)
-			acme_call_hand_slot(call, m);
+			m->unsaved = acme_call_take_slot(call);
 	}
 	post(o, m);
 }
@@ -256,7 +358,8 @@ order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 {
 	struct job *job = o->job;
 
-	o->state = final;
+	if (!order_enter(o, final))
+		return;
 	o->eng->orders--;
 	if (o->prev)
 		o->prev->next = o->next;
@@ -268,24 +371,23 @@ order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 	timer_cancel(o, &o->timer);
 	for (size_t i = 0; i < o->nauthz; i++)
 		timer_cancel(o, &o->authzs[i].timer);
-	o->job = NULL;
 	/* the worker takes the job; the order keeps a copy of nothing it needs after this */
-	o->eng->done(o->eng->done_arg, job, outcome, cf_mono_ms() - o->started_ms);
 	o->job = NULL;
+	o->eng->done(o->eng->done_arg, job, outcome, cf_mono_ms() - o->started_ms);
 	order_unref(o);
 }
 
 /*
- * Failures a later attempt may mend: the CA, the provider or the network had a bad moment. The
- * CA refusing what was asked (unauthorized, malformed, rejectedIdentifier, caa, badCSR, ...) is
- * final: retrying it only burns the CA's failed-validation limits.
+ * Failures a later attempt may mend: the CA, the provider, the network or the database had a bad
+ * moment. The CA refusing what was asked (unauthorized, malformed, rejectedIdentifier, caa,
+ * badCSR, ...) is final: retrying it only burns the CA's failed-validation limits.
  */
 static bool
 problem_retryable(const char *type)
 {
 	static const char *const retry[] = {
 		"certfleet:transport", "certfleet:http", "certfleet:timeout", "certfleet:directory",
-		"certfleet:provider", "certfleet:internal", "certfleet:record-not-visible",
+		"certfleet:provider", "certfleet:internal", "certfleet:record-not-visible", "certfleet:store",
 		"urn:ietf:params:acme:error:rateLimited", "urn:ietf:params:acme:error:serverInternal",
 		"urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:connection",
 		"urn:ietf:params:acme:error:dns",
@@ -316,7 +418,7 @@ retry_delay(struct order *o)
 	return d + (int64_t)(rand_r(&o->eng->seed) % (unsigned)(d / 5 + 1));
 }
 
-void
+static void
 order_fail(struct order *o, const char *type, const char *detail)
 {
 	struct outmsg *m;
@@ -326,14 +428,14 @@ order_fail(struct order *o, const char *type, const char *detail)
 	 * failed (Pebble reports a DNS read error as unauthorized), and one retry stays well inside
 	 * the CA's failed-validation limits. A second refusal is final.
 	 */
-	bool second_look = strcmp(type, "urn:ietf:params:acme:error:unauthorized") == 0 && o->job->attempt == 1;
-	bool retry = !cancelled && (problem_retryable(type) || second_look) &&
-	    o->job->attempt < o->job->max_attempts;
+	bool second_look, retry;
 
 	if (order_ended(o))
 		return;
+	second_look = strcmp(type, "urn:ietf:params:acme:error:unauthorized") == 0 && o->job->attempt == 1;
+	retry = !cancelled && (problem_retryable(type) || second_look) && o->job->attempt < o->job->max_attempts;
 	log_info("job %lld (%s): attempt %d %s in %s: %s: %s", (long long)o->job->id, o->job->names[0],
-	    o->job->attempt, retry ? "failed, will retry" : "failed", order_state_name(o->state), type, detail);
+	    o->job->attempt, retry ? "failed, will retry" : "failed", order_state_names[o->state], type, detail);
 	post_order_state(o, "failed");
 	m = outmsg_new(OUT_FAILED, o->job->id);
 	if (m) {
@@ -344,17 +446,6 @@ order_fail(struct order *o, const char *type, const char *detail)
 	}
 	post(o, m);
 	order_end(o, ORDER_FAILED, cancelled ? JOB_CANCELLED : retry ? JOB_RETRY : JOB_FAILED);
-}
-
-void
-acme_order_cancel(struct acme_engine *eng, int64_t job_id)
-{
-	for (struct order *o = eng->order_list; o; o = o->next) {
-		if (o->job && o->job->id == job_id) {
-			order_fail(o, "certfleet:cancelled", "cancelled by the operator");
-			return;
-		}
-	}
 }
 
 static void
@@ -402,10 +493,67 @@ poll_delay(struct order *o, const struct http_req *req, int polls)
 	return d + (int64_t)(rand_r(&o->eng->seed) % (unsigned)(d / 10 + 1));
 }
 
+/* ---- requests to the CA ---- */
+
+typedef void (*order_reply_fn)(struct acme_call *call, struct http_req *req);
+
+static void on_resume(struct acme_call *call, struct http_req *req);
+static void on_new_order(struct acme_call *call, struct http_req *req);
+static void on_authz(struct acme_call *call, struct http_req *req);
+static void on_challenge(struct acme_call *call, struct http_req *req);
+static void on_finalize(struct acme_call *call, struct http_req *req);
+static void on_order_poll(struct acme_call *call, struct http_req *req);
+static void on_certificate(struct acme_call *call, struct http_req *req);
+
+static const order_reply_fn order_replies[] = {
+	[REQ_RESUME] = on_resume,
+	[REQ_NEW_ORDER] = on_new_order,
+	[REQ_AUTHZ] = on_authz,
+	[REQ_CHALLENGE] = on_challenge,
+	[REQ_FINALIZE] = on_finalize,
+	[REQ_ORDER_POLL] = on_order_poll,
+	[REQ_CERTIFICATE] = on_certificate,
+};
+
+/*
+ * Every answer comes here: it is dropped once the order has ended, fails the order when the
+ * request could not be made or the order ran out of time, and else goes to its handler.
+ */
+static void
+order_reply(struct acme_call *call, struct http_req *req)
+{
+	struct order *o = call->owner;
+
+	if (!order_ended(o)) {
+		if (req == NULL)
+			order_fail(o, "certfleet:internal", call->error);
+		else if (!order_expired(o))
+			order_replies[call->tag](call, req);
+	}
+	order_unref(o);
+}
+
+/* Sends a signed request for o (and az); order_reply gets the answer. */
+static void
+order_send(struct order *o, struct authz *az, enum order_request tag, const char *url, const char *payload,
+    const char *accept, int gate_class)
+{
+	struct acme_request r = {
+		.url = url,
+		.payload = payload,
+		.accept = accept,
+		.gate_class = gate_class,
+		.renewal = o->job->renewal,
+	};
+
+	order_ref(o);
+	acme_send(o->eng->client, &r, order_reply, o, az, (int)tag);
+}
+
 /* ---- start and directory ---- */
 
 void
-acme_order_start(struct acme_engine *eng, struct job *job)
+engine_order_start(struct engine *eng, struct job *job)
 {
 	struct order *o = calloc(1, sizeof(*o));
 
@@ -426,35 +574,44 @@ acme_order_start(struct acme_engine *eng, struct job *job)
 	if (o->next)
 		o->next->prev = o;
 	eng->order_list = o;
-	if (eng->dir_state == DIR_READY) {
+	if (acme_client_directory(eng->client)->state == ACME_DIR_READY) {
 		order_begin(o);
 		return;
 	}
-	o->state = ORDER_WAIT_DIRECTORY;
+	if (!order_enter(o, ORDER_WAIT_DIRECTORY))
+		return;
 	o->next_waiter = eng->dir_waiters;
 	eng->dir_waiters = o;
-	acme_directory_load(eng);
+	acme_directory_load(eng->client);
 }
 
-void
-order_directory_ready(struct acme_engine *eng)
+/* The directory is loaded, or failed to load: start the orders waiting for it, or fail them. */
+static void
+engine_directory_done(void *arg)
 {
+	struct engine *eng = arg;
+	const struct acme_directory *dir = acme_client_directory(eng->client);
 	struct order *o = eng->dir_waiters;
 
 	eng->dir_waiters = NULL;
 	while (o) {
 		struct order *next = o->next_waiter;
-		if (eng->dir_state == DIR_READY)
+		if (dir->state == ACME_DIR_READY)
 			order_begin(o);
 		else
-			order_fail(o, "certfleet:directory", eng->dir_error ? eng->dir_error : "ACME directory unavailable");
+			order_fail(o, "certfleet:directory", dir->error ? dir->error : "ACME directory unavailable");
 		o = next;
 	}
-	if (eng->dir_state == DIR_FAILED) {
-		/* let a later order try again */
-		eng->dir_state = DIR_NONE;
-		free(eng->dir_error);
-		eng->dir_error = NULL;
+}
+
+void
+engine_order_cancel(struct engine *eng, int64_t job_id)
+{
+	for (struct order *o = eng->order_list; o; o = o->next) {
+		if (o->job && o->job->id == job_id) {
+			order_fail(o, "certfleet:cancelled", "cancelled by the operator");
+			return;
+		}
 	}
 }
 
@@ -476,6 +633,14 @@ order_abandon(struct order *o, const char *why)
 	order_new(o);
 }
 
+/* Fetches every authorization of o, which has just entered AUTHORIZE. */
+static void
+order_authorize(struct order *o)
+{
+	for (size_t i = 0; i < o->nauthz && !order_ended(o); i++)
+		authz_fetch(&o->authzs[i]);
+}
+
 /*
  * The stored order's state decides: pending goes on with its authorizations, ready is finalized
  * with a new key, processing and valid go on only with the key the finalize was sent with
@@ -484,13 +649,11 @@ order_abandon(struct order *o, const char *why)
 static void
 on_resume(struct acme_call *call, struct http_req *req)
 {
-	struct order *o = call->order;
+	struct order *o = call->owner;
 	json_t *doc = NULL;
 	const char *status;
 	cf_err err;
 
-	if (order_expired(o))
-		return;
 	doc = req->status == 200 ? acme_json(req) : NULL;
 	status = doc ? json_string_value(json_object_get(doc, "status")) : NULL;
 	if (status == NULL) {
@@ -509,9 +672,8 @@ on_resume(struct acme_call *call, struct http_req *req)
 			goto out;
 		}
 		post_event(o, "resume", "continuing order %s (pending)", o->url);
-		o->state = ORDER_AUTHORIZE;
-		for (size_t i = 0; i < o->nauthz && !order_ended(o); i++)
-			authz_fetch(&o->authzs[i]);
+		if (order_enter(o, ORDER_AUTHORIZE))
+			order_authorize(o);
 	} else if (strcmp(status, "ready") == 0) {
 		post_event(o, "resume", "continuing order %s (ready)", o->url);
 		order_finalize(o);
@@ -522,8 +684,8 @@ on_resume(struct acme_call *call, struct http_req *req)
 			goto out;
 		}
 		post_event(o, "resume", "continuing order %s (%s)", o->url, status);
-		o->state = ORDER_WAIT_VALID;
-		order_advance(o, req);
+		if (order_enter(o, ORDER_WAIT_VALID))
+			order_advance(o, req);
 	} else {
 		order_abandon(o, status);
 	}
@@ -538,12 +700,12 @@ order_begin(struct order *o)
 		order_new(o);
 		return;
 	}
-	o->url = strdup(o->job->resume_url);
-	o->state = ORDER_NEW;
-	if (o->url == NULL)
+	if (!order_enter(o, ORDER_RESUME))
+		return;
+	if ((o->url = strdup(o->job->resume_url)) == NULL)
 		order_fail(o, "certfleet:internal", "out of memory resuming an order");
 	else
-		acme_call_start(o->eng, o, NULL, o->url, NULL, NULL, GATE_NONE, on_resume);
+		order_send(o, NULL, REQ_RESUME, o->url, NULL, NULL, GATE_NONE);
 }
 
 /* ---- newOrder ---- */
@@ -583,12 +745,10 @@ set_str(char **dst, json_t *obj, const char *key)
 static void
 on_new_order(struct acme_call *call, struct http_req *req)
 {
-	struct order *o = call->order;
+	struct order *o = call->owner;
 	json_t *doc = NULL;
 	const char *status;
 
-	if (order_expired(o))
-		return;
 	if (req->status != 201 && req->status != 200) {
 		order_fail_response(o, "newOrder", req);
 		return;
@@ -615,9 +775,8 @@ on_new_order(struct acme_call *call, struct http_req *req)
 			order_fail(o, "certfleet:protocol", "newOrder answer has no usable authorizations");
 			goto out;
 		}
-		o->state = ORDER_AUTHORIZE;
-		for (size_t i = 0; i < o->nauthz && !order_ended(o); i++)
-			authz_fetch(&o->authzs[i]);
+		if (order_enter(o, ORDER_AUTHORIZE))
+			order_authorize(o);
 	} else {
 		order_fail(o, "certfleet:protocol", "new order is neither pending, ready nor valid");
 	}
@@ -631,28 +790,33 @@ order_new(struct order *o)
 	json_t *ids = json_array(), *payload = NULL;
 	char *text = NULL;
 
-	o->state = ORDER_NEW;
+	if (!order_enter(o, ORDER_NEW))
+		goto out;
 	for (size_t i = 0; ids && i < o->job->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->job->names[i]));
 	payload = ids ? json_pack("{s:o}", "identifiers", ids) : NULL;
+	ids = NULL; /* the payload holds it now, or it was freed with the failed pack */
 	text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	if (text == NULL)
 		order_fail(o, "certfleet:internal", "out of memory building newOrder");
 	else
-		acme_call_start(o->eng, o, NULL, o->eng->new_order_url, text, NULL, GATE_NEW_ORDER, on_new_order);
+		order_send(o, NULL, REQ_NEW_ORDER, acme_client_directory(o->eng->client)->new_order_url, text, NULL,
+		    GATE_NEW_ORDER);
+out:
 	free(text);
+	json_decref(ids);
 	json_decref(payload);
 }
 
 /* ---- authorizations ---- */
 
-static void on_authz(struct acme_call *call, struct http_req *req);
-
 static void
 authz_fetch(struct authz *az)
 {
-	az->state = az->state == AUTHZ_POLL ? AUTHZ_POLL : AUTHZ_FETCH;
-	acme_call_start(az->order->eng, az->order, az, az->url, NULL, NULL, GATE_AUTHZ, on_authz);
+	/* a poll fetches the authorization again without leaving POLL */
+	if (az->state != AUTHZ_POLL && !authz_enter(az, AUTHZ_FETCH))
+		return;
+	order_send(az->order, az, REQ_AUTHZ, az->url, NULL, NULL, GATE_AUTHZ);
 }
 
 static void
@@ -671,7 +835,8 @@ authz_valid(struct authz *az)
 {
 	struct order *o = az->order;
 
-	az->state = AUTHZ_VALID;
+	if (!authz_enter(az, AUTHZ_VALID))
+		return;
 	if (az->fqdn) {
 		struct outmsg *m = outmsg_new(OUT_RECORD_VERIFIED, o->job->id);
 		if (m) {
@@ -684,9 +849,8 @@ authz_valid(struct authz *az)
 		}
 		post(o, m);
 	}
-	if (++o->nvalid == o->nauthz) {
+	if (++o->nvalid == o->nauthz)
 		order_finalize(o);
-	}
 }
 
 /* The problem of the dns-persist-01 challenge of an invalid authorization, for the job's record. */
@@ -707,7 +871,8 @@ authz_fail_invalid(struct authz *az, json_t *doc)
 		type = json_string_value(json_object_get(err, "type")) ?: type;
 		detail = json_string_value(json_object_get(err, "detail")) ?: detail;
 	}
-	az->state = AUTHZ_INVALID;
+	if (!authz_enter(az, AUTHZ_INVALID))
+		return;
 	if (asprintf(&msg, "authorization for %s%s is invalid: %s", az->wildcard ? "*." : "",
 	    az->identifier ? az->identifier : az->url, detail) < 0)
 		msg = NULL;
@@ -717,7 +882,7 @@ authz_fail_invalid(struct authz *az, json_t *doc)
 
 /* Picks the issuer: the configured one when the CA lists it, else the CA's first. */
 static const char *
-pick_issuer(const struct acme_engine *eng, json_t *issuers)
+pick_issuer(const struct engine *eng, json_t *issuers)
 {
 	size_t i;
 	json_t *v;
@@ -744,7 +909,8 @@ static int
 authz_compose_record(struct authz *az, json_t *chal, cf_err *err)
 {
 	struct order *o = az->order;
-	struct acme_engine *eng = o->eng;
+	struct engine *eng = o->eng;
+	const struct acme_directory *dir = acme_client_directory(eng->client);
 	struct persist_params p = { 0 };
 	json_t *issuers = json_object_get(chal, "issuer-domain-names");
 	char fqdn[DNSNAME_MAX + 32];
@@ -765,7 +931,7 @@ authz_compose_record(struct authz *az, json_t *chal, cf_err *err)
 		cf_errf(err, "dns-persist-01 challenge for %s lists no issuer domain names", az->identifier);
 		return -1;
 	}
-	if (p.variant == PERSIST_DRAFT02 && eng->hash_prefix == NULL) {
+	if (p.variant == PERSIST_DRAFT02 && dir->hash_prefix == NULL) {
 		cf_errf(err, "challenge for %s is draft -02 but the directory has no accountHashPrefix",
 		    az->identifier);
 		return -1;
@@ -775,8 +941,8 @@ authz_compose_record(struct authz *az, json_t *chal, cf_err *err)
 	p.issuer = issuer;
 	p.account_url = eng->cfg.account_url;
 	p.wildcard = az->wildcard || job_has_wildcard_of(o->job, az->identifier);
-	p.hash_prefix = eng->hash_prefix;
-	p.thumbprint = eng->thumbprint;
+	p.hash_prefix = dir->hash_prefix;
+	p.thumbprint = acme_client_thumbprint(eng->client);
 	p.hash_domain = az->identifier;
 	az->value = persist_record_value(&p, err);
 	if (az->value == NULL)
@@ -834,8 +1000,8 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 	chal_status = json_string_value(json_object_get(chal, "status"));
 	if (chal_status && strcmp(chal_status, "processing") == 0) {
 		/* answered before (a resumed order): wait for the verdict */
-		az->state = AUTHZ_POLL;
-		timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
+		if (authz_enter(az, AUTHZ_POLL))
+			timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
 		return;
 	}
 	if (job_record_known(o->job, az->fqdn, az->value)) {
@@ -848,13 +1014,11 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 static void
 on_authz(struct acme_call *call, struct http_req *req)
 {
-	struct authz *az = call->authz;
+	struct authz *az = call->sub;
 	struct order *o = az->order;
 	json_t *doc;
 	const char *status;
 
-	if (order_expired(o))
-		return;
 	if (req->status != 200) {
 		order_fail_response(o, "fetching an authorization", req);
 		return;
@@ -877,113 +1041,58 @@ on_authz(struct acme_call *call, struct http_req *req)
 static void
 on_challenge(struct acme_call *call, struct http_req *req)
 {
-	struct authz *az = call->authz;
+	struct authz *az = call->sub;
 	struct order *o = az->order;
 
-	if (order_expired(o))
-		return;
 	if (req->status != 200) {
 		order_fail_response(o, "answering the dns-persist-01 challenge", req);
 		return;
 	}
-	az->state = AUTHZ_POLL;
-	timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
+	if (authz_enter(az, AUTHZ_POLL))
+		timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
 }
 
 static void
 authz_respond(struct authz *az)
 {
-	az->state = AUTHZ_RESPOND;
+	if (!authz_enter(az, AUTHZ_RESPOND))
+		return;
 	post_event(az->order, "challenge", "answering dns-persist-01 for %s%s with %s",
 	    az->wildcard ? "*." : "", az->identifier, az->fqdn);
-	acme_call_start(az->order->eng, az->order, az, az->chal_url, "{}", NULL, GATE_NONE, on_challenge);
+	order_send(az->order, az, REQ_CHALLENGE, az->chal_url, "{}", NULL, GATE_NONE);
 }
 
-/* ---- record writes through the provider ---- */
-
-static unsigned
-record_hash(const char *s)
-{
-	unsigned h = 2166136261u; /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h % RECORD_BUCKETS;
-}
-
-static struct record_op **
-record_bucket(struct acme_engine *eng, const char *key)
-{
-	if (eng->records == NULL) {
-		eng->records = calloc(RECORD_BUCKETS, sizeof(struct record_op *));
-		if (eng->records == NULL)
-			return NULL;
-	}
-	return (struct record_op **)eng->records + record_hash(key);
-}
-
-void
-acme_records_free(struct acme_engine *eng)
-{
-	struct record_op **b = (struct record_op **)eng->records;
-
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i < RECORD_BUCKETS; i++) {
-		struct record_op *r = b[i];
-		while (r) {
-			struct record_op *n = r->next;
-			free(r->key);
-			free(r);
-			r = n;
-		}
-	}
-	free(b);
-	eng->records = NULL;
-}
-
-struct record_write {
-	struct acme_engine *eng;
-	struct record_op *op;
-	struct outmsg *msg;       /* OUT_RECORD_WRITTEN, posted on success */
-};
+/* ---- the record, through the publisher ---- */
 
 /* Margin kept before an authorization expires: the challenge must still be answered in time. */
 #define AUTHZ_EXPIRY_MARGIN_MS 60000
 
 static void
-on_record_published(void *arg, const struct publish_result *res)
+on_record(void *arg, const struct publish_result *res)
 {
-	struct record_write *w = arg;
-	struct record_op *op = w->op;
-	struct authz *az = op->waiters;
+	struct authz *az = arg;
+	struct order *o = az->order;
+	struct outmsg *m = az->record_msg;
 
-	op->state = res->problem_type ? REC_FAILED : REC_DONE;
-	op->waiters = NULL;
-	if (res->problem_type == NULL) {
-		w->msg->confirmed = res->confirmed;
-		outbox_post(w->eng->cfg.outbox, w->msg);
+	az->record_msg = NULL;
+	if (res->wrote) {
+		/* the write is stored whatever became of the order that asked for it */
+		m->confirmed = res->confirmed;
+		outbox_post(o->eng->cfg.outbox, m);
 	} else {
-		outmsg_free(w->msg);
+		outmsg_free(m);
 	}
-	while (az) {
-		struct authz *next = az->next_waiter;
-		struct order *o = az->order;
-		az->next_waiter = NULL;
-		if (!order_ended(o)) {
-			if (res->problem_type) {
-				o->retry_after_ms = res->retry_after_ms;
-				order_fail(o, res->problem_type, res->detail);
-			} else {
-				post_event(o, "record", "%s %s through %s", res->confirmed ? "published and confirmed" :
-				    "published", az->fqdn, o->job->provider);
-				authz_respond(az);
-			}
+	if (!order_ended(o)) {
+		if (res->problem_type) {
+			o->retry_after_ms = res->retry_after_ms;
+			order_fail(o, res->problem_type, res->detail);
+		} else {
+			post_event(o, "record", "%s %s through %s", res->confirmed ? "published and confirmed" :
+			    "published", az->fqdn, o->job->provider);
+			authz_respond(az);
 		}
-		order_unref(o);
-		az = next;
 	}
-	free(w);
+	order_unref(o);
 }
 
 /*
@@ -1007,11 +1116,9 @@ static void
 record_ensure(struct authz *az)
 {
 	struct order *o = az->order;
-	struct acme_engine *eng = o->eng;
+	struct engine *eng = o->eng;
 	struct provider_account *acct = eng->cfg.providers ? provider_account_find(eng->cfg.providers, o->job->provider) : NULL;
-	struct record_op **bucket, *op;
-	struct record_write *w = NULL;
-	char *key = NULL;
+	struct outmsg *m;
 	char msg[160];
 
 	if (acct == NULL) {
@@ -1019,63 +1126,33 @@ record_ensure(struct authz *az)
 		order_fail(o, "certfleet:provider-rejected", msg);
 		return;
 	}
-	if (asprintf(&key, "%s %s", az->fqdn, az->value) < 0 || (bucket = record_bucket(eng, key)) == NULL)
-		goto oom;
-	for (op = *bucket; op && strcmp(op->key, key) != 0; op = op->next)
-		;
-	if (op && op->state == REC_DONE) {
-		free(key);
+	if (publish_known(eng->publisher, az->fqdn, az->value)) {
 		authz_respond(az);
 		return;
 	}
-	az->state = AUTHZ_RECORD;
-	if (op && op->state == REC_WRITING) {
-		free(key);
-		order_ref(o);
-		az->next_waiter = op->waiters;
-		op->waiters = az;
+	if (!authz_enter(az, AUTHZ_RECORD))
+		return;
+	m = outmsg_new(OUT_RECORD_WRITTEN, o->job->id);
+	if (m == NULL) {
+		order_fail(o, "certfleet:internal", "out of memory writing a record");
 		return;
 	}
-	w = calloc(1, sizeof(*w));
-	if (w == NULL || (w->msg = outmsg_new(OUT_RECORD_WRITTEN, o->job->id)) == NULL)
-		goto oom;
-	w->msg->certificate_id = o->job->certificate_id;
-	w->msg->account_id = o->job->account_id;
-	w->msg->fqdn = strdup(az->fqdn);
-	w->msg->value = strdup(az->value);
-	w->msg->issuer = strdup(az->issuer);
-	w->msg->provider = strdup(o->job->provider);
-	w->msg->wildcard = az->record_wildcard;
-	w->msg->variant = az->variant;
-	if (op == NULL) {
-		if ((op = calloc(1, sizeof(*op))) == NULL)
-			goto oom;
-		op->key = key;
-		key = NULL;
-		op->next = *bucket;
-		*bucket = op;
-	}
-	free(key);
-	op->state = REC_WRITING;
-	az->next_waiter = NULL;
-	op->waiters = az;
+	m->certificate_id = o->job->certificate_id;
+	m->account_id = o->job->account_id;
+	m->fqdn = strdup(az->fqdn);
+	m->value = strdup(az->value);
+	m->issuer = strdup(az->issuer);
+	m->provider = strdup(o->job->provider);
+	m->wildcard = az->record_wildcard;
+	m->variant = az->variant;
+	az->record_msg = m;
 	order_ref(o);
-	w->eng = eng;
-	w->op = op;
 	log_debug("job %lld: publishing %s through %s", (long long)o->job->id, az->fqdn, o->job->provider);
-	publish_start(eng->publisher, acct, az->fqdn, az->value, record_deadline(az, acct), on_record_published, w);
-	return;
-oom:
-	free(key);
-	if (w)
-		outmsg_free(w->msg);
-	free(w);
-	order_fail(o, "certfleet:internal", "out of memory writing a record");
+	publish_ensure(eng->publisher, &az->record_wait, acct, az->fqdn, az->value, record_deadline(az, acct),
+	    on_record, az);
 }
 
-/* ---- finalize, wait, download ---- */
-
-static void on_order_poll(struct acme_call *call, struct http_req *req);
+/* ---- key, finalize, wait, download ---- */
 
 static void
 order_poll_fire(void *arg)
@@ -1083,7 +1160,7 @@ order_poll_fire(void *arg)
 	struct order *o = arg;
 
 	if (!order_ended(o) && !order_expired(o))
-		acme_call_start(o->eng, o, NULL, o->url, NULL, NULL, GATE_NONE, on_order_poll);
+		order_send(o, NULL, REQ_ORDER_POLL, o->url, NULL, NULL, GATE_NONE);
 	order_unref(o);
 }
 
@@ -1103,8 +1180,8 @@ order_advance(struct order *o, const struct http_req *req)
 		else
 			order_download(o);
 	} else if (strcmp(status, "processing") == 0 || strcmp(status, "ready") == 0) {
-		o->state = ORDER_WAIT_VALID;
-		timer_arm(o, &o->timer, poll_delay(o, req, o->polls++), order_poll_fire, o);
+		if (order_enter(o, ORDER_WAIT_VALID))
+			timer_arm(o, &o->timer, poll_delay(o, req, o->polls++), order_poll_fire, o);
 	} else {
 		json_t *e = json_object_get(doc, "error");
 		const char *d = json_string_value(json_object_get(e, "detail"));
@@ -1117,10 +1194,8 @@ order_advance(struct order *o, const struct http_req *req)
 static void
 on_order_poll(struct acme_call *call, struct http_req *req)
 {
-	struct order *o = call->order;
+	struct order *o = call->owner;
 
-	if (order_expired(o))
-		return;
 	if (req->status != 200) {
 		order_fail_response(o, "polling the order", req);
 		return;
@@ -1131,10 +1206,8 @@ on_order_poll(struct acme_call *call, struct http_req *req)
 static void
 on_finalize(struct acme_call *call, struct http_req *req)
 {
-	struct order *o = call->order;
+	struct order *o = call->owner;
 
-	if (order_expired(o))
-		return;
 	if (req->status != 200) {
 		order_fail_response(o, "finalize", req);
 		return;
@@ -1142,61 +1215,71 @@ on_finalize(struct acme_call *call, struct http_req *req)
 	order_advance(o, req);
 }
 
-/* The order's key is stored: finalize. */
+/*
+ * The writer's word on the order's key (the stored step of its message): finalize goes now, or
+ * never when the key could not be stored.
+ */
 static void
-finalize_send(void *arg)
+on_key_stored(void *arg)
 {
 	struct order *o = arg;
 
-	if (!order_ended(o) && !order_expired(o))
-		acme_call_start(o->eng, o, NULL, o->finalize_url, o->finalize_payload, NULL, GATE_NONE, on_finalize);
+	if (!order_ended(o) && !order_expired(o)) {
+		if (!o->key_ack.stored)
+			order_fail(o, "certfleet:store", "the order's key could not be stored, so finalize was not sent");
+		else if (order_enter(o, ORDER_FINALIZE))
+			order_send(o, NULL, REQ_FINALIZE, o->finalize_url, o->finalize_payload, NULL, GATE_NONE);
+	}
 	free(o->finalize_payload);
 	o->finalize_payload = NULL;
 	order_unref(o);
 }
 
-/* Builds the CSR for the order's new key and sends finalize once the key is stored. */
+/*
+ * Builds the CSR for the order's new key and hands the key to the writer with the order. finalize
+ * goes only once the key is stored: a crash in between would leave the CA issuing a certificate
+ * whose key is lost, and the retry would need another (Let's Encrypt allows only 5 certificates
+ * for the same names a week). So a message that cannot be made fails the order instead.
+ */
 static void
 order_finalize_with_key(struct order *o)
 {
 	char *csr = NULL, *payload = NULL;
+	struct outmsg *m = NULL;
 	cf_err err;
 
 	if ((csr = csr_b64url(o->cert_key, (const char *const *)o->job->names, o->job->nnames, &err)) == NULL) {
 		order_fail(o, "certfleet:csr", err.msg);
 		return;
 	}
-	if (asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0) {
-		order_fail(o, "certfleet:internal", "out of memory building finalize");
-	} else {
-		/* the key goes to the database with the order, so that a crash after finalize loses nothing */
-		struct outmsg *m = outmsg_new(OUT_ORDER, o->job->id);
-		if (o->cert_key_pem == NULL && (o->cert_key_pem = key_to_pem(o->cert_key, &err)) == NULL) {
-			outmsg_free(m);
-			order_fail(o, "certfleet:key", err.msg);
-			goto out;
-		}
-		if (m == NULL) {
-			acme_call_start(o->eng, o, NULL, o->finalize_url, payload, NULL, GATE_NONE, on_finalize);
-			goto out;
-		}
-		m->order_url = strdup(o->url);
-		m->state = strdup("finalizing");
-		m->key_pem_order = strdup(o->cert_key_pem);
-		/*
-		 * finalize goes only once the key is stored: a crash in between would leave the CA
-		 * issuing a certificate whose key is lost, and the retry would need another (and Let's
-		 * Encrypt allows only 5 certificates for the same names a week)
-		 */
-		o->finalize_payload = payload;
-		payload = NULL;
-		m->stored_loop = o->eng->loop;
-		m->stored_fn = finalize_send;
-		m->stored_arg = o;
-		order_ref(o);
-		post(o, m);
+	if (o->cert_key_pem == NULL && (o->cert_key_pem = key_to_pem(o->cert_key, &err)) == NULL) {
+		order_fail(o, "certfleet:key", err.msg);
+		goto out;
 	}
+	if (asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0) {
+		payload = NULL;
+		goto oom;
+	}
+	if ((m = outmsg_new(OUT_ORDER, o->job->id)) == NULL || (m->order_url = strdup(o->url)) == NULL ||
+	    (m->state = strdup("finalizing")) == NULL || (m->key_pem_order = strdup(o->cert_key_pem)) == NULL)
+		goto oom;
+	if (!order_enter(o, ORDER_STORE_KEY))
+		goto out;
+	o->finalize_payload = payload;
+	payload = NULL;
+	o->key_ack.loop = o->eng->loop;
+	o->key_ack.task.fn = on_key_stored;
+	o->key_ack.task.arg = o;
+	o->key_ack.task.owned = false;
+	m->ack = &o->key_ack;
+	order_ref(o);
+	post(o, m);
+	m = NULL;
+	goto out;
+oom:
+	order_fail(o, "certfleet:internal", "out of memory storing the order's key; finalize was not sent");
 out:
+	outmsg_free(m);
 	free(csr);
 	free(payload);
 }
@@ -1225,7 +1308,8 @@ order_finalize(struct order *o)
 	struct keygen_pool *kp = o->eng->cfg.keygen;
 	cf_err err;
 
-	o->state = ORDER_FINALIZE;
+	if (!order_enter(o, ORDER_KEY))
+		return;
 	if (kp == NULL || keygen_is_fast(o->job->key_type)) {
 		o->cert_key = key_generator_generate(o->eng->keys, o->job->key_type, &err);
 		if (o->cert_key == NULL)
@@ -1247,14 +1331,12 @@ order_finalize(struct order *o)
 static void
 on_certificate(struct acme_call *call, struct http_req *req)
 {
-	struct order *o = call->order;
+	struct order *o = call->owner;
 	struct outmsg *m = NULL;
 	struct cert_issued ci = { 0 };
 	char *key_pem = NULL;
 	cf_err err;
 
-	if (order_expired(o))
-		return;
 	if (req->status != 200) {
 		order_fail_response(o, "downloading the certificate", req);
 		return;
@@ -1287,13 +1369,89 @@ on_certificate(struct acme_call *call, struct http_req *req)
 out:
 	outmsg_free(m);
 	cert_issued_clear(&ci);
-	free(key_pem);
+	cf_secret_free(key_pem);
 }
 
 static void
 order_download(struct order *o)
 {
-	o->state = ORDER_DOWNLOAD;
-	acme_call_start(o->eng, o, NULL, o->cert_url, NULL, "application/pem-certificate-chain", GATE_NONE,
-	    on_certificate);
+	if (order_enter(o, ORDER_DOWNLOAD))
+		order_send(o, NULL, REQ_CERTIFICATE, o->cert_url, NULL, "application/pem-certificate-chain", GATE_NONE);
+}
+
+/* ---- the engine ---- */
+
+struct engine *
+engine_new(struct loop *loop, const struct acme_config *cfg, engine_job_done_fn done, void *done_arg, cf_err *err)
+{
+	struct engine *eng = calloc(1, sizeof(*eng));
+	struct acme_client_config cc = { 0 };
+
+	if (eng == NULL) {
+		cf_errf(err, "engine_new: out of memory");
+		return NULL;
+	}
+	eng->loop = loop;
+	eng->cfg = *cfg;
+	eng->done = done;
+	eng->done_arg = done_arg;
+	eng->seed = (unsigned)cf_mono_ms() ^ (unsigned)(uintptr_t)eng;
+	eng->cfg.directory_url = NULL; /* the client's */
+	eng->cfg.key_pem = NULL;       /* parsed by the client, not kept */
+	eng->cfg.account_url = cf_strdup(cfg->account_url);
+	eng->cfg.issuer = cf_strdup(cfg->issuer);
+	if (eng->cfg.order_timeout_ms <= 0)
+		eng->cfg.order_timeout_ms = 10 * 60 * 1000;
+	cc.directory_url = cfg->directory_url;
+	cc.account_url = cfg->account_url;
+	cc.key_pem = cfg->key_pem;
+	cc.http = cfg->http;
+	cc.transport = cfg->transport;
+	cc.gate = cfg->gate;
+	cc.limits = cfg->limits;
+	cc.unsaved = cfg->unsaved;
+	cc.directory_done = engine_directory_done;
+	cc.directory_arg = eng;
+	if ((eng->client = acme_client_new(loop, &cc, err)) == NULL || (eng->keys = key_generator_new(err)) == NULL)
+		goto fail;
+	if (eng->cfg.account_url == NULL || (eng->publisher = publisher_new(loop, cfg->pool)) == NULL) {
+		cf_errf(err, "engine_new: out of memory");
+		goto fail;
+	}
+	return eng;
+fail:
+	engine_free(eng);
+	return NULL;
+}
+
+void
+engine_free(struct engine *eng)
+{
+	if (eng == NULL)
+		return;
+	publisher_free(eng->publisher);
+	acme_client_free(eng->client);
+	key_generator_free(eng->keys);
+	free(eng->known_chain);
+	free((char *)eng->cfg.account_url);
+	free((char *)eng->cfg.issuer);
+	free(eng);
+}
+
+bool
+engine_wake(struct engine *eng, int max)
+{
+	return acme_client_wake(eng->client, max);
+}
+
+long
+engine_orders(const struct engine *eng)
+{
+	return eng->orders;
+}
+
+bool
+engine_idle(const struct engine *eng)
+{
+	return eng->orders == 0 && eng->keygen_pending == 0 && publisher_pending(eng->publisher) == 0;
 }
