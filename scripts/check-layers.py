@@ -2,7 +2,7 @@
 """check-layers.py - checks that certfleet's layers point one way and that no modules depend on
 each other in a circle.
 
-    scripts/check-layers.py [--objects BUILD_DIR]
+    scripts/check-layers.py [--root DIR] [--objects BUILD_DIR]
 
 The layers, from the top: orchestrator/, workers/, providers/, lib/, common/. A file may include
 headers of its own layer and of the layers below it, never of a layer above. A module is a .c
@@ -171,11 +171,16 @@ def main():
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     args = sys.argv[1:]
     build = None
-    if args[:1] == ["--objects"] and len(args) == 2:
-        build = args[1]
-    elif args:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
+    while args:
+        if args[0] in ("--root", "--objects") and len(args) >= 2:
+            if args[0] == "--root":
+                root = args[1]
+            else:
+                build = args[1]
+            args = args[2:]
+        else:
+            print(__doc__.split("\n\n")[1], file=sys.stderr)
+            return 2
     problems = []
     nfiles = check_includes(root, problems)
     nobjs = check_objects(root, build, problems) if build else 0

@@ -47,6 +47,22 @@ for t in "$build"/tests/test_*; do
 	run_one "$(basename "$t")" "$t"
 done
 
+# The layers point one way and no modules depend on each other in a circle (scripts/check-layers.py).
+layers_out="$logdir/layers.out"
+if python3 "$repo/scripts/check-layers.py" --objects "$build" >"$layers_out" 2>&1; then
+	echo "ok - layers: $(tail -n 1 "$layers_out")"
+	passed=$((passed + 1))
+else
+	cat "$layers_out"
+	echo "not ok - layers (see above)"
+	failed=$((failed + 1))
+	failed_names+=("layers")
+fi
+
+for t in "$here"/scripts/test_*.sh; do
+	run_one "$(basename "$t" .sh)" bash "$t"
+done
+
 for t in "$build"/fuzz/fuzz_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
