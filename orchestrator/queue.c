@@ -1,6 +1,15 @@
 /*
- * queue.c - enqueue, claim, leases and rescue. Ready jobs wait in job_queue; the claim is one
- * statement with SKIP LOCKED; a lease belongs to a run process (runners).
+ * queue.c - the life of a job in PostgreSQL: every statement that moves one, from its enqueue
+ * through its claim, the lease it runs under (heartbeat, rescue, release), to its end (issued, a
+ * failed attempt that is retried or final, cancelled), and whether work remains for a run. Ready
+ * jobs wait in job_queue; the claim is one statement with SKIP LOCKED; a lease belongs to a run
+ * process (runners); unfinished_jobs lists each job from its enqueue to its end.
+ *
+ * Lock order: every statement locks a job's jobs row before its unfinished_jobs row (a statement
+ * that deletes or updates the unfinished_jobs row reads the ids the jobs statement returned, so
+ * that one runs first), so that two statements on the same job, a completion and a cancel say,
+ * cannot deadlock. A statement that takes a job's job_queue row (the claim, cancel) takes it
+ * before both. Enqueue only inserts rows that no other transaction sees before it commits.
  */
 #include "queue.h"
 
@@ -299,6 +308,89 @@ queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, siz
 		for (int r = 0; r < n; r++)
 			(*cancel)[(*ncancel)++] = db_get_i64(res, r, "id");
 	}
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * An ended job leaves unfinished_jobs in the statement that ends it (here the DELETE reads j, so
+ * the jobs row is locked first, as the lock order at the top wants).
+ */
+static const char *const sql_issued =
+    "WITH j AS (UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
+    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[]) RETURNING jobs.id) "
+    "DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j))";
+
+/*
+ * A failed attempt: back to the queue after a delay, with a retry event that keeps its error, or
+ * failed for good, or cancelled. A job's end is its row (state, last_problem_type, last_error,
+ * finished_at), not an event as well. A job rescued meanwhile may be in the queue already; one
+ * that ended meanwhile (rescued, then run to its end by another process) is left as it ended,
+ * never put back in the queue.
+ */
+static const char *const sql_failed =
+    "WITH j AS (UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
+    "WHEN u.retry THEN 'ready' ELSE 'failed' END, "
+    "run_after = CASE WHEN u.retry THEN now() + u.delay * interval '1 millisecond' ELSE jobs.run_after END, "
+    "finished_at = CASE WHEN u.retry AND u.t <> 'certfleet:cancelled' AND NOT jobs.cancel_requested "
+    "THEN NULL ELSE now() END, "
+    "updated_at = now(), locked_by = NULL, last_problem_type = u.t, last_error = u.d "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::bigint[]) AS u(id, t, d, retry, delay) "
+    "WHERE jobs.id = u.id AND jobs.finished_at IS NULL "
+    "RETURNING jobs.id, jobs.state, jobs.account_id, jobs.priority, jobs.run_after, u.t, u.d, u.retry), "
+    "a AS (DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j WHERE state <> 'ready'))), "
+    "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
+    "SELECT id, account_id, priority, run_after FROM j WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
+    "INSERT INTO events (job_id, kind, detail) SELECT id, 'retry', t || ': ' || coalesce(d, '') || ' (will retry)' "
+    "FROM j WHERE state = 'ready'";
+
+int
+queue_complete_issued(PGconn *c, const char *job_ids, cf_err *err)
+{
+	const char *p[] = { job_ids };
+
+	return db_run_prepared(c, "marking jobs issued", sql_issued, 1, p, err);
+}
+
+int
+queue_complete_failed(PGconn *c, const struct queue_failures *f, cf_err *err)
+{
+	const char *p[] = { f->job_ids, f->problem_types, f->details, f->retry, f->delay_ms };
+
+	return db_run_prepared(c, "marking jobs failed", sql_failed, 5, p, err);
+}
+
+/*
+ * Queued jobs are cancelled at once; running ones are flagged, and the process that runs them
+ * ends their order at its next lease renewal (or, if it died, the rescuer cancels them). The flag
+ * is set on the job, and on its unfinished_jobs row, where the renewal looks for it.
+ */
+static const char *const sql_cancel =
+    "WITH t AS (SELECT j.id FROM unfinished_jobs a JOIN jobs j ON j.id = a.job_id WHERE "
+    "($1::bigint IS NULL OR a.job_id = $1) AND ($2::bigint IS NULL OR j.run_id = $2)), "
+    /* queue rows first, as a claim locks them: a job a claim takes meanwhile is running after all */
+    "q AS (DELETE FROM job_queue WHERE job_id IN (SELECT id FROM t) RETURNING job_id), "
+    "u AS (UPDATE jobs SET cancel_requested = true, "
+    "state = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN 'cancelled' ELSE jobs.state END, "
+    "finished_at = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN now() END, updated_at = now() "
+    "FROM t WHERE jobs.id = t.id AND jobs.finished_at IS NULL RETURNING jobs.id, jobs.state), "
+    "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', "
+    "CASE WHEN state = 'cancelled' THEN 'cancelled by the operator' ELSE 'cancel requested while running' END "
+    "FROM u), "
+    "d AS (DELETE FROM unfinished_jobs WHERE job_id IN (SELECT id FROM u WHERE state = 'cancelled')), "
+    "f AS (UPDATE unfinished_jobs SET cancel_requested = true WHERE job_id IN (SELECT id FROM u WHERE state <> 'cancelled')) "
+    "SELECT count(*) FILTER (WHERE state = 'cancelled') AS now, count(*) FILTER (WHERE state <> 'cancelled') AS later FROM u";
+
+int
+queue_cancel(PGconn *c, const char *job_id, const char *run_id, long *now, long *later, cf_err *err)
+{
+	const char *p[] = { job_id, run_id };
+	PGresult *res = db_exec(c, "cancel", sql_cancel, 2, p, err);
+
+	if (res == NULL)
+		return -1;
+	*now = (long)db_get_i64(res, 0, "now");
+	*later = (long)db_get_i64(res, 0, "later");
 	PQclear(res);
 	return 0;
 }

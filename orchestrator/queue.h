@@ -1,4 +1,7 @@
-/* queue.h - the PostgreSQL job queue: enqueueing certificates and claiming ready jobs in batches. */
+/*
+ * queue.h - the PostgreSQL job queue: the life of a job, from its enqueue through its claim and
+ * lease to its end (issued, failed, retried or cancelled).
+ */
 #ifndef CF_QUEUE_H
 #define CF_QUEUE_H
 
@@ -52,6 +55,31 @@ int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, str
  */
 int queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, size_t *ncancel,
     cf_err *err) CF_MUST;
+
+/* Ends the jobs of job_ids (an array literal, '{1,2}') as issued. */
+int queue_complete_issued(PGconn *c, const char *job_ids, cf_err *err) CF_MUST;
+
+/* Failed attempts: array literals of one length, one element per attempt. */
+struct queue_failures {
+	const char *job_ids;      /* bigint[] */
+	const char *problem_types; /* text[]: the CA's problem type, or certfleet:... */
+	const char *details;      /* text[], elements may be NULL */
+	const char *retry;        /* bool[]: whether a later attempt may mend it */
+	const char *delay_ms;     /* bigint[]: when to retry, from now */
+};
+
+/*
+ * Puts each job back in the queue after its delay (with a retry event), or ends it as failed, or
+ * as cancelled when an operator asked for that. A job that has ended meanwhile is left alone.
+ */
+int queue_complete_failed(PGconn *c, const struct queue_failures *f, cf_err *err) CF_MUST;
+
+/*
+ * Cancels the unfinished jobs of job_id, or of run_id, or all of them (both NULL; each a decimal
+ * string): queued ones at once (*now counts them), running ones at their run's next lease renewal
+ * (*later).
+ */
+int queue_cancel(PGconn *c, const char *job_id, const char *run_id, long *now, long *later, cf_err *err) CF_MUST;
 
 /*
  * Returns the jobs of runners whose lease expired to the queue (or fails them on their last
