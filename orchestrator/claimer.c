@@ -26,7 +26,9 @@ struct claimer {
 	int64_t last_rescue;
 	int64_t started;          /* cf_mono_ms() when claimer_run began */
 	int64_t last_progress;
-	long claimed;             /* jobs handed to the pool */
+	long claimed;             /* jobs claimed: handed to the pool, or unparsed */
+	long failed;              /* unparsed jobs ended as failed */
+	struct queue_unparsed unparsed; /* claimed rows that could not be parsed, not ended yet */
 };
 
 /* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
@@ -70,6 +72,9 @@ claimer_new(const struct claimer_config *cfg, PGconn *c, struct worker_pool *poo
 void
 claimer_free(struct claimer *cl)
 {
+	if (cl == NULL)
+		return;
+	queue_unparsed_free(&cl->unparsed);
 	free(cl);
 }
 
@@ -77,6 +82,33 @@ long
 claimer_claimed(const struct claimer *cl)
 {
 	return cl->claimed;
+}
+
+long
+claimer_failed(const struct claimer *cl)
+{
+	return cl->failed;
+}
+
+/*
+ * Ends the claimed jobs whose rows could not be parsed as failed. They run under this process's
+ * lease meanwhile, so the run waits for them: when PostgreSQL refuses, the next turn tries again.
+ */
+static void
+claimer_end_unparsed(struct claimer *cl)
+{
+	size_t n = cl->unparsed.n;
+	cf_err err;
+
+	if (n == 0)
+		return;
+	if (queue_fail_unparsed(cl->c, &cl->unparsed, &err) != 0) {
+		log_warn("run: %s (%zu claimed job%s that could not be parsed stay running until then)", err.msg, n,
+		    n == 1 ? "" : "s");
+		claimer_reconnect(cl);
+		return;
+	}
+	cl->failed += (long)n;
 }
 
 /*
@@ -124,17 +156,20 @@ claimer_tend_leases(struct claimer *cl, int64_t now)
 }
 
 /*
- * Claims up to free_slots jobs (at most a batch) and hands them to the pool; *n counts them.
- * -1 when the claim failed (logged; the connection is reset if it was lost).
+ * Claims up to free_slots jobs (at most a batch) and hands them to the pool, except those whose
+ * rows could not be parsed, which it ends as failed; *n counts both. -1 when the claim failed
+ * (logged; the connection is reset if it was lost).
  */
 static int
 claimer_claim(struct claimer *cl, long free_slots, int *n)
 {
 	struct job *jobs = NULL;
 	long want = free_slots < cl->cfg.batch ? free_slots : cl->cfg.batch;
+	size_t had = cl->unparsed.n;
 	cf_err err;
 
-	if (want > 0 && queue_claim(cl->c, cl->cfg.account_id, (int)want, cl->cfg.owner, &jobs, n, &err) != 0) {
+	if (want > 0 && queue_claim_batch(cl->c, cl->cfg.account_id, (int)want, cl->cfg.owner, &jobs, n,
+	    &cl->unparsed, &err) != 0) {
 		log_error("run: %s", err.msg);
 		claimer_reconnect(cl);
 		return -1;
@@ -145,7 +180,12 @@ claimer_claim(struct claimer *cl, long free_slots, int *n)
 		worker_pool_submit(cl->pool, jobs);
 		jobs = next;
 	}
+	for (size_t i = had; i < cl->unparsed.n; i++)
+		log_error("run: %s; the job fails", cl->unparsed.rows[i].reason);
+	/* claimed as well: a batch of such rows alone has the loop claim on rather than wait */
+	*n += (int)(cl->unparsed.n - had);
 	cl->claimed += *n;
+	claimer_end_unparsed(cl);
 	return 0;
 }
 
@@ -158,7 +198,7 @@ claimer_progress(struct claimer *cl)
 		return;
 	worker_pool_stats(cl->pool, &st);
 	fprintf(stderr, "progress: %ld claimed, %ld issued, %ld failed, %ld to retry, %ld in flight, %.1f s\n",
-	    cl->claimed, st.issued, st.failed, st.retried, st.inflight, (cf_mono_ms() - cl->started) / 1000.0);
+	    cl->claimed, st.issued, st.failed + cl->failed, st.retried, st.inflight, (cf_mono_ms() - cl->started) / 1000.0);
 	cl->last_progress = cf_mono_ms();
 }
 
@@ -221,6 +261,7 @@ claimer_run(struct claimer *cl)
 		if (*stop > 1)
 			break;
 		claimer_tend_leases(cl, now);
+		claimer_end_unparsed(cl);
 		worker_pool_stats(cl->pool, &st);
 		/* Claim when a useful batch fits, or whenever the pool has run dry. */
 		if (!*stop && (free_slots >= (cl->cfg.batch < pool_size ? cl->cfg.batch : 1) || st.inflight == 0)) {

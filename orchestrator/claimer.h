@@ -49,6 +49,12 @@ void claimer_run(struct claimer *cl);
 /* Jobs claimed so far. */
 long claimer_claimed(const struct claimer *cl);
 
+/*
+ * Claimed jobs whose rows could not be made into jobs, ended as failed by the claimer (the worker
+ * pool never saw them, so its counts leave them out).
+ */
+long claimer_failed(const struct claimer *cl);
+
 void claimer_free(struct claimer *cl);
 
 #endif

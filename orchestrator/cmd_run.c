@@ -410,6 +410,7 @@ run_finish(const struct run_opts *o, struct run *r, int64_t t0)
 	cf_err err;
 
 	worker_pool_stats(r->pool, &st);
+	st.failed += claimer_failed(r->claimer); /* rows the claim could not parse failed too */
 	p50 = worker_pool_latency(r->pool, 50);
 	p99 = worker_pool_latency(r->pool, 99);
 	worker_pool_stop(r->pool);

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "dnsname.h"
 #include "persist.h"
+#include "pgarray.h"
 
 static const char *const sql_upsert_cert =
     "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider) "
@@ -205,15 +206,99 @@ add_known(struct job *j, const char *known)
 	return 0;
 }
 
+/*
+ * Row r of a claim as a job in *out, or -1 with why naming the job and what was wrong with the
+ * row. The schema allows what the claim cannot use (any text as key_type, a names array of NULLs
+ * or empty strings), so a row is checked before a worker gets it.
+ */
+static int
+claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char *why, size_t whylen)
+{
+	int64_t id = db_get_i64(res, r, "id");
+	const char *names = db_get(res, r, "names"), *key_type = db_get(res, r, "key_type");
+	const char *provider = db_get(res, r, "provider"), *resume = db_get(res, r, "resume");
+	struct job *j = NULL;
+	char *copy = NULL, *save = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (names == NULL || key_type == NULL || provider == NULL) {
+		snprintf(why, whylen, "claim: job %" PRId64 " has no %s", id,
+		    names == NULL ? "names" : key_type == NULL ? "key type" : "DNS provider account");
+		return -1;
+	}
+	if ((j = job_new()) == NULL)
+		goto oom;
+	j->id = id;
+	j->certificate_id = db_get_i64(res, r, "certificate_id");
+	j->account_id = account_id;
+	j->attempt = (int)db_get_i64(res, r, "attempts");
+	j->max_attempts = (int)db_get_i64(res, r, "max_attempts");
+	j->renewal = strcmp(db_get(res, r, "renewal"), "t") == 0;
+	if (resume != NULL) {
+		const char *sp = strchr(resume, ' ');
+		j->resume_url = sp ? strndup(resume, (size_t)(sp - resume)) : NULL;
+		if (sp && sp[1] != '\0')
+			j->resume_key_pem = strdup(sp + 1);
+	}
+	if (key_type_parse(key_type, &j->key_type) != 0) {
+		snprintf(why, whylen, "claim: job %" PRId64 " has an unknown key type \"%.40s\"", id, key_type);
+		goto out;
+	}
+	if ((j->provider = strdup(provider)) == NULL || (copy = strdup(names)) == NULL)
+		goto oom;
+	for (char *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save))
+		if (job_add_name(j, n) != 0)
+			goto oom;
+	if (j->nnames == 0) {
+		/* array_to_string() leaves out NULL elements: '{NULL}' and '{""}' come out empty */
+		snprintf(why, whylen, "claim: job %" PRId64 " has no names (its certificate's names are empty or NULL)", id);
+		goto out;
+	}
+	if (add_known(j, db_get(res, r, "known")) != 0)
+		goto oom;
+	*out = j;
+	j = NULL;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(why, whylen, "claim: job %" PRId64 ": out of memory", id);
+out:
+	free(copy);
+	job_free(j);
+	return rc;
+}
+
+/* Room for n more rows in u, so that a row the claim rejects needs no allocation. */
+static int
+unparsed_reserve(struct queue_unparsed *u, size_t n)
+{
+	struct queue_unparsed_row *rows;
+
+	if (u->n + n <= u->cap)
+		return 0;
+	if ((rows = realloc(u->rows, (u->n + n) * sizeof(*rows))) == NULL)
+		return -1;
+	u->rows = rows;
+	u->cap = u->n + n;
+	return 0;
+}
+
+void
+queue_unparsed_free(struct queue_unparsed *u)
+{
+	free(u->rows);
+	memset(u, 0, sizeof(*u));
+}
+
 int
-queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
-    int *nclaimed, cf_err *err)
+queue_claim_batch(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+    int *nclaimed, struct queue_unparsed *unparsed, cf_err *err)
 {
 	char acct[24], sql[sizeof(sql_claim_fmt) + 16];
 	const char *p[] = { acct, owner };
-	struct job *head = NULL, **tail = &head;
-	PGresult *res = NULL;
-	int rc = -1;
+	struct job **tail = out;
+	PGresult *res;
 
 	*out = NULL;
 	*nclaimed = 0;
@@ -221,65 +306,89 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct 
 		cf_errf(err, "claim: batch size %d", limit);
 		return -1;
 	}
+	if (unparsed_reserve(unparsed, (size_t)limit) != 0) {
+		cf_errf(err, "claim: out of memory");
+		return -1;
+	}
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(sql, sizeof(sql), sql_claim_fmt, limit);
-	res = db_exec_prepared(c, "claiming jobs", sql, 2, p, err);
-	if (res == NULL)
-		goto out;
+	if ((res = db_exec_prepared(c, "claiming jobs", sql, 2, p, err)) == NULL)
+		return -1;
+	/* The batch is committed as running: every row goes to *out or to unparsed, none is dropped. */
 	for (int r = 0; r < PQntuples(res); r++) {
-		struct job *j = job_new();
-		char *names, *save = NULL;
-		if (j == NULL)
-			goto oom;
-		*tail = j;
-		tail = &j->next;
-		j->id = db_get_i64(res, r, "id");
-		j->certificate_id = db_get_i64(res, r, "certificate_id");
-		j->account_id = account_id;
-		j->attempt = (int)db_get_i64(res, r, "attempts");
-		j->max_attempts = (int)db_get_i64(res, r, "max_attempts");
-		j->renewal = strcmp(db_get(res, r, "renewal"), "t") == 0;
-		const char *resume = db_get(res, r, "resume");
-		if (resume != NULL) {
-			const char *sp = strchr(resume, ' ');
-			j->resume_url = sp ? strndup(resume, (size_t)(sp - resume)) : NULL;
-			if (sp && sp[1] != '\0')
-				j->resume_key_pem = strdup(sp + 1);
+		struct queue_unparsed_row *bad = &unparsed->rows[unparsed->n];
+		if (claim_row(res, r, account_id, tail, bad->reason, sizeof(bad->reason)) != 0) {
+			bad->job_id = db_get_i64(res, r, "id");
+			unparsed->n++;
+			continue;
 		}
-		j->provider = strdup(db_get(res, r, "provider"));
-		if (j->provider == NULL || key_type_parse(db_get(res, r, "key_type"), &j->key_type) != 0) {
-			cf_errf(err, "claim: job %" PRId64 " has an unknown key type", j->id);
-			goto out;
-		}
-		names = strdup(db_get(res, r, "names"));
-		if (names == NULL)
-			goto oom;
-		for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
-			if (job_add_name(j, n) != 0) {
-				free(names);
-				goto oom;
-			}
-		}
-		free(names);
-		if (add_known(j, db_get(res, r, "known")) != 0)
-			goto oom;
+		tail = &(*tail)->next;
 		(*nclaimed)++;
 	}
-	*out = head;
-	head = NULL;
-	rc = 0;
-	goto out;
-oom:
-	cf_errf(err, "claim: out of memory");
-out:
-	if (rc != 0)
-		*nclaimed = 0;
-	while (head) {
-		struct job *n = head->next;
-		job_free(head);
-		head = n;
-	}
 	PQclear(res);
+	return 0;
+}
+
+/*
+ * A row the claim could not use is the job's last attempt: another would read the same row. It
+ * ends through the failed-attempt statement, like a failure a worker reports.
+ */
+int
+queue_fail_unparsed(PGconn *c, struct queue_unparsed *u, cf_err *err)
+{
+	struct pgarray ids = { 0 }, types = { 0 }, details = { 0 }, retry = { 0 }, delay = { 0 };
+	struct queue_failures f;
+	int rc = -1;
+
+	if (u->n == 0)
+		return 0;
+	for (size_t i = 0; i < u->n; i++) {
+		pgarray_add_i64(&ids, u->rows[i].job_id);
+		pgarray_add(&types, QUEUE_CLAIM_PROBLEM);
+		pgarray_add(&details, u->rows[i].reason);
+		pgarray_add_bool(&retry, 0);
+		pgarray_add_i64(&delay, 0);
+	}
+	f = (struct queue_failures){ .job_ids = pgarray_finish(&ids), .problem_types = pgarray_finish(&types),
+		.details = pgarray_finish(&details), .retry = pgarray_finish(&retry), .delay_ms = pgarray_finish(&delay) };
+	if (!f.job_ids || !f.problem_types || !f.details || !f.retry || !f.delay_ms) {
+		cf_errf(err, "failing unparsed jobs: out of memory");
+		goto out;
+	}
+	if (queue_complete_failed(c, &f, err) != 0)
+		goto out;
+	u->n = 0;
+	rc = 0;
+out:
+	pgarray_free(&ids);
+	pgarray_free(&types);
+	pgarray_free(&details);
+	pgarray_free(&retry);
+	pgarray_free(&delay);
+	return rc;
+}
+
+int
+queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+    int *nclaimed, cf_err *err)
+{
+	struct queue_unparsed unparsed = { 0 };
+	int rc = -1;
+
+	if (queue_claim_batch(c, account_id, limit, owner, out, nclaimed, &unparsed, err) != 0)
+		goto out;
+	if (queue_fail_unparsed(c, &unparsed, err) != 0) {
+		while (*out) {
+			struct job *next = (*out)->next;
+			job_free(*out);
+			*out = next;
+		}
+		*nclaimed = 0;
+		goto out;
+	}
+	rc = 0;
+out:
+	queue_unparsed_free(&unparsed);
 	return rc;
 }
 

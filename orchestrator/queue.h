@@ -40,11 +40,49 @@ struct queue_enqueue_result {
 int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
     const struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
 
+/* The problem type of a job whose claimed row could not be made into a job. */
+#define QUEUE_CLAIM_PROBLEM "certfleet:claim"
+
+/* A claimed row that could not be made into a job, and why (naming the job). */
+struct queue_unparsed_row {
+	int64_t job_id;
+	char reason[200];
+};
+
+/*
+ * Claimed rows not ended yet: they run under the claimer's lease until queue_fail_unparsed ends
+ * them. Starts zeroed; free with queue_unparsed_free.
+ */
+struct queue_unparsed {
+	struct queue_unparsed_row *rows;
+	size_t n;
+	size_t cap;
+};
+
 /*
  * Claims up to limit ready jobs of account_id (priority, then due time) with FOR UPDATE SKIP
  * LOCKED for owner, and returns them as a list, each with the records already known to be in
  * place and the order of an earlier attempt to resume. It claims nothing unless owner holds a
- * live lease (queue_heartbeat).
+ * live lease (queue_heartbeat). A claimed row that cannot be made into a job (a value the schema
+ * allows but a worker cannot use, or no memory for it) is appended to unparsed instead, for
+ * queue_fail_unparsed: every row claimed is in *out or in unparsed. -1 only when nothing was
+ * claimed.
+ */
+int queue_claim_batch(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+    int *nclaimed, struct queue_unparsed *unparsed, cf_err *err) CF_MUST;
+
+/*
+ * Ends the jobs of u as failed (QUEUE_CLAIM_PROBLEM, with their reason) and empties u; on failure
+ * u is kept, to be tried again.
+ */
+int queue_fail_unparsed(PGconn *c, struct queue_unparsed *u, cf_err *err) CF_MUST;
+
+void queue_unparsed_free(struct queue_unparsed *u);
+
+/*
+ * queue_claim_batch, then queue_fail_unparsed on what it could not parse, for a caller that keeps
+ * no list (the queue benchmark). When those rows cannot be ended it returns -1 and frees the jobs
+ * it parsed, which then stay running under owner until its lease expires.
  */
 int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
     int *nclaimed, cf_err *err) CF_MUST;
