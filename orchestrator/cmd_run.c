@@ -46,7 +46,7 @@ struct run_opts {
 
 /* What a run wires together; run_teardown takes it apart, whatever was set up. */
 struct run {
-	PGconn *c;                /* the claimer's connection */
+	PGconn *c;                /* the run's connection, which the claimer uses while it runs */
 	struct account acct;
 	CURLSH *share;
 	struct blockpool *blocking;
