@@ -1,4 +1,7 @@
-/* cmd_queue.c - `certfleet cancel` (jobs, a run, or everything queued) and `certfleet cleanup` (retention). */
+/*
+ * cmd_queue.c - `certfleet cancel` (jobs, a run, or everything queued; the statement is the queue's)
+ * and `certfleet cleanup` (retention).
+ */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,27 +10,7 @@
 #include "commands.h"
 #include "db.h"
 #include "log.h"
-
-/*
- * Queued jobs are cancelled at once; running ones are flagged, and the process that runs them
- * ends their order at its next lease renewal (or, if it died, the rescuer cancels them). The flag
- * is set on the job, and on its unfinished_jobs row, where the renewal looks for it.
- */
-static const char *const sql_cancel =
-    "WITH t AS (SELECT j.id FROM unfinished_jobs a JOIN jobs j ON j.id = a.job_id WHERE "
-    "($1::bigint IS NULL OR a.job_id = $1) AND ($2::bigint IS NULL OR j.run_id = $2)), "
-    /* queue rows first, as a claim locks them: a job a claim takes meanwhile is running after all */
-    "q AS (DELETE FROM job_queue WHERE job_id IN (SELECT id FROM t) RETURNING job_id), "
-    "u AS (UPDATE jobs SET cancel_requested = true, "
-    "state = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN 'cancelled' ELSE jobs.state END, "
-    "finished_at = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN now() END, updated_at = now() "
-    "FROM t WHERE jobs.id = t.id AND jobs.finished_at IS NULL RETURNING jobs.id, jobs.state), "
-    "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', "
-    "CASE WHEN state = 'cancelled' THEN 'cancelled by the operator' ELSE 'cancel requested while running' END "
-    "FROM u), "
-    "d AS (DELETE FROM unfinished_jobs WHERE job_id IN (SELECT id FROM u WHERE state = 'cancelled')), "
-    "f AS (UPDATE unfinished_jobs SET cancel_requested = true WHERE job_id IN (SELECT id FROM u WHERE state <> 'cancelled')) "
-    "SELECT count(*) FILTER (WHERE state = 'cancelled') AS now, count(*) FILTER (WHERE state <> 'cancelled') AS later FROM u";
+#include "queue.h"
 
 int
 cmd_cancel(struct config *cfg, int argc, char **argv)
@@ -42,8 +25,7 @@ cmd_cancel(struct config *cfg, int argc, char **argv)
 	const char *job = NULL, *run = NULL;
 	bool all = false;
 	PGconn *c = NULL;
-	PGresult *res;
-	long v;
+	long v, now, later;
 	cf_err err;
 	int opt;
 
@@ -79,16 +61,13 @@ cmd_cancel(struct config *cfg, int argc, char **argv)
 	}
 	if ((c = cmd_connect(cfg, true)) == NULL)
 		return EXIT_FAILURE_RUNTIME;
-	const char *p[] = { job, run };
-	res = db_exec(c, "cancel", sql_cancel, 2, p, &err);
-	if (res == NULL) {
+	if (queue_cancel(c, job, run, &now, &later, &err) != 0) {
 		log_error("%s", err.msg);
 		PQfinish(c);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	printf("cancelled %s queued job(s); %s running job(s) will stop at their next lease renewal\n",
-	    db_get(res, 0, "now"), db_get(res, 0, "later"));
-	PQclear(res);
+	printf("cancelled %ld queued job(s); %ld running job(s) will stop at their next lease renewal\n",
+	    now, later);
 	PQfinish(c);
 	return EXIT_OK;
 }

@@ -1,9 +1,8 @@
 /*
- * cmd_run.c - `certfleet run`: the claimer (this thread) hands jobs from PostgreSQL to the worker
- * pool as slots free up, the writer thread commits what the workers report, and the run ends when
- * the queue is empty and every order has ended.
+ * cmd_run.c - `certfleet run`: parses its options, wires the subsystems of a run (providers,
+ * outbox and writer thread, CA limits, worker pool, claimer), runs the claimer (claimer.c) until
+ * the queue is empty and every order has ended, and prints the summary.
  */
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "outbox.h"
 #include "blockpool.h"
 #include "calimits.h"
+#include "claimer.h"
 #include "provider.h"
 #include "registry.h"
 #include "sharedlimit.h"
@@ -26,30 +26,9 @@
 #include "writer.h"
 
 #define CLAIM_BATCH_MAX 500
-#define RESCUE_EVERY_MS 5000
-#define PROGRESS_EVERY_MS 2000
 
+/* SIGINT and SIGTERM counted: the claimer stops claiming at the first and ends at the second. */
 static volatile sig_atomic_t stop_requested;
-static bool listening;           /* LISTEN is active on the claimer's connection */
-
-static bool reconnected;          /* renew leases at once: they ran on while PostgreSQL was away */
-
-/* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
-static void
-run_reconnect(PGconn *c)
-{
-	if (PQstatus(c) == CONNECTION_OK)
-		return;
-	PQreset(c);
-	if (PQstatus(c) != CONNECTION_OK) {
-		log_warn("run: PostgreSQL unreachable; retrying (orders in flight go on)");
-		return;
-	}
-	log_info("run: reconnected to PostgreSQL");
-	reconnected = true;
-	if (listening)
-		PQclear(PQexec(c, "LISTEN " QUEUE_CHANNEL));
-}
 
 static void
 on_signal(int sig)
@@ -57,6 +36,35 @@ on_signal(int sig)
 	(void)sig;
 	stop_requested++;
 }
+
+struct run_opts {
+	long nworkers, inflight, batch, timeout_s, maxconn;
+	long lease_s, retry_base_s, retry_wait_s, max_unsaved;
+	bool progress, follow, poll_only, separate;
+	const char *ca_spec;      /* --ca-limits or CERTFLEET_CA_LIMITS, may be NULL */
+	bool help;                /* --help was printed: nothing to run */
+};
+
+/* What a run wires together; run_teardown takes it apart, whatever was set up. */
+struct run {
+	PGconn *c;                /* the run's connection, which the claimer uses while it runs */
+	struct account acct;
+	CURLSH *share;
+	struct blockpool *blocking;
+	struct sharedlimit *shared;
+	struct provider_env penv;
+	struct provider_registry *providers;
+	struct acme_limits ca_limits;
+	struct unsaved_orders unsaved;
+	struct ca_gate *gate;
+	struct keygen_pool *keygen;
+	struct outbox ob;
+	struct writer wr;
+	bool outbox_ready, writer_running;
+	struct worker_pool *pool;
+	struct claimer *claimer;
+	char owner[128];          /* this process's runner name */
+};
 
 static void
 run_help(void)
@@ -96,6 +104,97 @@ run_help(void)
 	       "provider --help); CERTFLEET_CHALLTESTSRV_URL and CERTFLEET_CHALLTESTSRV_DNS set up the\n"
 	       "built-in challtestsrv account.\n\n%s",
 	    CONFIG_COMMON_HELP);
+}
+
+static const struct option run_options[] = {
+	{ "workers", required_argument, NULL, 'w' },
+	{ "inflight", required_argument, NULL, 'i' },
+	{ "batch", required_argument, NULL, 'b' },
+	{ "order-timeout", required_argument, NULL, 't' },
+	{ "max-connections", required_argument, NULL, 'm' },
+	{ "no-progress", no_argument, NULL, 'P' },
+	{ "separate-new-orders", no_argument, NULL, 'S' },
+	{ "lease", required_argument, NULL, 'L' },
+	{ "retry-base", required_argument, NULL, 'R' },
+	{ "retry-wait", required_argument, NULL, 'W' },
+	{ "follow", no_argument, NULL, 'F' },
+	{ "poll-only", no_argument, NULL, 'O' },
+	{ "ca-limits", required_argument, NULL, 'C' },
+	{ "max-unsaved-orders", required_argument, NULL, 'U' },
+	CONFIG_COMMON_OPTIONS,
+	{ 0 },
+};
+
+/* One of run's own options: 1, 0 after logging a bad value, or -1 when opt is not one of them. */
+static int
+run_option(struct run_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'w':
+		return cmd_parse_long("--workers", arg, 1, 256, &o->nworkers) == 0;
+	case 'i':
+		return cmd_parse_long("--inflight", arg, 1, 100000, &o->inflight) == 0;
+	case 'b':
+		return cmd_parse_long("--batch", arg, 1, CLAIM_BATCH_MAX, &o->batch) == 0;
+	case 't':
+		return cmd_parse_long("--order-timeout", arg, 1, 7 * 86400, &o->timeout_s) == 0;
+	case 'm':
+		return cmd_parse_long("--max-connections", arg, 1, 1000, &o->maxconn) == 0;
+	case 'P':
+		o->progress = false;
+		return 1;
+	case 'S':
+		o->separate = true;
+		return 1;
+	case 'L':
+		return cmd_parse_long("--lease", arg, 3, 86400, &o->lease_s) == 0;
+	case 'R':
+		return cmd_parse_long("--retry-base", arg, 0, 86400, &o->retry_base_s) == 0;
+	case 'W':
+		return cmd_parse_long("--retry-wait", arg, 0, 7 * 86400, &o->retry_wait_s) == 0;
+	case 'F':
+		o->follow = true;
+		return 1;
+	case 'C':
+		o->ca_spec = arg;
+		return 1;
+	case 'U':
+		return cmd_parse_long("--max-unsaved-orders", arg, 1, 100000, &o->max_unsaved) == 0;
+	case 'O':
+		o->poll_only = true;
+		return 1;
+	}
+	return -1;
+}
+
+/* The defaults, then the environment, then the flags. EXIT_OK (check o->help) or EXIT_USAGE. */
+static int
+run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
+{
+	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
+	int opt, ok;
+
+	*o = (struct run_opts){ .nworkers = sysconf(_SC_NPROCESSORS_ONLN), .inflight = 256, .batch = 100,
+		.timeout_s = 600, .maxconn = 8, .lease_s = 120, .retry_base_s = 60, .retry_wait_s = 300,
+		.max_unsaved = 1, .progress = true, .separate = sep_env && strcmp(sep_env, "1") == 0,
+		.ca_spec = getenv("CERTFLEET_CA_LIMITS") };
+	if (o->nworkers < 1)
+		o->nworkers = 1;
+	while ((opt = getopt_long(argc, argv, "w:" CONFIG_COMMON_SHORT, run_options, NULL)) != -1) {
+		if (opt == 'h') {
+			run_help();
+			o->help = true;
+			return EXIT_OK;
+		}
+		ok = run_option(o, opt, optarg);
+		if (ok == 0 || (ok < 0 && !config_common_option(cfg, opt, optarg)))
+			return EXIT_USAGE;
+	}
+	if (optind != argc) {
+		log_error("run: unexpected argument \"%s\"", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
 }
 
 /* Checks that every provider account the queued jobs name is configured. */
@@ -157,370 +256,231 @@ run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, i
 	    ru.ru_maxrss / 1024.0, wr->committed, wr->batches);
 }
 
-/*
- * Renews the lease of this process, which covers the jobs it works (and which a claim needs), and
- * passes on cancellations. False when it could not: the caller tries again at once.
- */
-static bool
-run_heartbeat(PGconn *c, struct worker_pool *pool, const char *owner, int lease_s)
+/* The DNS provider accounts, with the threads and shared rate limits they use. An exit code. */
+static int
+run_wire_providers(const struct config *cfg, struct run *r)
 {
-	int64_t *cancel = NULL;
-	size_t ncancel = 0;
 	cf_err err;
 
-	if (queue_heartbeat(c, owner, lease_s, &cancel, &ncancel, &err) != 0) {
-		log_warn("run: %s (leases expire in %d s unless renewed)", err.msg, lease_s);
-		run_reconnect(c);
-		return false;
+	if ((r->share = http_share_new(&err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
 	}
-	for (size_t i = 0; i < ncancel; i++)
-		worker_pool_cancel(pool, cancel[i]);
-	free(cancel);
-	return true;
+	if ((r->blocking = blockpool_new(8, &err)) == NULL || (r->shared = sharedlimit_new(cfg->db_url, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	r->penv.path = cfg->providers_path;
+	r->penv.challtestsrv_url = cfg->challtestsrv_url;
+	r->penv.challtestsrv_dns = cfg->challtestsrv_dns;
+	r->penv.http.timeout_ms = 30000;
+	r->penv.http.share = r->share;
+	r->penv.pool = r->blocking;
+	r->penv.make_limiter = sharedlimit_limiter;
+	r->penv.make_limiter_arg = r->shared;
+	if ((r->providers = provider_registry_load(&r->penv, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_USAGE;
+	}
+	if (check_providers(r->c, r->acct.id, r->providers) != 0)
+		return EXIT_USAGE;
+	return EXIT_OK;
+}
+
+/* The outbox the workers report to, and the writer thread that commits it. An exit code. */
+static int
+run_wire_writer(const struct config *cfg, struct run *r)
+{
+	cf_err err;
+
+	if (outbox_init(&r->ob) != 0) {
+		log_error("run: outbox_init failed");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	r->outbox_ready = true;
+	if (writer_start(&r->wr, cfg->db_url, &r->ob, &err) != 0) {
+		log_error("%s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	r->writer_running = true;
+	return EXIT_OK;
+}
+
+/* The worker pool, with the CA limits, the CA gate and the key threads its orders use. An exit code. */
+static int
+run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
+{
+	struct worker_pool_config wc = { 0 };
+	char limit_key[64], limits_text[256];
+	cf_err err;
+
+	wc.nworkers = (int)o->nworkers;
+	wc.per_worker_cap = o->inflight;
+	wc.loop.max_host_connections = o->maxconn;
+	wc.acme.directory_url = cfg->directory_url;
+	wc.acme.account_url = r->acct.account_url;
+	wc.acme.key_pem = r->acct.key_pem;
+	wc.acme.issuer = r->acct.issuer;
+	wc.acme.http.ca_bundle = cfg->ca_bundle;
+	wc.acme.http.share = r->share;
+	wc.acme.providers = r->providers;
+	wc.acme.pool = r->blocking;
+	wc.acme.outbox = &r->ob;
+	wc.acme.order_timeout_ms = o->timeout_s * 1000;
+	wc.acme.retry_base_ms = o->retry_base_s * 1000;
+	snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)r->acct.id);
+	if (calimits_setup(&r->ca_limits, o->ca_spec, cfg->directory_url, limit_key, sharedlimit_limiter, r->shared,
+	    &err) != 0) {
+		log_error("run: --ca-limits: %s", err.msg);
+		return EXIT_USAGE;
+	}
+	calimits_describe(&r->ca_limits, limits_text, sizeof(limits_text));
+	log_info("run: rate limits towards the CA: %s", limits_text);
+	wc.acme.limits = &r->ca_limits;
+	atomic_init(&r->unsaved.n, 0);
+	r->unsaved.cap = o->max_unsaved;
+	wc.acme.unsaved = &r->unsaved;
+	if (o->separate && (r->gate = ca_gate_new(&err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	wc.acme.gate = r->gate;
+	if ((r->keygen = keygen_pool_new(1, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	wc.acme.keygen = r->keygen;
+	if ((r->pool = worker_pool_start(&wc, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+/* The claimer, under a runner name of this process's own. An exit code. */
+static int
+run_wire_claimer(const struct run_opts *o, struct run *r)
+{
+	struct claimer_config cc = { 0 };
+	char host[64];
+	cf_err err;
+
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	/* unique per process start, so that a restarted process never mistakes old leases for its own */
+	snprintf(r->owner, sizeof(r->owner), "%s:%ld:%llx", host, (long)getpid(), (unsigned long long)cf_wall_ms());
+	cc.account_id = r->acct.id;
+	cc.owner = r->owner;
+	cc.batch = o->batch;
+	cc.nworkers = o->nworkers;
+	cc.inflight = o->inflight;
+	cc.lease_s = o->lease_s;
+	cc.retry_wait_s = o->retry_wait_s;
+	cc.follow = o->follow;
+	cc.listen = !o->poll_only;
+	cc.progress = o->progress;
+	cc.stop = &stop_requested;
+	if ((r->claimer = claimer_new(&cc, r->c, r->pool, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+/* Everything a run needs, in the order each part needs the ones before. An exit code. */
+static int
+run_wire(const struct config *cfg, const struct run_opts *o, struct run *r)
+{
+	int rc;
+
+	if ((rc = run_wire_providers(cfg, r)) != EXIT_OK || (rc = run_wire_writer(cfg, r)) != EXIT_OK ||
+	    (rc = run_wire_pool(cfg, o, r)) != EXIT_OK || (rc = run_wire_claimer(o, r)) != EXIT_OK)
+		return rc;
+	return EXIT_OK;
 }
 
 /*
- * Waits up to wait_ms for a NOTIFY from enqueue (when listening) or for a job to end. With
- * --poll-only (PgBouncer in transaction mode has no LISTEN) it simply waits.
+ * After the claimer: lets the orders in flight end and the writer commit them, prints the
+ * summary, ends the lease, and says how the run went (the exit code).
  */
-static void
-run_idle_wait(PGconn *c, struct worker_pool *pool, int wait_ms)
+static int
+run_finish(const struct run_opts *o, struct run *r, int64_t t0)
 {
-	PGnotify *note;
-	int sock = PQsocket(c);
+	struct worker_pool_stats st;
+	int64_t p50, p99;
+	cf_err err;
 
-	if (listening && sock >= 0) {
-		struct pollfd pfd = { .fd = sock, .events = POLLIN };
-		if (poll(&pfd, 1, wait_ms) > 0) {
-			PQconsumeInput(c);
-			while ((note = PQnotifies(c)) != NULL)
-				PQfreemem(note);
-		}
-		return;
+	worker_pool_stats(r->pool, &st);
+	st.failed += claimer_failed(r->claimer); /* rows the claim could not parse failed too */
+	p50 = worker_pool_latency(r->pool, 50);
+	p99 = worker_pool_latency(r->pool, 99);
+	worker_pool_stop(r->pool);
+	r->pool = NULL;
+	outbox_close(&r->ob);
+	writer_join(&r->wr);
+	r->writer_running = false;
+	run_summary(&st, claimer_claimed(r->claimer), cf_mono_ms() - t0, p50, p99, &r->wr);
+	if (queue_release(r->c, r->owner, &err) != 0)
+		log_warn("run: %s (the lease ends by itself in %ld s)", err.msg, o->lease_s);
+	if (r->wr.dropped > 0) {
+		log_error("run: %ld result message%s could not be stored (see errors above)", r->wr.dropped,
+		    r->wr.dropped == 1 ? "" : "s");
+		return EXIT_FAILURE_RUNTIME;
 	}
-	worker_pool_wait(pool, wait_ms);
+	if (st.failed > 0)
+		return EXIT_JOBS_FAILED;
+	struct queue_outstanding qo = { 0 };
+	if (queue_outstanding(r->c, r->acct.id, 0, &qo, &err) == 0 && qo.ready > 0) {
+		printf("%ld job%s wait%s in the queue for a later retry\n", qo.ready, qo.ready == 1 ? "" : "s",
+		    qo.ready == 1 ? "s" : "");
+		return EXIT_JOBS_QUEUED;
+	}
+	return EXIT_OK;
+}
+
+/* Takes apart whatever run_wire set up, threads first. */
+static void
+run_teardown(struct run *r)
+{
+	claimer_free(r->claimer);
+	worker_pool_stop(r->pool);
+	keygen_pool_free(r->keygen);
+	provider_registry_free(r->providers);
+	calimits_clear(&r->ca_limits);
+	sharedlimit_free(r->shared);
+	blockpool_free(r->blocking);
+	ca_gate_free(r->gate);
+	http_share_free(r->share);
+	if (r->writer_running) {
+		outbox_close(&r->ob);
+		writer_join(&r->wr);
+	}
+	if (r->outbox_ready)
+		outbox_destroy(&r->ob);
+	account_clear(&r->acct);
+	PQfinish(r->c);
 }
 
 int
 cmd_run(struct config *cfg, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "workers", required_argument, NULL, 'w' },
-		{ "inflight", required_argument, NULL, 'i' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "order-timeout", required_argument, NULL, 't' },
-		{ "max-connections", required_argument, NULL, 'm' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "separate-new-orders", no_argument, NULL, 'S' },
-		{ "lease", required_argument, NULL, 'L' },
-		{ "retry-base", required_argument, NULL, 'R' },
-		{ "retry-wait", required_argument, NULL, 'W' },
-		{ "follow", no_argument, NULL, 'F' },
-		{ "poll-only", no_argument, NULL, 'O' },
-		{ "ca-limits", required_argument, NULL, 'C' },
-		{ "max-unsaved-orders", required_argument, NULL, 'U' },
-		CONFIG_COMMON_OPTIONS,
-		{ 0 },
-	};
-	long nworkers = sysconf(_SC_NPROCESSORS_ONLN), inflight = 256, batch = 100, timeout_s = 600, maxconn = 8;
-	bool progress = true, follow = false, poll_only = false;
-	long lease_s = 120, retry_base_s = 60, retry_wait_s = 300, max_unsaved = 1;
-	struct unsaved_orders unsaved;
-	int64_t last_heartbeat = 0, last_rescue = 0;
-	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
-	bool separate = sep_env && strcmp(sep_env, "1") == 0;
-	struct ca_gate *gate = NULL;
-	struct keygen_pool *keygen = NULL;
-	CURLSH *share = NULL;
-	struct account acct = { 0 };
-	struct provider_env penv = { 0 };
-	struct provider_registry *providers = NULL;
-	struct blockpool *blocking = NULL;
-	struct sharedlimit *shared = NULL;
-	struct acme_limits ca_limits = { 0 };
-	const char *ca_spec = getenv("CERTFLEET_CA_LIMITS");
-	char limit_key[64], limits_text[256];
-	struct worker_pool_config wc = { 0 };
-	struct worker_pool *pool = NULL;
-	struct worker_pool_stats st;
-	struct outbox ob;
-	struct writer wr;
-	bool outbox_ready = false, writer_running = false;
-	char owner[128], host[64];
-	PGconn *c = NULL;
-	cf_err err;
-	int opt, rc = EXIT_USAGE;
-	long claimed_total = 0;
-	int64_t t0, last_progress, p50, p99;
+	struct run_opts o;
+	struct run r = { 0 };
+	int64_t t0;
+	int rc;
 
-	if (nworkers < 1)
-		nworkers = 1;
-	while ((opt = getopt_long(argc, argv, "w:" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'w':
-			if (cmd_parse_long("--workers", optarg, 1, 256, &nworkers) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'i':
-			if (cmd_parse_long("--inflight", optarg, 1, 100000, &inflight) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'b':
-			if (cmd_parse_long("--batch", optarg, 1, CLAIM_BATCH_MAX, &batch) != 0)
-				return EXIT_USAGE;
-			break;
-		case 't':
-			if (cmd_parse_long("--order-timeout", optarg, 1, 7 * 86400, &timeout_s) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'm':
-			if (cmd_parse_long("--max-connections", optarg, 1, 1000, &maxconn) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'P':
-			progress = false;
-			break;
-		case 'S':
-			separate = true;
-			break;
-		case 'L':
-			if (cmd_parse_long("--lease", optarg, 3, 86400, &lease_s) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'R':
-			if (cmd_parse_long("--retry-base", optarg, 0, 86400, &retry_base_s) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'W':
-			if (cmd_parse_long("--retry-wait", optarg, 0, 7 * 86400, &retry_wait_s) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'F':
-			follow = true;
-			break;
-		case 'C':
-			ca_spec = optarg;
-			break;
-		case 'U':
-			if (cmd_parse_long("--max-unsaved-orders", optarg, 1, 100000, &max_unsaved) != 0)
-				return EXIT_USAGE;
-			break;
-		case 'O':
-			poll_only = true;
-			break;
-		case 'h':
-			run_help();
-			return EXIT_OK;
-		default:
-			if (!config_common_option(cfg, opt, optarg))
-				return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		log_error("run: unexpected argument \"%s\"", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if ((rc = cmd_open_account(cfg, "run", &c, &acct)) != EXIT_OK)
+	if ((rc = run_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
+		return rc;
+	if ((rc = cmd_open_account(cfg, "run", &r.c, &r.acct)) != EXIT_OK || (rc = run_wire(cfg, &o, &r)) != EXIT_OK)
 		goto out;
-	rc = EXIT_FAILURE_RUNTIME;
-	if ((share = http_share_new(&err)) == NULL) {
-		log_error("run: %s", err.msg);
-		goto out;
-	}
-	if ((blocking = blockpool_new(8, &err)) == NULL || (shared = sharedlimit_new(cfg->db_url, &err)) == NULL) {
-		log_error("run: %s", err.msg);
-		goto out;
-	}
-	penv.path = cfg->providers_path;
-	penv.challtestsrv_url = cfg->challtestsrv_url;
-	penv.challtestsrv_dns = cfg->challtestsrv_dns;
-	penv.http.timeout_ms = 30000;
-	penv.http.share = share;
-	penv.pool = blocking;
-	penv.make_limiter = sharedlimit_limiter;
-	penv.make_limiter_arg = shared;
-	if ((providers = provider_registry_load(&penv, &err)) == NULL) {
-		log_error("run: %s", err.msg);
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	if (check_providers(c, acct.id, providers) != 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-
-	if (outbox_init(&ob) != 0) {
-		log_error("run: outbox_init failed");
-		goto out;
-	}
-	outbox_ready = true;
-	if (writer_start(&wr, cfg->db_url, &ob, &err) != 0) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	writer_running = true;
-	wc.nworkers = (int)nworkers;
-	wc.per_worker_cap = inflight;
-	wc.loop.max_host_connections = maxconn;
-	wc.acme.directory_url = cfg->directory_url;
-	wc.acme.account_url = acct.account_url;
-	wc.acme.key_pem = acct.key_pem;
-	wc.acme.issuer = acct.issuer;
-	wc.acme.http.ca_bundle = cfg->ca_bundle;
-	wc.acme.http.share = share;
-	wc.acme.providers = providers;
-	wc.acme.pool = blocking;
-	wc.acme.outbox = &ob;
-	wc.acme.order_timeout_ms = timeout_s * 1000;
-	wc.acme.retry_base_ms = retry_base_s * 1000;
-	snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)acct.id);
-	if (calimits_setup(&ca_limits, ca_spec, cfg->directory_url, limit_key, sharedlimit_limiter, shared, &err) != 0) {
-		log_error("run: --ca-limits: %s", err.msg);
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	calimits_describe(&ca_limits, limits_text, sizeof(limits_text));
-	log_info("run: rate limits towards the CA: %s", limits_text);
-	wc.acme.limits = &ca_limits;
-	atomic_init(&unsaved.n, 0);
-	unsaved.cap = max_unsaved;
-	wc.acme.unsaved = &unsaved;
-	if (separate && (gate = ca_gate_new(&err)) == NULL) {
-		log_error("run: %s", err.msg);
-		goto out;
-	}
-	wc.acme.gate = gate;
-	if ((keygen = keygen_pool_new(1, &err)) == NULL) {
-		log_error("run: %s", err.msg);
-		goto out;
-	}
-	wc.acme.keygen = keygen;
-	pool = worker_pool_start(&wc, &err);
-	if (pool == NULL) {
-		log_error("run: %s", err.msg);
-		goto out;
-	}
-
-	gethostname(host, sizeof(host));
-	host[sizeof(host) - 1] = '\0';
-	/* unique per process start, so that a restarted process never mistakes old leases for its own */
-	snprintf(owner, sizeof(owner), "%s:%ld:%llx", host, (long)getpid(), (unsigned long long)cf_wall_ms());
-	listening = false;
-	if (!poll_only) {
-		PGresult *lr = PQexec(c, "LISTEN " QUEUE_CHANNEL);
-		listening = PQresultStatus(lr) == PGRES_COMMAND_OK;
-		PQclear(lr);
-	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	t0 = last_progress = cf_mono_ms();
-	log_info("run: account %s, %ld worker%s, %ld orders in flight each", acct.account_url, nworkers,
-	    nworkers == 1 ? "" : "s", inflight);
-
-	for (;;) {
-		long free_slots = worker_pool_free_slots(pool);
-		int n = 0;
-		int64_t now = cf_mono_ms();
-		if (stop_requested > 1)
-			break;
-		if (reconnected || last_heartbeat == 0 || now - last_heartbeat >= lease_s * 1000 / 3) {
-			reconnected = false;
-			last_heartbeat = run_heartbeat(c, pool, owner, (int)lease_s) ? now : 0;
-		}
-		if (now - last_rescue >= RESCUE_EVERY_MS) {
-			long rescued = 0;
-			if (queue_rescue(c, owner, &rescued, &err) != 0)
-				log_warn("run: %s", err.msg);
-			else if (rescued > 0)
-				log_info("run: %ld job%s with an expired lease went back to the queue", rescued,
-				    rescued == 1 ? "" : "s");
-			last_rescue = now;
-		}
-		worker_pool_stats(pool, &st);
-		/* Claim when a useful batch fits, or whenever the pool has run dry. */
-		if (!stop_requested && (free_slots >= (batch < nworkers * inflight ? batch : 1) || st.inflight == 0)) {
-			struct job *jobs = NULL;
-			long want = free_slots < batch ? free_slots : batch;
-			if (want > 0 && queue_claim(c, acct.id, (int)want, owner, &jobs, &n, &err) != 0) {
-				log_error("run: %s", err.msg);
-				run_reconnect(c);
-				worker_pool_wait(pool, 1000);
-				continue;
-			}
-			while (jobs) {
-				struct job *next = jobs->next;
-				jobs->next = NULL;
-				worker_pool_submit(pool, jobs);
-				jobs = next;
-			}
-			claimed_total += n;
-		}
-		if (progress && cf_mono_ms() - last_progress >= PROGRESS_EVERY_MS) {
-			worker_pool_stats(pool, &st);
-			fprintf(stderr, "progress: %ld claimed, %ld issued, %ld failed, %ld to retry, %ld in flight, %.1f s\n",
-			    claimed_total, st.issued, st.failed, st.retried, st.inflight, (cf_mono_ms() - t0) / 1000.0);
-			last_progress = cf_mono_ms();
-		}
-		worker_pool_stats(pool, &st);
-		if (n == 0 && st.inflight == 0) {
-			/* nothing claimable and nothing here: done, unless work is due soon or runs elsewhere */
-			struct queue_outstanding qo = { 0 };
-			if (stop_requested)
-				break;
-			if (queue_outstanding(c, acct.id, (int)retry_wait_s, &qo, &err) != 0) {
-				log_error("run: %s", err.msg);
-				run_reconnect(c);
-			} else if (!qo.due_soon && !qo.running && !follow) {
-				break;
-			}
-			run_idle_wait(c, pool, follow ? 5000 : 1000);
-			continue;
-		}
-		if (n == 0 || stop_requested)
-			worker_pool_wait(pool, stop_requested ? 200 : 100);
-	}
-	worker_pool_stats(pool, &st);
-	p50 = worker_pool_latency(pool, 50);
-	p99 = worker_pool_latency(pool, 99);
-	worker_pool_stop(pool);
-	pool = NULL;
-	outbox_close(&ob);
-	writer_join(&wr);
-	writer_running = false;
-	run_summary(&st, claimed_total, cf_mono_ms() - t0, p50, p99, &wr);
-	if (queue_release(c, owner, &err) != 0)
-		log_warn("run: %s (the lease ends by itself in %ld s)", err.msg, lease_s);
-	if (wr.dropped > 0) {
-		log_error("run: %ld result message%s could not be stored (see errors above)", wr.dropped,
-		    wr.dropped == 1 ? "" : "s");
-		rc = EXIT_FAILURE_RUNTIME;
-	} else if (st.failed > 0) {
-		rc = EXIT_JOBS_FAILED;
-	} else {
-		struct queue_outstanding qo = { 0 };
-		rc = EXIT_OK;
-		if (queue_outstanding(c, acct.id, 0, &qo, &err) == 0 && qo.ready > 0) {
-			printf("%ld job%s wait%s in the queue for a later retry\n", qo.ready, qo.ready == 1 ? "" : "s",
-			    qo.ready == 1 ? "s" : "");
-			rc = EXIT_JOBS_QUEUED;
-		}
-	}
+	t0 = cf_mono_ms();
+	log_info("run: account %s, %ld worker%s, %ld orders in flight each", r.acct.account_url, o.nworkers,
+	    o.nworkers == 1 ? "" : "s", o.inflight);
+	claimer_run(r.claimer);
+	rc = run_finish(&o, &r, t0);
 out:
-	worker_pool_stop(pool);
-	keygen_pool_free(keygen);
-	provider_registry_free(providers);
-	calimits_clear(&ca_limits);
-	sharedlimit_free(shared);
-	blockpool_free(blocking);
-	ca_gate_free(gate);
-	http_share_free(share);
-	if (writer_running) {
-		outbox_close(&ob);
-		writer_join(&wr);
-	}
-	if (outbox_ready)
-		outbox_destroy(&ob);
-	account_clear(&acct);
-	PQfinish(c);
+	run_teardown(&r);
 	return rc;
 }

@@ -1,6 +1,15 @@
 /*
- * queue.c - enqueue, claim, leases and rescue. Ready jobs wait in job_queue; the claim is one
- * statement with SKIP LOCKED; a lease belongs to a run process (runners).
+ * queue.c - the life of a job in PostgreSQL: every statement that moves one, from its enqueue
+ * through its claim, the lease it runs under (heartbeat, rescue, release), to its end (issued, a
+ * failed attempt that is retried or final, cancelled), and whether work remains for a run. Ready
+ * jobs wait in job_queue; the claim is one statement with SKIP LOCKED; a lease belongs to a run
+ * process (runners); unfinished_jobs lists each job from its enqueue to its end.
+ *
+ * Lock order: every statement locks a job's jobs row before its unfinished_jobs row (a statement
+ * that deletes or updates the unfinished_jobs row reads the ids the jobs statement returned, so
+ * that one runs first), so that two statements on the same job, a completion and a cancel say,
+ * cannot deadlock. A statement that takes a job's job_queue row (the claim, cancel) takes it
+ * before both. Enqueue only inserts rows that no other transaction sees before it commits.
  */
 #include "queue.h"
 
@@ -13,6 +22,7 @@
 #include "db.h"
 #include "dnsname.h"
 #include "persist.h"
+#include "pgarray.h"
 
 static const char *const sql_upsert_cert =
     "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider) "
@@ -196,15 +206,99 @@ add_known(struct job *j, const char *known)
 	return 0;
 }
 
+/*
+ * Row r of a claim as a job in *out, or -1 with why naming the job and what was wrong with the
+ * row. The schema allows what the claim cannot use (any text as key_type, a names array of NULLs
+ * or empty strings), so a row is checked before a worker gets it.
+ */
+static int
+claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char *why, size_t whylen)
+{
+	int64_t id = db_get_i64(res, r, "id");
+	const char *names = db_get(res, r, "names"), *key_type = db_get(res, r, "key_type");
+	const char *provider = db_get(res, r, "provider"), *resume = db_get(res, r, "resume");
+	struct job *j = NULL;
+	char *copy = NULL, *save = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (names == NULL || key_type == NULL || provider == NULL) {
+		snprintf(why, whylen, "claim: job %" PRId64 " has no %s", id,
+		    names == NULL ? "names" : key_type == NULL ? "key type" : "DNS provider account");
+		return -1;
+	}
+	if ((j = job_new()) == NULL)
+		goto oom;
+	j->id = id;
+	j->certificate_id = db_get_i64(res, r, "certificate_id");
+	j->account_id = account_id;
+	j->attempt = (int)db_get_i64(res, r, "attempts");
+	j->max_attempts = (int)db_get_i64(res, r, "max_attempts");
+	j->renewal = strcmp(db_get(res, r, "renewal"), "t") == 0;
+	if (resume != NULL) {
+		const char *sp = strchr(resume, ' ');
+		j->resume_url = sp ? strndup(resume, (size_t)(sp - resume)) : NULL;
+		if (sp && sp[1] != '\0')
+			j->resume_key_pem = strdup(sp + 1);
+	}
+	if (key_type_parse(key_type, &j->key_type) != 0) {
+		snprintf(why, whylen, "claim: job %" PRId64 " has an unknown key type \"%.40s\"", id, key_type);
+		goto out;
+	}
+	if ((j->provider = strdup(provider)) == NULL || (copy = strdup(names)) == NULL)
+		goto oom;
+	for (char *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save))
+		if (job_add_name(j, n) != 0)
+			goto oom;
+	if (j->nnames == 0) {
+		/* array_to_string() leaves out NULL elements: '{NULL}' and '{""}' come out empty */
+		snprintf(why, whylen, "claim: job %" PRId64 " has no names (its certificate's names are empty or NULL)", id);
+		goto out;
+	}
+	if (add_known(j, db_get(res, r, "known")) != 0)
+		goto oom;
+	*out = j;
+	j = NULL;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(why, whylen, "claim: job %" PRId64 ": out of memory", id);
+out:
+	free(copy);
+	job_free(j);
+	return rc;
+}
+
+/* Room for n more rows in u, so that a row the claim rejects needs no allocation. */
+static int
+unparsed_reserve(struct queue_unparsed *u, size_t n)
+{
+	struct queue_unparsed_row *rows;
+
+	if (u->n + n <= u->cap)
+		return 0;
+	if ((rows = realloc(u->rows, (u->n + n) * sizeof(*rows))) == NULL)
+		return -1;
+	u->rows = rows;
+	u->cap = u->n + n;
+	return 0;
+}
+
+void
+queue_unparsed_free(struct queue_unparsed *u)
+{
+	free(u->rows);
+	memset(u, 0, sizeof(*u));
+}
+
 int
-queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
-    int *nclaimed, cf_err *err)
+queue_claim_batch(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+    int *nclaimed, struct queue_unparsed *unparsed, cf_err *err)
 {
 	char acct[24], sql[sizeof(sql_claim_fmt) + 16];
 	const char *p[] = { acct, owner };
-	struct job *head = NULL, **tail = &head;
-	PGresult *res = NULL;
-	int rc = -1;
+	struct job **tail = out;
+	PGresult *res;
 
 	*out = NULL;
 	*nclaimed = 0;
@@ -212,65 +306,89 @@ queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct 
 		cf_errf(err, "claim: batch size %d", limit);
 		return -1;
 	}
+	if (unparsed_reserve(unparsed, (size_t)limit) != 0) {
+		cf_errf(err, "claim: out of memory");
+		return -1;
+	}
 	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(sql, sizeof(sql), sql_claim_fmt, limit);
-	res = db_exec_prepared(c, "claiming jobs", sql, 2, p, err);
-	if (res == NULL)
-		goto out;
+	if ((res = db_exec_prepared(c, "claiming jobs", sql, 2, p, err)) == NULL)
+		return -1;
+	/* The batch is committed as running: every row goes to *out or to unparsed, none is dropped. */
 	for (int r = 0; r < PQntuples(res); r++) {
-		struct job *j = job_new();
-		char *names, *save = NULL;
-		if (j == NULL)
-			goto oom;
-		*tail = j;
-		tail = &j->next;
-		j->id = db_get_i64(res, r, "id");
-		j->certificate_id = db_get_i64(res, r, "certificate_id");
-		j->account_id = account_id;
-		j->attempt = (int)db_get_i64(res, r, "attempts");
-		j->max_attempts = (int)db_get_i64(res, r, "max_attempts");
-		j->renewal = strcmp(db_get(res, r, "renewal"), "t") == 0;
-		const char *resume = db_get(res, r, "resume");
-		if (resume != NULL) {
-			const char *sp = strchr(resume, ' ');
-			j->resume_url = sp ? strndup(resume, (size_t)(sp - resume)) : NULL;
-			if (sp && sp[1] != '\0')
-				j->resume_key_pem = strdup(sp + 1);
+		struct queue_unparsed_row *bad = &unparsed->rows[unparsed->n];
+		if (claim_row(res, r, account_id, tail, bad->reason, sizeof(bad->reason)) != 0) {
+			bad->job_id = db_get_i64(res, r, "id");
+			unparsed->n++;
+			continue;
 		}
-		j->provider = strdup(db_get(res, r, "provider"));
-		if (j->provider == NULL || key_type_parse(db_get(res, r, "key_type"), &j->key_type) != 0) {
-			cf_errf(err, "claim: job %" PRId64 " has an unknown key type", j->id);
-			goto out;
-		}
-		names = strdup(db_get(res, r, "names"));
-		if (names == NULL)
-			goto oom;
-		for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
-			if (job_add_name(j, n) != 0) {
-				free(names);
-				goto oom;
-			}
-		}
-		free(names);
-		if (add_known(j, db_get(res, r, "known")) != 0)
-			goto oom;
+		tail = &(*tail)->next;
 		(*nclaimed)++;
 	}
-	*out = head;
-	head = NULL;
-	rc = 0;
-	goto out;
-oom:
-	cf_errf(err, "claim: out of memory");
-out:
-	if (rc != 0)
-		*nclaimed = 0;
-	while (head) {
-		struct job *n = head->next;
-		job_free(head);
-		head = n;
-	}
 	PQclear(res);
+	return 0;
+}
+
+/*
+ * A row the claim could not use is the job's last attempt: another would read the same row. It
+ * ends through the failed-attempt statement, like a failure a worker reports.
+ */
+int
+queue_fail_unparsed(PGconn *c, struct queue_unparsed *u, cf_err *err)
+{
+	struct pgarray ids = { 0 }, types = { 0 }, details = { 0 }, retry = { 0 }, delay = { 0 };
+	struct queue_failures f;
+	int rc = -1;
+
+	if (u->n == 0)
+		return 0;
+	for (size_t i = 0; i < u->n; i++) {
+		pgarray_add_i64(&ids, u->rows[i].job_id);
+		pgarray_add(&types, QUEUE_CLAIM_PROBLEM);
+		pgarray_add(&details, u->rows[i].reason);
+		pgarray_add_bool(&retry, 0);
+		pgarray_add_i64(&delay, 0);
+	}
+	f = (struct queue_failures){ .job_ids = pgarray_finish(&ids), .problem_types = pgarray_finish(&types),
+		.details = pgarray_finish(&details), .retry = pgarray_finish(&retry), .delay_ms = pgarray_finish(&delay) };
+	if (!f.job_ids || !f.problem_types || !f.details || !f.retry || !f.delay_ms) {
+		cf_errf(err, "failing unparsed jobs: out of memory");
+		goto out;
+	}
+	if (queue_complete_failed(c, &f, err) != 0)
+		goto out;
+	u->n = 0;
+	rc = 0;
+out:
+	pgarray_free(&ids);
+	pgarray_free(&types);
+	pgarray_free(&details);
+	pgarray_free(&retry);
+	pgarray_free(&delay);
+	return rc;
+}
+
+int
+queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+    int *nclaimed, cf_err *err)
+{
+	struct queue_unparsed unparsed = { 0 };
+	int rc = -1;
+
+	if (queue_claim_batch(c, account_id, limit, owner, out, nclaimed, &unparsed, err) != 0)
+		goto out;
+	if (queue_fail_unparsed(c, &unparsed, err) != 0) {
+		while (*out) {
+			struct job *next = (*out)->next;
+			job_free(*out);
+			*out = next;
+		}
+		*nclaimed = 0;
+		goto out;
+	}
+	rc = 0;
+out:
+	queue_unparsed_free(&unparsed);
 	return rc;
 }
 
@@ -299,6 +417,89 @@ queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, siz
 		for (int r = 0; r < n; r++)
 			(*cancel)[(*ncancel)++] = db_get_i64(res, r, "id");
 	}
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * An ended job leaves unfinished_jobs in the statement that ends it (here the DELETE reads j, so
+ * the jobs row is locked first, as the lock order at the top wants).
+ */
+static const char *const sql_issued =
+    "WITH j AS (UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
+    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[]) RETURNING jobs.id) "
+    "DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j))";
+
+/*
+ * A failed attempt: back to the queue after a delay, with a retry event that keeps its error, or
+ * failed for good, or cancelled. A job's end is its row (state, last_problem_type, last_error,
+ * finished_at), not an event as well. A job rescued meanwhile may be in the queue already; one
+ * that ended meanwhile (rescued, then run to its end by another process) is left as it ended,
+ * never put back in the queue.
+ */
+static const char *const sql_failed =
+    "WITH j AS (UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
+    "WHEN u.retry THEN 'ready' ELSE 'failed' END, "
+    "run_after = CASE WHEN u.retry THEN now() + u.delay * interval '1 millisecond' ELSE jobs.run_after END, "
+    "finished_at = CASE WHEN u.retry AND u.t <> 'certfleet:cancelled' AND NOT jobs.cancel_requested "
+    "THEN NULL ELSE now() END, "
+    "updated_at = now(), locked_by = NULL, last_problem_type = u.t, last_error = u.d "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::bigint[]) AS u(id, t, d, retry, delay) "
+    "WHERE jobs.id = u.id AND jobs.finished_at IS NULL "
+    "RETURNING jobs.id, jobs.state, jobs.account_id, jobs.priority, jobs.run_after, u.t, u.d, u.retry), "
+    "a AS (DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j WHERE state <> 'ready'))), "
+    "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
+    "SELECT id, account_id, priority, run_after FROM j WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
+    "INSERT INTO events (job_id, kind, detail) SELECT id, 'retry', t || ': ' || coalesce(d, '') || ' (will retry)' "
+    "FROM j WHERE state = 'ready'";
+
+int
+queue_complete_issued(PGconn *c, const char *job_ids, cf_err *err)
+{
+	const char *p[] = { job_ids };
+
+	return db_run_prepared(c, "marking jobs issued", sql_issued, 1, p, err);
+}
+
+int
+queue_complete_failed(PGconn *c, const struct queue_failures *f, cf_err *err)
+{
+	const char *p[] = { f->job_ids, f->problem_types, f->details, f->retry, f->delay_ms };
+
+	return db_run_prepared(c, "marking jobs failed", sql_failed, 5, p, err);
+}
+
+/*
+ * Queued jobs are cancelled at once; running ones are flagged, and the process that runs them
+ * ends their order at its next lease renewal (or, if it died, the rescuer cancels them). The flag
+ * is set on the job, and on its unfinished_jobs row, where the renewal looks for it.
+ */
+static const char *const sql_cancel =
+    "WITH t AS (SELECT j.id FROM unfinished_jobs a JOIN jobs j ON j.id = a.job_id WHERE "
+    "($1::bigint IS NULL OR a.job_id = $1) AND ($2::bigint IS NULL OR j.run_id = $2)), "
+    /* queue rows first, as a claim locks them: a job a claim takes meanwhile is running after all */
+    "q AS (DELETE FROM job_queue WHERE job_id IN (SELECT id FROM t) RETURNING job_id), "
+    "u AS (UPDATE jobs SET cancel_requested = true, "
+    "state = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN 'cancelled' ELSE jobs.state END, "
+    "finished_at = CASE WHEN jobs.id IN (SELECT job_id FROM q) THEN now() END, updated_at = now() "
+    "FROM t WHERE jobs.id = t.id AND jobs.finished_at IS NULL RETURNING jobs.id, jobs.state), "
+    "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', "
+    "CASE WHEN state = 'cancelled' THEN 'cancelled by the operator' ELSE 'cancel requested while running' END "
+    "FROM u), "
+    "d AS (DELETE FROM unfinished_jobs WHERE job_id IN (SELECT id FROM u WHERE state = 'cancelled')), "
+    "f AS (UPDATE unfinished_jobs SET cancel_requested = true WHERE job_id IN (SELECT id FROM u WHERE state <> 'cancelled')) "
+    "SELECT count(*) FILTER (WHERE state = 'cancelled') AS now, count(*) FILTER (WHERE state <> 'cancelled') AS later FROM u";
+
+int
+queue_cancel(PGconn *c, const char *job_id, const char *run_id, long *now, long *later, cf_err *err)
+{
+	const char *p[] = { job_id, run_id };
+	PGresult *res = db_exec(c, "cancel", sql_cancel, 2, p, err);
+
+	if (res == NULL)
+		return -1;
+	*now = (long)db_get_i64(res, 0, "now");
+	*later = (long)db_get_i64(res, 0, "later");
 	PQclear(res);
 	return 0;
 }

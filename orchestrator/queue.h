@@ -1,4 +1,7 @@
-/* queue.h - the PostgreSQL job queue: enqueueing certificates and claiming ready jobs in batches. */
+/*
+ * queue.h - the PostgreSQL job queue: the life of a job, from its enqueue through its claim and
+ * lease to its end (issued, failed, retried or cancelled).
+ */
 #ifndef CF_QUEUE_H
 #define CF_QUEUE_H
 
@@ -37,11 +40,49 @@ struct queue_enqueue_result {
 int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
     const struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
 
+/* The problem type of a job whose claimed row could not be made into a job. */
+#define QUEUE_CLAIM_PROBLEM "certfleet:claim"
+
+/* A claimed row that could not be made into a job, and why (naming the job). */
+struct queue_unparsed_row {
+	int64_t job_id;
+	char reason[200];
+};
+
+/*
+ * Claimed rows not ended yet: they run under the claimer's lease until queue_fail_unparsed ends
+ * them. Starts zeroed; free with queue_unparsed_free.
+ */
+struct queue_unparsed {
+	struct queue_unparsed_row *rows;
+	size_t n;
+	size_t cap;
+};
+
 /*
  * Claims up to limit ready jobs of account_id (priority, then due time) with FOR UPDATE SKIP
  * LOCKED for owner, and returns them as a list, each with the records already known to be in
  * place and the order of an earlier attempt to resume. It claims nothing unless owner holds a
- * live lease (queue_heartbeat).
+ * live lease (queue_heartbeat). A claimed row that cannot be made into a job (a value the schema
+ * allows but a worker cannot use, or no memory for it) is appended to unparsed instead, for
+ * queue_fail_unparsed: every row claimed is in *out or in unparsed. -1 only when nothing was
+ * claimed.
+ */
+int queue_claim_batch(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
+    int *nclaimed, struct queue_unparsed *unparsed, cf_err *err) CF_MUST;
+
+/*
+ * Ends the jobs of u as failed (QUEUE_CLAIM_PROBLEM, with their reason) and empties u; on failure
+ * u is kept, to be tried again.
+ */
+int queue_fail_unparsed(PGconn *c, struct queue_unparsed *u, cf_err *err) CF_MUST;
+
+void queue_unparsed_free(struct queue_unparsed *u);
+
+/*
+ * queue_claim_batch, then queue_fail_unparsed on what it could not parse, for a caller that keeps
+ * no list (the queue benchmark). When those rows cannot be ended it returns -1 and frees the jobs
+ * it parsed, which then stay running under owner until its lease expires.
  */
 int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, struct job **out,
     int *nclaimed, cf_err *err) CF_MUST;
@@ -52,6 +93,31 @@ int queue_claim(PGconn *c, int64_t account_id, int limit, const char *owner, str
  */
 int queue_heartbeat(PGconn *c, const char *owner, int lease_s, int64_t **cancel, size_t *ncancel,
     cf_err *err) CF_MUST;
+
+/* Ends the jobs of job_ids (an array literal, '{1,2}') as issued. */
+int queue_complete_issued(PGconn *c, const char *job_ids, cf_err *err) CF_MUST;
+
+/* Failed attempts: array literals of one length, one element per attempt. */
+struct queue_failures {
+	const char *job_ids;      /* bigint[] */
+	const char *problem_types; /* text[]: the CA's problem type, or certfleet:... */
+	const char *details;      /* text[], elements may be NULL */
+	const char *retry;        /* bool[]: whether a later attempt may mend it */
+	const char *delay_ms;     /* bigint[]: when to retry, from now */
+};
+
+/*
+ * Puts each job back in the queue after its delay (with a retry event), or ends it as failed, or
+ * as cancelled when an operator asked for that. A job that has ended meanwhile is left alone.
+ */
+int queue_complete_failed(PGconn *c, const struct queue_failures *f, cf_err *err) CF_MUST;
+
+/*
+ * Cancels the unfinished jobs of job_id, or of run_id, or all of them (both NULL; each a decimal
+ * string): queued ones at once (*now counts them), running ones at their run's next lease renewal
+ * (*later).
+ */
+int queue_cancel(PGconn *c, const char *job_id, const char *run_id, long *now, long *later, cf_err *err) CF_MUST;
 
 /*
  * Returns the jobs of runners whose lease expired to the queue (or fails them on their last

@@ -1,7 +1,8 @@
 /*
  * store.c - worker reports into PostgreSQL. store_batch turns a batch into at most seven
  * statements whose rows come from unnest() over array parameters; store_one writes a single
- * message with the same SQL and one-element arrays.
+ * message with the same SQL and one-element arrays. The statements that end a job or put it back
+ * in the queue are the queue's (queue.c); this file builds their array parameters.
  */
 #include "store.h"
 
@@ -13,6 +14,7 @@
 
 #include "db.h"
 #include "pgarray.h"
+#include "queue.h"
 
 static const char *const sql_orders =
     "INSERT INTO orders (job_id, account_id, order_url, state, finalize_url, certificate_url, key_pem) "
@@ -45,39 +47,6 @@ static const char *const sql_results =
     "SELECT j, c, o, l, ch, k, s, to_timestamp(nb), to_timestamp(na), i FROM unnest($1::bigint[], "
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
     "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i)";
-
-/*
- * An ended job leaves unfinished_jobs in the statement that ends it. Every statement locks a job's
- * jobs row before its unfinished_jobs row (here the DELETE reads j, so j runs first), so that a
- * completion and a cancel of the same job cannot deadlock.
- */
-static const char *const sql_issued =
-    "WITH j AS (UPDATE jobs SET state = 'issued', finished_at = now(), updated_at = now(), locked_by = NULL, "
-    "last_problem_type = NULL, last_error = NULL WHERE jobs.id = ANY ($1::bigint[]) RETURNING jobs.id) "
-    "DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j))";
-
-/*
- * A failed attempt: back to the queue after a delay, with a retry event that keeps its error, or
- * failed for good, or cancelled. A job's end is its row (state, last_problem_type, last_error,
- * finished_at), not an event as well. A job rescued meanwhile may be in the queue already; one
- * that ended meanwhile (rescued, then run to its end by another process) is left as it ended,
- * never put back in the queue.
- */
-static const char *const sql_failed =
-    "WITH j AS (UPDATE jobs SET state = CASE WHEN u.t = 'certfleet:cancelled' OR jobs.cancel_requested THEN 'cancelled' "
-    "WHEN u.retry THEN 'ready' ELSE 'failed' END, "
-    "run_after = CASE WHEN u.retry THEN now() + u.delay * interval '1 millisecond' ELSE jobs.run_after END, "
-    "finished_at = CASE WHEN u.retry AND u.t <> 'certfleet:cancelled' AND NOT jobs.cancel_requested "
-    "THEN NULL ELSE now() END, "
-    "updated_at = now(), locked_by = NULL, last_problem_type = u.t, last_error = u.d "
-    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::bigint[]) AS u(id, t, d, retry, delay) "
-    "WHERE jobs.id = u.id AND jobs.finished_at IS NULL "
-    "RETURNING jobs.id, jobs.state, jobs.account_id, jobs.priority, jobs.run_after, u.t, u.d, u.retry), "
-    "a AS (DELETE FROM unfinished_jobs WHERE job_id = ANY (ARRAY(SELECT id FROM j WHERE state <> 'ready'))), "
-    "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) "
-    "SELECT id, account_id, priority, run_after FROM j WHERE state = 'ready' ON CONFLICT (job_id) DO NOTHING) "
-    "INSERT INTO events (job_id, kind, detail) SELECT id, 'retry', t || ': ' || coalesce(d, '') || ' (will retry)' "
-    "FROM j WHERE state = 'ready'";
 
 static const char *const sql_events =
     "INSERT INTO events (job_id, kind, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])";
@@ -290,12 +259,10 @@ out:
 	return rc;
 }
 
-/* Runs sql with the finished literals of cols[0..n) as parameters. */
+/* Finishes the literals of cols[0..n) into params. */
 static int
-run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, int n, cf_err *err)
+finish_cols(const char *what, struct pgarray *cols, int n, const char **params, cf_err *err)
 {
-	const char *params[10];
-
 	for (int i = 0; i < n; i++) {
 		params[i] = pgarray_finish(&cols[i]);
 		if (params[i] == NULL) {
@@ -303,7 +270,49 @@ run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, 
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Runs sql with the finished literals of cols[0..n) as parameters. */
+static int
+run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, int n, cf_err *err)
+{
+	const char *params[10];
+
+	if (finish_cols(what, cols, n, params, err) != 0)
+		return -1;
 	return db_run_prepared(conn, what, sql, n, params, err);
+}
+
+/* The jobs of list that were issued end (the queue's statement). */
+static int
+mark_issued(PGconn *conn, const struct outmsg *list, cf_err *err)
+{
+	struct pgarray jobs = { 0 };
+	const char *ids;
+	int rc = -1;
+
+	for (const struct outmsg *m = list; m; m = m->next)
+		if (m->kind == OUT_ISSUED)
+			pgarray_add_i64(&jobs, m->job_id);
+	if (finish_cols("marking jobs issued", &jobs, 1, &ids, err) == 0)
+		rc = queue_complete_issued(conn, ids, err);
+	pgarray_free(&jobs);
+	return rc;
+}
+
+/* The failed attempts go back to the queue or end (the queue's statement). */
+static int
+mark_failed(PGconn *conn, struct cols *c, cf_err *err)
+{
+	const char *p[5];
+	struct queue_failures f;
+
+	if (finish_cols("marking jobs failed", &c->f_job, 5, p, err) != 0)
+		return -1;
+	f = (struct queue_failures){ .job_ids = p[0], .problem_types = p[1], .details = p[2], .retry = p[3],
+		.delay_ms = p[4] };
+	return queue_complete_failed(conn, &f, err);
 }
 
 /* The statements a batch takes: one per kind of row, three for results. */
@@ -345,18 +354,12 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 		pgarray_free(&certs);
 		if (r != 0 || run_cols(conn, "storing results", sql_results, &c.s_job, 10, err) != 0)
 			goto out;
-		struct pgarray jobs = { 0 };
-		for (const struct outmsg *m = list; m; m = m->next)
-			if (m->kind == OUT_ISSUED)
-				pgarray_add_i64(&jobs, m->job_id);
-		r = run_cols(conn, "marking jobs issued", sql_issued, &jobs, 1, err);
-		pgarray_free(&jobs);
-		if (r != 0)
+		if (mark_issued(conn, list, err) != 0)
 			goto out;
 	}
 	if (c.nevents && run_cols(conn, "storing events", sql_events, &c.e_job, 3, err) != 0)
 		goto out;
-	if (c.nfailed && run_cols(conn, "marking jobs failed", sql_failed, &c.f_job, 5, err) != 0)
+	if (c.nfailed && mark_failed(conn, &c, err) != 0)
 		goto out;
 	if (tx && db_run(conn, "COMMIT", "COMMIT", 0, NULL, err) != 0)
 		goto out;
