@@ -234,7 +234,7 @@ claimer_done(struct claimer *cl)
 	struct queue_outstanding qo = { 0 };
 	cf_err err;
 
-	if (*cl->cfg.stop)
+	if (atomic_load(cl->cfg.stop))
 		return true;
 	if (queue_outstanding(cl->c, cl->cfg.account_id, (int)cl->cfg.retry_wait_s, &qo, &err) != 0) {
 		log_error("run: %s", err.msg);
@@ -249,7 +249,7 @@ claimer_done(struct claimer *cl)
 void
 claimer_run(struct claimer *cl)
 {
-	const volatile sig_atomic_t *stop = cl->cfg.stop;
+	const atomic_int *stop_count = cl->cfg.stop;
 	long pool_size = cl->cfg.nworkers * cl->cfg.inflight;
 	struct worker_pool_stats st;
 
@@ -258,13 +258,14 @@ claimer_run(struct claimer *cl)
 		long free_slots = worker_pool_free_slots(cl->pool);
 		int n = 0;
 		int64_t now = cf_mono_ms();
-		if (*stop > 1)
+		int stop = atomic_load(stop_count);
+		if (stop > 1)
 			break;
 		claimer_tend_leases(cl, now);
 		claimer_end_unparsed(cl);
 		worker_pool_stats(cl->pool, &st);
 		/* Claim when a useful batch fits, or whenever the pool has run dry. */
-		if (!*stop && (free_slots >= (cl->cfg.batch < pool_size ? cl->cfg.batch : 1) || st.inflight == 0)) {
+		if (!stop && (free_slots >= (cl->cfg.batch < pool_size ? cl->cfg.batch : 1) || st.inflight == 0)) {
 			if (claimer_claim(cl, free_slots, &n) != 0) {
 				worker_pool_wait(cl->pool, 1000);
 				continue;
@@ -277,7 +278,7 @@ claimer_run(struct claimer *cl)
 				break;
 			continue;
 		}
-		if (n == 0 || *stop)
-			worker_pool_wait(cl->pool, *stop ? 200 : 100);
+		if (n == 0 || stop)
+			worker_pool_wait(cl->pool, stop ? 200 : 100);
 	}
 }

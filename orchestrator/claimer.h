@@ -8,7 +8,7 @@
 #define CF_CLAIMER_H
 
 #include <libpq-fe.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,8 +26,8 @@ struct claimer_config {
 	bool follow;              /* keep running when the queue is empty */
 	bool listen;              /* LISTEN for enqueue's NOTIFY; false: poll (PgBouncer) */
 	bool progress;            /* a progress line on standard error every 2 s */
-	/* Signals counted by the command's handler: 1 stops claiming, 2 ends the loop at once. */
-	const volatile sig_atomic_t *stop;
+	/* Signals counted by the command (stopper.h): 1 stops claiming, 2 ends the loop at once. */
+	const atomic_int *stop;
 };
 
 struct claimer;

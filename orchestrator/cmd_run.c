@@ -1,9 +1,9 @@
 /*
- * cmd_run.c - `certfleet run`: parses its options, wires the subsystems of a run (providers,
- * outbox and writer thread, CA limits, worker pool, claimer), runs the claimer (claimer.c) until
- * the queue is empty and every order has ended, and prints the summary.
+ * cmd_run.c - `certfleet run`: parses its options, wires the subsystems of a run (signals, the
+ * journal, providers, outbox and writer thread, CA limits, worker pool, claimer), runs the
+ * claimer (claimer.c) until the queue is empty and every order has ended, and prints the summary.
  */
-#include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "account.h"
 #include "commands.h"
 #include "db.h"
+#include "journal.h"
 #include "log.h"
 #include "outbox.h"
 #include "blockpool.h"
@@ -21,33 +22,32 @@
 #include "provider.h"
 #include "registry.h"
 #include "sharedlimit.h"
+#include "stopper.h"
 #include "queue.h"
 #include "worker.h"
 #include "writer.h"
 
 #define CLAIM_BATCH_MAX 500
 
-/* SIGINT and SIGTERM counted: the claimer stops claiming at the first and ends at the second. */
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop_requested++;
-}
+/* SIGINT and SIGTERM counted (stopper.c): the claimer stops claiming at the first. */
+static atomic_int stop_requested;
 
 struct run_opts {
 	long nworkers, inflight, batch, timeout_s, maxconn;
 	long lease_s, retry_base_s, retry_wait_s, max_unsaved;
 	bool progress, follow, poll_only, separate;
 	const char *ca_spec;      /* --ca-limits or CERTFLEET_CA_LIMITS, may be NULL */
+	const char *journal;      /* --journal, NULL = journal_default_path */
 	bool help;                /* --help was printed: nothing to run */
 };
 
 /* What a run wires together; run_teardown takes it apart, whatever was set up. */
 struct run {
+	struct stopper *stopper;
 	PGconn *c;                /* the run's connection, which the claimer uses while it runs */
+	char journal_path[4096];
+	struct journal_replay replay; /* what the journal held when the run began */
+	struct journal *journal;
 	struct account acct;
 	CURLSH *share;
 	struct blockpool *blocking;
@@ -73,7 +73,11 @@ run_help(void)
 	       "Claims ready jobs of the account for --directory and works them until the queue is\n"
 	       "empty: orders certificates with dns-persist-01, publishes missing records through each\n"
 	       "certificate's DNS provider, and writes results back to PostgreSQL. SIGINT/SIGTERM stop\n"
-	       "claiming and let orders in flight finish; a second signal exits at once.\n\n"
+	       "claiming and let orders in flight finish; a second signal exits at once (exit code 6),\n"
+	       "after writing what was not stored yet to the journal.\n\n"
+	       "Nothing issued is lost: while PostgreSQL refuses writes (away, disk full, ...) results\n"
+	       "wait in memory, claims stop and new orders wait; a result PostgreSQL refuses for good goes\n"
+	       "to the local journal (exit code 5), which the next run stores before it claims.\n\n"
 	       "Options:\n"
 	       "  -w, --workers N        worker threads (default: number of CPUs)\n"
 	       "  --inflight N           orders in flight per worker (default 256)\n"
@@ -99,7 +103,9 @@ run_help(void)
 	       "                         default: letsencrypt for Let's Encrypt's directories, else off\n"
 	       "  --separate-new-orders  never send newOrder while authorization fetches are in flight\n"
 	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
-	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n\n"
+	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n"
+	       "  --journal PATH         the local journal (env CERTFLEET_JOURNAL; default\n"
+	       "                         $STATE_DIRECTORY/journal, else ~/.local/state/certfleet/journal)\n\n"
 	       "Environment: CERTFLEET_PROVIDERS names the DNS provider accounts file (see certfleet\n"
 	       "provider --help); CERTFLEET_CHALLTESTSRV_URL and CERTFLEET_CHALLTESTSRV_DNS set up the\n"
 	       "built-in challtestsrv account.\n\n%s",
@@ -121,6 +127,7 @@ static const struct option run_options[] = {
 	{ "poll-only", no_argument, NULL, 'O' },
 	{ "ca-limits", required_argument, NULL, 'C' },
 	{ "max-unsaved-orders", required_argument, NULL, 'U' },
+	{ "journal", required_argument, NULL, 'J' },
 	CONFIG_COMMON_OPTIONS,
 	{ 0 },
 };
@@ -162,6 +169,9 @@ run_option(struct run_opts *o, int opt, const char *arg)
 		return cmd_parse_long("--max-unsaved-orders", arg, 1, 100000, &o->max_unsaved) == 0;
 	case 'O':
 		o->poll_only = true;
+		return 1;
+	case 'J':
+		o->journal = arg;
 		return 1;
 	}
 	return -1;
@@ -227,10 +237,13 @@ check_providers(PGconn *c, int64_t account_id, const struct provider_registry *r
 	return rc;
 }
 
-/* The end-of-run report: a sentence for people, then one key=value line for scripts. */
+/*
+ * The end-of-run report: a sentence for people, then one key=value line for scripts. "issued"
+ * counts the certificates committed to PostgreSQL, "ca_issued" those the CA issued.
+ */
 static void
 run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, int64_t p50, int64_t p99,
-    const struct writer *wr)
+    const struct writer *wr, long peak_outbox)
 {
 	struct rusage ru;
 	double secs = wall_ms / 1000.0, cpu_ms;
@@ -240,8 +253,14 @@ run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, i
 	cpu_ms = ru.ru_utime.tv_sec * 1000.0 + ru.ru_utime.tv_usec / 1000.0 + ru.ru_stime.tv_sec * 1000.0 +
 	    ru.ru_stime.tv_usec / 1000.0;
 	printf("run finished: %ld claimed, %ld issued, %ld failed in %.2f s (%.2f certificates/s)%s\n", claimed,
-	    st->issued, st->failed, secs, secs > 0 ? st->issued / secs : 0.0,
-	    stop_requested ? " [stopped by signal]" : "");
+	    wr->issued, st->failed, secs, secs > 0 ? wr->issued / secs : 0.0,
+	    atomic_load(&stop_requested) ? " [stopped by signal]" : "");
+	if (wr->issued != st->issued || wr->journalled || wr->lost)
+		printf("the CA issued %ld; %ld stored, %ld message%s kept in the journal, %ld lost\n", st->issued,
+		    wr->issued, wr->journalled, wr->journalled == 1 ? "" : "s", wr->lost);
+	if (wr->waits)
+		printf("PostgreSQL refused writes for up to %.1f s (%ld waits); at most %ld messages waited in memory\n",
+		    wr->longest_wait_ms / 1000.0, wr->waits, peak_outbox);
 	if (st->retried || st->cancelled)
 		printf("%ld failed attempt%s went back to the queue for a retry, %ld cancelled\n", st->retried,
 		    st->retried == 1 ? "" : "s", st->cancelled);
@@ -249,11 +268,13 @@ run_summary(const struct worker_pool_stats *st, long claimed, int64_t wall_ms, i
 	    (long long)p50, (long long)p99, st->peak_inflight, (long long)st->max_lag_ms);
 	printf("summary: claimed=%ld issued=%ld failed=%ld retried=%ld cancelled=%ld wall_s=%.3f certs_per_s=%.2f p50_ms=%lld p99_ms=%lld "
 	       "peak_inflight=%ld max_lag_ms=%lld cpu_ms=%.0f cpu_ms_per_cert=%.3f peak_rss_mb=%.1f "
-	       "db_messages=%ld db_batches=%ld\n",
-	    claimed, st->issued, st->failed, st->retried, st->cancelled, secs, secs > 0 ? st->issued / secs : 0.0,
+	       "db_messages=%ld db_batches=%ld ca_issued=%ld journalled=%ld lost=%ld db_waits=%ld "
+	       "db_longest_wait_s=%.1f peak_outbox=%ld\n",
+	    claimed, wr->issued, st->failed, st->retried, st->cancelled, secs, secs > 0 ? wr->issued / secs : 0.0,
 	    (long long)p50,
 	    (long long)p99, st->peak_inflight, (long long)st->max_lag_ms, cpu_ms, ended ? cpu_ms / ended : 0.0,
-	    ru.ru_maxrss / 1024.0, wr->committed, wr->batches);
+	    ru.ru_maxrss / 1024.0, wr->committed, wr->batches, st->issued, wr->journalled, wr->lost, wr->waits,
+	    wr->longest_wait_ms / 1000.0, peak_outbox);
 }
 
 /* The DNS provider accounts, with the threads and shared rate limits they use. An exit code. */
@@ -287,6 +308,44 @@ run_wire_providers(const struct config *cfg, struct run *r)
 	return EXIT_OK;
 }
 
+/*
+ * The journal: what an earlier run could not store goes to PostgreSQL first, before anything is
+ * claimed; then it is opened for this run's writer. An exit code.
+ */
+static int
+run_wire_journal(const struct run_opts *o, struct run *r)
+{
+	cf_err err;
+
+	if (o->journal)
+		snprintf(r->journal_path, sizeof(r->journal_path), "%s", o->journal);
+	else if (journal_default_path(r->journal_path, sizeof(r->journal_path), &err) != 0) {
+		log_error("run: %s", err.msg);
+		return EXIT_USAGE;
+	}
+	if (journal_replay(r->c, r->journal_path, &r->replay, &err) != 0) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (r->replay.stored)
+		log_info("run: stored %ld entr%s of the journal %s", r->replay.stored, r->replay.stored == 1 ? "y" : "ies",
+		    r->journal_path);
+	if (r->replay.kept)
+		log_error("run: %ld entr%s of the journal %s could not be stored yet (see above); they stay there",
+		    r->replay.kept, r->replay.kept == 1 ? "y" : "ies", r->journal_path);
+	if ((r->journal = journal_open(r->journal_path, r->c, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static long
+abandon_writer(void *arg)
+{
+	return writer_abandon(arg);
+}
+
 /* The outbox the workers report to, and the writer thread that commits it. An exit code. */
 static int
 run_wire_writer(const struct config *cfg, struct run *r)
@@ -298,11 +357,12 @@ run_wire_writer(const struct config *cfg, struct run *r)
 		return EXIT_FAILURE_RUNTIME;
 	}
 	r->outbox_ready = true;
-	if (writer_start(&r->wr, cfg->db_url, &r->ob, &err) != 0) {
+	if (writer_start(&r->wr, cfg->db_url, &r->ob, r->journal, &err) != 0) {
 		log_error("%s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
 	r->writer_running = true;
+	stopper_set_abandon(r->stopper, abandon_writer, &r->wr);
 	return EXIT_OK;
 }
 
@@ -393,7 +453,8 @@ run_wire(const struct config *cfg, const struct run_opts *o, struct run *r)
 {
 	int rc;
 
-	if ((rc = run_wire_providers(cfg, r)) != EXIT_OK || (rc = run_wire_writer(cfg, r)) != EXIT_OK ||
+	if ((rc = run_wire_journal(o, r)) != EXIT_OK || (rc = run_wire_providers(cfg, r)) != EXIT_OK ||
+	    (rc = run_wire_writer(cfg, r)) != EXIT_OK ||
 	    (rc = run_wire_pool(cfg, o, r)) != EXIT_OK || (rc = run_wire_claimer(o, r)) != EXIT_OK)
 		return rc;
 	return EXIT_OK;
@@ -417,15 +478,22 @@ run_finish(const struct run_opts *o, struct run *r, int64_t t0)
 	worker_pool_stop(r->pool);
 	r->pool = NULL;
 	outbox_close(&r->ob);
+	stopper_set_abandon(r->stopper, NULL, NULL);
 	writer_join(&r->wr);
 	r->writer_running = false;
-	run_summary(&st, claimer_claimed(r->claimer), cf_mono_ms() - t0, p50, p99, &r->wr);
+	run_summary(&st, claimer_claimed(r->claimer), cf_mono_ms() - t0, p50, p99, &r->wr, r->ob.peak);
 	if (queue_release(r->c, r->owner, &err) != 0)
 		log_warn("run: %s (the lease ends by itself in %ld s)", err.msg, o->lease_s);
-	if (r->wr.dropped > 0) {
-		log_error("run: %ld result message%s could not be stored (see errors above)", r->wr.dropped,
-		    r->wr.dropped == 1 ? "" : "s");
+	if (r->wr.lost > 0 || r->wr.dropped > 0) {
+		log_error("run: %ld message%s could not be stored, nor kept in the journal (see errors above)",
+		    r->wr.lost + r->wr.dropped, r->wr.lost + r->wr.dropped == 1 ? "" : "s");
 		return EXIT_FAILURE_RUNTIME;
+	}
+	if (r->wr.journalled > 0 || r->replay.kept > 0) {
+		log_error("run: %ld result%s wait%s in the journal %s for the next run to store",
+		    r->wr.journalled + r->replay.kept, r->wr.journalled + r->replay.kept == 1 ? "" : "s",
+		    r->wr.journalled + r->replay.kept == 1 ? "s" : "", r->journal_path);
+		return EXIT_JOURNALLED;
 	}
 	if (st.failed > 0)
 		return EXIT_JOBS_FAILED;
@@ -452,13 +520,16 @@ run_teardown(struct run *r)
 	ca_gate_free(r->gate);
 	http_share_free(r->share);
 	if (r->writer_running) {
+		stopper_set_abandon(r->stopper, NULL, NULL);
 		outbox_close(&r->ob);
 		writer_join(&r->wr);
 	}
 	if (r->outbox_ready)
 		outbox_destroy(&r->ob);
+	journal_close(r->journal);
 	account_clear(&r->acct);
 	PQfinish(r->c);
+	stopper_free(r->stopper);
 }
 
 int
@@ -469,12 +540,17 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	int64_t t0;
 	int rc;
 
+	cf_err err;
+
 	if ((rc = run_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
 		return rc;
+	/* before any thread starts, so that every thread leaves the signals to it */
+	if ((r.stopper = stopper_start(&stop_requested, EXIT_INTERRUPTED, &err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
 	if ((rc = cmd_open_account(cfg, "run", &r.c, &r.acct)) != EXIT_OK || (rc = run_wire(cfg, &o, &r)) != EXIT_OK)
 		goto out;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	t0 = cf_mono_ms();
 	log_info("run: account %s, %ld worker%s, %ld orders in flight each", r.acct.account_url, o.nworkers,
 	    o.nworkers == 1 ? "" : "s", o.inflight);

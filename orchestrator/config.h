@@ -23,6 +23,8 @@ enum {
 	EXIT_USAGE = 2,                /* bad flags, bad input, bad configuration */
 	EXIT_JOBS_FAILED = 3,          /* a run finished and some of its jobs failed */
 	EXIT_JOBS_QUEUED = 4,          /* a run finished with jobs left queued for a later retry */
+	EXIT_JOURNALLED = 5,           /* results are in the local journal, not yet in PostgreSQL */
+	EXIT_INTERRUPTED = 6,          /* a run stopped at once by a second signal */
 };
 
 void config_defaults(struct config *cfg);

@@ -21,6 +21,7 @@ struct db_prepared {
 	uint64_t *hashes;
 	size_t n;
 	size_t cap;
+	char sqlstate[6];         /* of the last statement that failed; "" when it had none */
 };
 
 static int
@@ -92,9 +93,14 @@ static PGresult *
 db_result(PGconn *c, PGresult *res, const char *what, cf_err *err)
 {
 	ExecStatusType st = PQresultStatus(res);
+	struct db_prepared *p = PQinstanceData(c, db_event);
+	const char *code;
 
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		return res;
+	code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (p)
+		snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", code ? code : "");
 	char msg[400];
 	snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
 	msg[strcspn(msg, "\n")] = '\0';
@@ -268,4 +274,42 @@ db_migrate(PGconn *c, int *applied, cf_err *err)
 out:
 	PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
 	return rc;
+}
+
+const char *
+db_last_sqlstate(PGconn *c)
+{
+	struct db_prepared *p = c ? PQinstanceData(c, db_event) : NULL;
+
+	return p ? p->sqlstate : "";
+}
+
+bool
+db_failure_transient(PGconn *c)
+{
+	/* classes and codes that describe the server's state, not the statement */
+	static const char *const codes[] = {
+		"40001", /* serialization_failure */
+		"40P01", /* deadlock_detected */
+		"55P03", /* lock_not_available (lock_timeout) */
+		"57014", /* query_canceled (statement_timeout) */
+		"57P01", /* admin_shutdown */
+		"57P02", /* crash_shutdown */
+		"57P03", /* cannot_connect_now */
+		"58000", /* system_error */
+		"58030", /* io_error */
+		"25P03", /* idle_in_transaction_session_timeout */
+		"25006", /* read_only_sql_transaction: a standby, or a primary made read-only for a while */
+	};
+	const char *code = db_last_sqlstate(c);
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK || code[0] == '\0')
+		return true;
+	/* 08: connection exception; 53: insufficient resources (disk full, out of memory, too many connections) */
+	if (strncmp(code, "08", 2) == 0 || strncmp(code, "53", 2) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return true;
+	return false;
 }

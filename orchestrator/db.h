@@ -3,6 +3,7 @@
 #define CF_DB_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cf.h"
@@ -36,6 +37,18 @@ int db_migrate(PGconn *c, int *applied, cf_err *err) CF_MUST;
 
 /* Fails with a clear message when the schema is missing or older than this binary. */
 int db_require_schema(PGconn *c, cf_err *err) CF_MUST;
+
+/* The SQLSTATE of the last statement that failed on c; "" when it failed without one. */
+const char *db_last_sqlstate(PGconn *c);
+
+/*
+ * True when the last failure on c may pass by itself, so that the same statement should be
+ * tried again: the connection is gone or broke, or PostgreSQL refused for a reason of its own
+ * state (serialization failure, deadlock, disk full or another lack of resources, too many
+ * connections, shutdown, statement or lock timeout, read-only). False when the statement
+ * itself is at fault (bad data, a constraint, a trigger's exception).
+ */
+bool db_failure_transient(PGconn *c);
 
 /* Value of row r, column name (NULL when SQL NULL). */
 const char *db_get(const PGresult *res, int row, const char *col);

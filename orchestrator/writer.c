@@ -1,50 +1,89 @@
-/* writer.c - the writer thread: drains the outbox, commits each batch (store.c), reconnects when PostgreSQL is away. */
+/*
+ * writer.c - the writer thread: drains the outbox, commits each batch (store.c), and tells each
+ * message's poster that it is stored. Refusals that may pass are waited out; a message refused for
+ * good is isolated, and goes to the journal when it carries a certificate, a key or an order URL.
+ */
 #include "writer.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "db.h"
 #include "log.h"
 #include "store.h"
 
-#define WRITER_RECONNECT_MAX_S 30
+#define WRITER_WAIT_FIRST_MS 100
+#define WRITER_WAIT_MAX_MS 5000
+#define WRITER_WARN_EVERY_MS 10000
 
-/* Returns a working connection, reconnecting with backoff until it gets one. */
-static PGconn *
-ensure_connected(struct writer *w, PGconn *c)
-{
-	int delay = 1;
-	cf_err err;
-
-	while (c == NULL || PQstatus(c) != CONNECTION_OK) {
-		if (c) {
-			PQreset(c);
-			if (PQstatus(c) == CONNECTION_OK)
-				break;
-			PQfinish(c);
-		}
-		c = db_connect(w->db_url, &err);
-		if (c)
-			break;
-		log_warn("writer: %s; retrying in %d s (results are kept in memory)", err.msg, delay);
-		sleep((unsigned)delay);
-		delay = delay * 2 > WRITER_RECONNECT_MAX_S ? WRITER_RECONNECT_MAX_S : delay * 2;
-	}
-	return c;
-}
+/* A run of refusals: how long it lasts, when it was last reported. */
+struct refusal {
+	int64_t since_ms;          /* 0 = PostgreSQL takes writes */
+	int64_t warned_ms;
+	int64_t wait_ms;
+};
 
 static void
-free_list(struct outmsg *m)
+sleep_ms(int64_t ms)
 {
-	while (m) {
-		struct outmsg *n = m->next;
-		outmsg_free(m);
-		m = n;
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Waits before the next try, saying now and then that PostgreSQL still refuses. */
+static void
+refusal_wait(struct writer *w, struct refusal *r, PGconn *c, const char *why, long waiting)
+{
+	int64_t now = cf_mono_ms();
+
+	if (r->since_ms == 0) {
+		r->since_ms = now;
+		r->wait_ms = WRITER_WAIT_FIRST_MS;
 	}
+	if (r->warned_ms == 0 || now - r->warned_ms >= WRITER_WARN_EVERY_MS) {
+		const char *code = db_last_sqlstate(c);
+		log_warn("writer: PostgreSQL does not take writes%s%s%s for %.1f s: %s; %ld message%s kept in "
+		    "memory, retrying", code[0] ? " (SQLSTATE " : "", code, code[0] ? ")" : "",
+		    (now - r->since_ms) / 1000.0, why, waiting, waiting == 1 ? "" : "s");
+		r->warned_ms = now;
+	}
+	w->waits++;
+	sleep_ms(r->wait_ms);
+	r->wait_ms = r->wait_ms * 2 > WRITER_WAIT_MAX_MS ? WRITER_WAIT_MAX_MS : r->wait_ms * 2;
+}
+
+/* A commit went through: the end of a run of refusals, if there was one. */
+static void
+refusal_over(struct writer *w, struct refusal *r)
+{
+	if (r->since_ms == 0)
+		return;
+	int64_t lasted = cf_mono_ms() - r->since_ms;
+	log_warn("writer: PostgreSQL takes writes again after %.1f s", lasted / 1000.0);
+	if (lasted > w->longest_wait_ms)
+		w->longest_wait_ms = lasted;
+	memset(r, 0, sizeof(*r));
+}
+
+/* A working connection, or NULL (err set) when there is none to be had now. */
+static PGconn *
+connection(struct writer *w, PGconn **c, cf_err *err)
+{
+	if (*c && PQstatus(*c) == CONNECTION_OK)
+		return *c;
+	if (*c) {
+		PQreset(*c);
+		if (PQstatus(*c) == CONNECTION_OK)
+			return *c;
+		PQfinish(*c);
+	}
+	*c = db_connect(w->db_url, err);
+	return *c;
 }
 
 static long
@@ -57,50 +96,168 @@ list_len(const struct outmsg *m)
 	return n;
 }
 
+static long
+list_issued(const struct outmsg *m)
+{
+	long n = 0;
+
+	for (; m; m = m->next)
+		n += m->kind == OUT_ISSUED;
+	return n;
+}
+
+static void commit_one(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *m, bool drop_on_refusal);
+
+/*
+ * PostgreSQL refused m for good. A message that matters goes to the journal; a certificate's job
+ * then fails with the reason, so that nobody waits for it and it is not ordered again before the
+ * journal is replayed. Anything else is dropped, with an error.
+ */
+static void
+refuse(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *m, const char *why)
+{
+	cf_err err;
+
+	if (!journal_wants(m)) {
+		log_error("writer: PostgreSQL refused a report of job %lld for good, dropping it: %s",
+		    (long long)m->job_id, why);
+		w->dropped++;
+		return;
+	}
+	if (journal_append(w->journal, m, why, &err) != 0) {
+		log_error("writer: job %lld: PostgreSQL refused its %s (%s) and the journal too: %s",
+		    (long long)m->job_id, m->kind == OUT_ISSUED ? "certificate" : "order", why, err.msg);
+		w->lost++;
+		return;
+	}
+	w->journalled++;
+	log_error("writer: job %lld: PostgreSQL refused its %s for good (%s); it is kept in the journal, and "
+	    "the next run stores it", (long long)m->job_id, m->kind == OUT_ISSUED ? "certificate" : "order", why);
+	if (m->kind == OUT_ISSUED) {
+		struct outmsg *f = outmsg_new(OUT_FAILED, m->job_id);
+		if (f == NULL || (f->problem_type = strdup("certfleet:store")) == NULL ||
+		    asprintf(&f->detail, "the certificate (serial %s) could not be stored: %s; it is in the local "
+		    "journal", m->serial ? m->serial : "?", why) < 0) {
+			if (f)
+				f->detail = NULL;
+			log_error("writer: job %lld: out of memory failing the job", (long long)m->job_id);
+		} else {
+			f->certificate_id = m->certificate_id;
+			f->account_id = m->account_id;
+			commit_one(w, c, r, f, true);
+		}
+		outmsg_free(f);
+	}
+}
+
+/* Commits m alone, waiting out refusals that may pass; runs its stored step. */
+static void
+commit_one(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *m, bool drop_on_refusal)
+{
+	cf_err err;
+
+	for (;;) {
+		if (connection(w, c, &err) != NULL && store_one(*c, m, &err) == 0) {
+			refusal_over(w, r);
+			w->committed++;
+			w->issued += m->kind == OUT_ISSUED;
+			outmsg_stored(m, true);
+			return;
+		}
+		if (db_failure_transient(*c)) {
+			refusal_wait(w, r, *c, err.msg, 1);
+			continue;
+		}
+		break;
+	}
+	if (drop_on_refusal) {
+		log_error("writer: PostgreSQL refused a report of job %lld for good, dropping it: %s",
+		    (long long)m->job_id, err.msg);
+		w->dropped++;
+	} else {
+		refuse(w, c, r, m, err.msg);
+	}
+	outmsg_stored(m, false);
+}
+
+/* Commits list in one transaction, or, when PostgreSQL refuses it for good, message by message. */
+static void
+commit_list(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *list)
+{
+	long n = list_len(list);
+	cf_err err;
+
+	for (;;) {
+		if (connection(w, c, &err) != NULL && store_batch(*c, list, &err) == 0) {
+			refusal_over(w, r);
+			w->committed += n;
+			w->issued += list_issued(list);
+			w->batches++;
+			outbox_stored(list, true);
+			return;
+		}
+		if (!db_failure_transient(*c))
+			break;
+		refusal_wait(w, r, *c, err.msg, n + w->outbox->queued);
+	}
+	log_error("writer: a batch of %ld was refused: %s; writing its messages one by one", n, err.msg);
+	for (struct outmsg *m = list; m; m = m->next)
+		commit_one(w, c, r, m, false);
+}
+
+static void
+free_list(struct outmsg *m)
+{
+	while (m) {
+		struct outmsg *n = m->next;
+		outmsg_free(m);
+		m = n;
+	}
+}
+
+/* Journals the messages of list that matter; the count. Under w->lock. */
+static long
+journal_list(struct writer *w, const struct outmsg *list, const char *why)
+{
+	long n = 0;
+	cf_err err;
+
+	for (const struct outmsg *m = list; m; m = m->next) {
+		if (!journal_wants(m))
+			continue;
+		if (journal_append(w->journal, m, why, &err) == 0)
+			n++;
+		else
+			log_error("writer: %s", err.msg);
+	}
+	return n;
+}
+
 static void *
 writer_main(void *arg)
 {
 	struct writer *w = arg;
+	struct refusal r = { 0 };
 	PGconn *c = NULL;
 	bool closed = false;
-	cf_err err;
 
 	while (!closed) {
 		struct outmsg *list = outbox_take_all(w->outbox, 200, &closed);
+		bool abandoned;
 		if (list == NULL)
 			continue;
-		for (;;) {
-			c = ensure_connected(w, c);
-			if (store_batch(c, list, &err) == 0) {
-				outbox_stored(list, true);
-				w->committed += list_len(list);
-				w->batches++;
-				break;
-			}
-			if (PQstatus(c) != CONNECTION_OK) {
-				log_warn("writer: %s; reconnecting", err.msg);
-				continue;
-			}
-			/* PostgreSQL refused something: write one by one so the rest still lands */
-			log_error("writer: batch refused: %s; writing its messages one by one", err.msg);
-			for (struct outmsg *m = list; m; m = m->next) {
-				for (;;) {
-					c = ensure_connected(w, c);
-					if (store_one(c, m, &err) == 0) {
-						outmsg_stored(m, true);
-						w->committed++;
-						break;
-					}
-					if (PQstatus(c) == CONNECTION_OK) {
-						log_error("writer: dropped a message: %s", err.msg);
-						outmsg_stored(m, false);
-						w->dropped++;
-						break;
-					}
-				}
-			}
-			break;
-		}
+		pthread_mutex_lock(&w->lock);
+		abandoned = w->abandoned;
+		if (abandoned)
+			w->journalled += journal_list(w, list, "the run stopped at once before this was stored");
+		else
+			w->busy = list;
+		pthread_mutex_unlock(&w->lock);
+		if (!abandoned)
+			commit_list(w, &c, &r, list);
+		pthread_mutex_lock(&w->lock);
+		w->busy = NULL;
+		pthread_mutex_unlock(&w->lock);
 		free_list(list);
 	}
 	PQfinish(c);
@@ -108,15 +265,18 @@ writer_main(void *arg)
 }
 
 int
-writer_start(struct writer *w, const char *db_url, struct outbox *ob, cf_err *err)
+writer_start(struct writer *w, const char *db_url, struct outbox *ob, struct journal *journal, cf_err *err)
 {
 	int rc;
 
 	memset(w, 0, sizeof(*w));
 	w->db_url = db_url;
 	w->outbox = ob;
+	w->journal = journal;
+	pthread_mutex_init(&w->lock, NULL);
 	rc = pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc != 0) {
+		pthread_mutex_destroy(&w->lock);
 		cf_errf(err, "pthread_create writer: %s", strerror(rc));
 		return -1;
 	}
@@ -127,4 +287,24 @@ void
 writer_join(struct writer *w)
 {
 	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->lock);
+}
+
+long
+writer_abandon(struct writer *w)
+{
+	const char *why = "the run stopped at once before this was stored";
+	bool closed;
+	long n;
+
+	pthread_mutex_lock(&w->lock);
+	w->abandoned = true;
+	n = journal_list(w, w->busy, why);
+	/* what the writer has not taken yet; it journals what it takes from now on itself */
+	struct outmsg *rest = outbox_take_all(w->outbox, 0, &closed);
+	n += journal_list(w, rest, why);
+	pthread_mutex_unlock(&w->lock);
+	free_list(rest);
+	w->journalled += n;
+	return n;
 }

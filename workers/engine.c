@@ -131,6 +131,7 @@ struct order {
 	int polls;
 	int64_t started_ms;
 	int64_t deadline_ms;
+	struct loop_timer deadline; /* fails the order at deadline_ms, whatever it waits for */
 	struct loop_timer timer;
 	struct order *next_waiter; /* waiting for the directory */
 	struct order *prev;       /* the engine's list of orders in flight */
@@ -369,6 +370,7 @@ order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 		o->next->prev = o->prev;
 	o->prev = o->next = NULL;
 	timer_cancel(o, &o->timer);
+	timer_cancel(o, &o->deadline);
 	for (size_t i = 0; i < o->nauthz; i++)
 		timer_cancel(o, &o->authzs[i].timer);
 	/* the worker takes the job; the order keeps a copy of nothing it needs after this */
@@ -462,6 +464,16 @@ order_fail_response(struct order *o, const char *what, const struct http_req *re
 	free(type);
 	free(detail);
 	free(msg);
+}
+
+static void
+order_deadline_fire(void *arg)
+{
+	struct order *o = arg;
+
+	if (!order_ended(o))
+		order_fail(o, "certfleet:timeout", "order did not complete before the order timeout");
+	order_unref(o);
 }
 
 /* True (and the order failed) when the order ran past its deadline. */
@@ -569,11 +581,18 @@ engine_order_start(struct engine *eng, struct job *job)
 	o->deadline_ms = o->started_ms + eng->cfg.order_timeout_ms;
 	o->retry_after_ms = -1;
 	loop_timer_init(&o->timer);
+	loop_timer_init(&o->deadline);
 	eng->orders++;
 	o->next = eng->order_list;
 	if (o->next)
 		o->next->prev = o;
 	eng->order_list = o;
+	/* a CA that hangs, or a writer that cannot store, must not hold an order past its time */
+	if (loop_timer_arm(eng->loop, &o->deadline, eng->cfg.order_timeout_ms, order_deadline_fire, o) != 0) {
+		order_fail(o, "certfleet:internal", "out of memory arming the order's deadline");
+		return;
+	}
+	order_ref(o);
 	if (acme_client_directory(eng->client)->state == ACME_DIR_READY) {
 		order_begin(o);
 		return;

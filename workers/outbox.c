@@ -88,6 +88,7 @@ outbox_init(struct outbox *ob)
 
 	ob->head = ob->tail = NULL;
 	ob->queued = 0;
+	ob->peak = 0;
 	ob->closed = false;
 	if (pthread_mutex_init(&ob->lock, NULL) != 0)
 		return -1;
@@ -122,7 +123,8 @@ outbox_post(struct outbox *ob, struct outmsg *m)
 	else
 		ob->head = m;
 	ob->tail = m;
-	ob->queued++;
+	if (++ob->queued > ob->peak)
+		ob->peak = ob->queued;
 	pthread_cond_signal(&ob->cond);
 	pthread_mutex_unlock(&ob->lock);
 }

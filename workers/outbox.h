@@ -100,6 +100,7 @@ struct outbox {
 	struct outmsg *head;
 	struct outmsg *tail;
 	long queued;          /* messages waiting */
+	long peak;            /* the most that ever waited at once */
 	bool closed;          /* no more messages will come */
 };
 

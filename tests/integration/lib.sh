@@ -9,6 +9,8 @@ RUN_ID=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
 ZONE="$RUN_ID.$(echo "$TEST_NAME" | tr '_' '-').example"
 T_PASSED=0
 T_FAILED=0
+# each test file's own journal (run --journal), so that no test sees another's entries
+export CERTFLEET_JOURNAL="${TMPDIR:-/tmp}/certfleet-journal.$TEST_NAME.$RUN_ID"
 
 ok() { echo "ok - $TEST_NAME: $1"; T_PASSED=$((T_PASSED + 1)); }
 not_ok() { echo "not ok - $TEST_NAME: $1"; T_FAILED=$((T_FAILED + 1)); }
