@@ -53,6 +53,7 @@ struct fake_ca {
 	int bad_nonce_new_orders;    /* newOrders answered badNonce first */
 	int authz_429;               /* authorization fetches answered 429 Retry-After: 1 first */
 	bool authz_turns_invalid;    /* after the challenge the authorization is invalid */
+	bool authz_valid_at_once;    /* new orders come ready, their authorizations valid */
 	int processing_polls;        /* polls of a finalized order that stay "processing" */
 	bool never_valid;            /* a finalized order stays "processing" for ever */
 	/* timing of the 429 */
@@ -180,8 +181,8 @@ ca_add_order(struct fake_ca *ca, const char *name)
 	o = &ca->orders[ca->norders++];
 	memset(o, 0, sizeof(*o));
 	snprintf(o->name, sizeof(o->name), "%s", name);
-	o->status = "pending";
-	o->authz_status = "pending";
+	o->status = ca->authz_valid_at_once ? "ready" : "pending";
+	o->authz_status = ca->authz_valid_at_once ? "valid" : "pending";
 	return o;
 }
 
@@ -230,11 +231,20 @@ jws_part(json_t *jws, const char *key)
 	return text;
 }
 
+/* An answer on its way back to the engine. */
+struct delivery {
+	struct fake_ca *ca;
+	struct http_req *req;
+};
+
 static void
 ca_deliver(void *arg)
 {
-	struct http_req *req = arg;
+	struct delivery *d = arg;
+	struct http_req *req = d->req;
 
+	d->ca->delivered++;
+	free(d);
 	req->done(req, req->arg);
 }
 
@@ -440,6 +450,7 @@ static int
 ca_send(void *arg, struct http_req *req, cf_err *err)
 {
 	struct fake_ca *ca = arg;
+	struct delivery *d;
 
 	if (strcmp(req->url, CA "/dir") == 0) {
 		ca->n_dir++;
@@ -455,7 +466,12 @@ ca_send(void *arg, struct http_req *req, cf_err *err)
 	}
 	if (strcmp(req->url, CA "/dir") != 0)
 		req->nonce = ca_new_nonce(ca);
-	if (loop_post(ca->loop, ca_deliver, req) != 0) {
+	if ((d = malloc(sizeof(*d))) != NULL) {
+		d->ca = ca;
+		d->req = req;
+	}
+	if (d == NULL || loop_post(ca->loop, ca_deliver, d) != 0) {
+		free(d);
 		cf_errf(err, "fake CA: out of memory");
 		return -1;
 	}
@@ -854,7 +870,7 @@ test_invalid_authz_last_attempt(void)
  * earlier attempt's key is stored and the CA issued for it.
  */
 static void
-resume(const char *status, int new_orders, int finalizes, int challenges)
+resume(const char *status, bool with_key, int new_orders, int finalizes, int challenges)
 {
 	struct harness *h = harness_new(false, 60000);
 	struct ca_order *o;
@@ -875,7 +891,7 @@ resume(const char *status, int new_orders, int finalizes, int challenges)
 		o->authz_status = "valid";
 		o->answered = true;
 	}
-	if (strcmp(status, "processing") == 0 || strcmp(status, "valid") == 0) {
+	if (with_key && (strcmp(status, "processing") == 0 || strcmp(status, "valid") == 0)) {
 		key = key_generate(KEY_EC_P256, &err);
 		key_pem = key ? key_to_pem(key, &err) : NULL;
 		CHECK(key_pem != NULL && ca_issue(&h->ca, o, key) == 0);
@@ -898,9 +914,9 @@ resume(const char *status, int new_orders, int finalizes, int challenges)
 		CHECK_STR(issued->key_pem, key_pem); /* issued with the stored key */
 		CHECK_STR(issued->serial, o->serial);
 	}
-	if (strcmp(status, "processing") == 0)
+	if (with_key && strcmp(status, "processing") == 0)
 		CHECK(h->ca.n_order_get == 2);  /* the resume fetch (processing), then a poll (valid) */
-	if (strcmp(status, "valid") == 0)
+	if (with_key && strcmp(status, "valid") == 0)
 		CHECK(h->ca.n_order_get == 1);  /* the resume fetch alone: downloads at once */
 	CHECK(engine_idle(h->eng));
 	EVP_PKEY_free(key);
@@ -911,31 +927,38 @@ resume(const char *status, int new_orders, int finalizes, int challenges)
 static void
 test_resume_pending(void)
 {
-	resume("pending", 0, 1, 1);
+	resume("pending", false, 0, 1, 1);
 }
 
 static void
 test_resume_ready(void)
 {
-	resume("ready", 0, 1, 0);
+	resume("ready", false, 0, 1, 0);
 }
 
 static void
 test_resume_processing(void)
 {
-	resume("processing", 0, 0, 0);
+	resume("processing", true, 0, 0, 0);
 }
 
 static void
 test_resume_valid(void)
 {
-	resume("valid", 0, 0, 0);
+	resume("valid", true, 0, 0, 0);
 }
 
 static void
 test_resume_invalid(void)
 {
-	resume("invalid", 1, 1, 1);
+	resume("invalid", false, 1, 1, 1);
+}
+
+/* A processing order whose key was not stored cannot give a usable certificate: a new order. */
+static void
+test_resume_processing_without_key(void)
+{
+	resume("processing", false, 1, 1, 1);
 }
 
 /* finalize waits for the writer's word that the key is stored; stored says which word. */
@@ -1054,6 +1077,91 @@ test_record_without_provider(void)
 	harness_free(h);
 }
 
+/* The CA validates at once (the record was looked up when the order was made): no challenge. */
+static void
+test_authz_valid_at_once(void)
+{
+	struct harness *h = harness_new(false, 60000);
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	h->ca.authz_valid_at_once = true;
+	engine_order_start(h->eng, make_job(h, 15, "a.test", false));
+	CHECK(run_until_done(h, 1, 5000));
+	CHECK(h->done_calls == 1 && h->outcome[0] == JOB_ISSUED);
+	CHECK(h->ca.n_new_order == 1 && h->ca.n_authz == 0 && h->ca.n_chal == 0 && h->ca.n_finalize == 1);
+	CHECK_STR(trace(h), "order:created order:finalizing order:valid issued");
+	CHECK(engine_idle(h->eng));
+	harness_free(h);
+}
+
+/* Cancelled while finalize waits for its key: ends at once, and the late stored step sends nothing. */
+static void
+test_cancel_while_key_stored(void)
+{
+	struct harness *h = harness_new(false, 60000);
+	const struct msg_rec *f;
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	h->hold_finalizing = true;
+	engine_order_start(h->eng, make_job(h, 16, "a.test", true));
+	for (int i = 0; i < 500 && h->held == NULL; i++) {
+		(void)loop_run_once(h->loop, 10);
+		drain(h);
+	}
+	CHECK(h->held != NULL);
+	engine_order_cancel(h->eng, 999);   /* another job: nothing happens */
+	CHECK(h->done_calls == 0 && engine_orders(h->eng) == 1);
+	engine_order_cancel(h->eng, 16);
+	CHECK(h->done_calls == 1 && h->outcome[0] == JOB_CANCELLED);
+	CHECK(engine_orders(h->eng) == 0);
+	if (h->held) {
+		outmsg_stored(h->held, true);
+		outmsg_free(h->held);
+		h->held = NULL;
+	}
+	run_for(h, 100);
+	CHECK(h->done_calls == 1);
+	CHECK(h->ca.n_finalize == 0);
+	f = find_msg(h, OUT_FAILED);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_STR(f->problem_type, "certfleet:cancelled");
+		CHECK(!f->retry);
+	}
+	CHECK(engine_idle(h->eng));
+	harness_free(h);
+}
+
+/* Cancelled with newOrder in flight: its answer is dropped, nothing more is sent. */
+static void
+test_cancel_with_request_in_flight(void)
+{
+	struct harness *h = harness_new(false, 60000);
+	int sent;
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	engine_order_start(h->eng, make_job(h, 17, "a.test", true));
+	for (int i = 0; i < 500 && h->ca.n_new_order == 0; i++)
+		(void)loop_run_once(h->loop, 10);
+	CHECK(h->ca.n_new_order == 1 && h->ca.delivered == h->ca.sent - 1); /* its answer is on the way */
+	sent = h->ca.sent;
+	engine_order_cancel(h->eng, 17);
+	CHECK(h->done_calls == 1 && h->outcome[0] == JOB_CANCELLED);
+	run_for(h, 100);
+	CHECK(h->ca.delivered == h->ca.sent);
+	CHECK(h->done_calls == 1 && h->ca.sent == sent);
+	CHECK(count_msgs(h, OUT_ORDER, "created") == 0);
+	CHECK(count_msgs(h, OUT_FAILED, NULL) == 1);
+	CHECK(engine_idle(h->eng));
+	harness_free(h);
+}
+
 /* The CA never finishes the order: the deadline ends it, retryable. */
 static void
 test_order_deadline(void)
@@ -1094,10 +1202,14 @@ main(void)
 	RUN(test_resume_processing);
 	RUN(test_resume_valid);
 	RUN(test_resume_invalid);
+	RUN(test_resume_processing_without_key);
 	RUN(test_finalize_waits_for_key);
 	RUN(test_finalize_never_without_key);
 	RUN(test_record_written_once);
 	RUN(test_record_without_provider);
+	RUN(test_authz_valid_at_once);
+	RUN(test_cancel_while_key_stored);
+	RUN(test_cancel_with_request_in_flight);
 	RUN(test_order_deadline);
 	return CHECK_DONE();
 }
