@@ -1118,6 +1118,11 @@ test_cancel_while_key_stored(void)
 	engine_order_cancel(h->eng, 16);
 	CHECK(h->done_calls == 1 && h->outcome[0] == JOB_CANCELLED);
 	CHECK(engine_orders(h->eng) == 0);
+	/*
+	 * Not idle yet: the writer's stored step will post to this loop and land in the order, so
+	 * a worker that freed its engine and loop now would leave the writer a freed loop.
+	 */
+	CHECK(!engine_idle(h->eng));
 	if (h->held) {
 		outmsg_stored(h->held, true);
 		outmsg_free(h->held);
