@@ -486,6 +486,7 @@ struct msg_rec {
 	int64_t job_id;
 	char state[32];
 	bool key_pem_order;
+	char key_order[512];         /* the key stored before finalize */
 	char serial[96];
 	char key_pem[512];
 	char problem_type[96];
@@ -553,6 +554,7 @@ drain(struct harness *h)
 			r->job_id = m->job_id;
 			copy(r->state, sizeof(r->state), m->state);
 			r->key_pem_order = m->key_pem_order != NULL;
+			copy(r->key_order, sizeof(r->key_order), m->key_pem_order);
 			copy(r->serial, sizeof(r->serial), m->serial);
 			copy(r->key_pem, sizeof(r->key_pem), m->key_pem);
 			copy(r->problem_type, sizeof(r->problem_type), m->problem_type);
@@ -603,6 +605,7 @@ run_for(struct harness *h, int ms)
 static void
 harness_free(struct harness *h)
 {
+	CHECK(h->nmsgs < MAX_MSGS);         /* every message was noted: the counts above hold */
 	engine_free(h->eng);
 	loop_free(h->loop);
 	outbox_destroy(&h->outbox);
@@ -624,8 +627,10 @@ harness_new(bool with_manual, int64_t order_timeout_ms)
 	EVP_PKEY *key = NULL;
 	cf_err err = { { 0 } };
 
-	if (h == NULL || outbox_init(&h->outbox) != 0)
-		goto fail;
+	if (h == NULL || outbox_init(&h->outbox) != 0) {
+		free(h);
+		return NULL;
+	}
 	if ((h->loop = loop_new(NULL, &err)) == NULL || ca_init(&h->ca, h->loop) != 0 ||
 	    (key = key_generate(KEY_EC_P256, &err)) == NULL || (h->account_pem = key_to_pem(key, &err)) == NULL ||
 	    (h->record_value = persist_record_value(&pp, &err)) == NULL)
@@ -769,6 +774,7 @@ test_happy_path(void)
 	if (issued) {
 		CHECK_STR(issued->serial, ca->orders[0].serial);
 		CHECK(strstr(issued->key_pem, "PRIVATE KEY") != NULL);
+		CHECK_STR(issued->key_pem, fin->key_order); /* issued for the key stored before finalize */
 		CHECK(issued->job_id == 1);
 	}
 	CHECK(count_msgs(h, OUT_RECORD_WRITTEN, NULL) == 0); /* the record was known */
