@@ -50,6 +50,7 @@ struct engine {
 	long orders;                 /* orders in flight */
 	struct order *order_list;    /* the orders in flight, for cancellation */
 	long keygen_pending;         /* keys asked of the keygen threads, not yet back */
+	long key_acks_pending;       /* orders' keys handed to the writer, its stored step not yet back */
 	struct order *dir_waiters;   /* orders started before the directory was loaded */
 	struct publisher *publisher; /* publishes and confirms records through providers */
 	unsigned seed;               /* rand_r state for poll jitter */
@@ -1243,6 +1244,7 @@ on_key_stored(void *arg)
 {
 	struct order *o = arg;
 
+	o->eng->key_acks_pending--;
 	if (!order_ended(o) && !order_expired(o)) {
 		if (!o->key_ack.stored)
 			order_fail(o, "certfleet:store", "the order's key could not be stored, so finalize was not sent");
@@ -1292,6 +1294,7 @@ order_finalize_with_key(struct order *o)
 	o->key_ack.task.owned = false;
 	m->ack = &o->key_ack;
 	order_ref(o);
+	o->eng->key_acks_pending++;
 	post(o, m);
 	m = NULL;
 	goto out;
@@ -1472,5 +1475,6 @@ engine_orders(const struct engine *eng)
 bool
 engine_idle(const struct engine *eng)
 {
-	return eng->orders == 0 && eng->keygen_pending == 0 && publisher_pending(eng->publisher) == 0;
+	return eng->orders == 0 && eng->keygen_pending == 0 && eng->key_acks_pending == 0 &&
+	    publisher_pending(eng->publisher) == 0;
 }

@@ -70,7 +70,10 @@ bool engine_wake(struct engine *eng, int max);
 /* Orders in flight on this engine. */
 long engine_orders(const struct engine *eng);
 
-/* True when nothing of this engine is outstanding: no order, no key being made for one. */
+/*
+ * True when nothing of this engine is outstanding: no order, no key being made for one, no key
+ * waiting for the writer's stored step (whose task lands on this loop, even for a cancelled order).
+ */
 bool engine_idle(const struct engine *eng);
 
 #endif
