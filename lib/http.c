@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,16 +87,25 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		free(req->content_type);
 		req->content_type = header_value(colon + 1, vlen);
 	} else if (IS("retry-after")) {
-		/* delay-seconds or an HTTP-date (RFC 9110 10.2.3); an unreadable value means 1 s */
+		/*
+		 * delay-seconds or an HTTP-date (RFC 9110 10.2.3), clamped to [0, HTTP_RETRY_AFTER_MAX_S]
+		 * here, where it is read, so that no absurd value reaches a timer or a shared rate limit;
+		 * an unreadable value means 1 s
+		 */
 		char *v = header_value(colon + 1, vlen);
 		char *end = NULL;
-		long s = v ? strtol(v, &end, 10) : -1;
-		if (v && end != v && *end == '\0' && s >= 0) {
-			req->retry_after_s = s;
+		long long s;
+		errno = 0;
+		s = v ? strtoll(v, &end, 10) : -1;
+		if (v && end != v && *end == '\0' && (s >= 0 || errno == ERANGE)) {
+			req->retry_after_s = s < 0 || s > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : (long)s;
+		} else if (v && end != v && *end == '\0') {
+			req->retry_after_s = 0; /* a negative delay: now */
 		} else {
 			time_t when = v ? curl_getdate(v, NULL) : -1;
 			time_t now = time(NULL);
-			req->retry_after_s = when < 0 ? 1 : (when > now ? (long)(when - now) : 0);
+			long long d = when < 0 ? 1 : (when > now ? (long long)when - (long long)now : 0);
+			req->retry_after_s = d > HTTP_RETRY_AFTER_MAX_S ? HTTP_RETRY_AFTER_MAX_S : (long)d;
 		}
 		free(v);
 	} else if (IS("link")) {

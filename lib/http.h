@@ -10,6 +10,9 @@
 
 #include "cf.h"
 
+/* The longest Retry-After believed, in seconds (a day): longer ones are cut to it. */
+#define HTTP_RETRY_AFTER_MAX_S 86400L
+
 struct http_req;
 typedef void (*http_done_fn)(struct http_req *req, void *arg);
 
@@ -33,7 +36,7 @@ struct http_req {
 	char *location;         /* Location */
 	char *content_type;
 	char *link_up;          /* Link: <...>;rel="up" */
-	long retry_after_s;     /* Retry-After in seconds, -1 when absent */
+	long retry_after_s;     /* Retry-After in seconds, -1 when absent, else 0..HTTP_RETRY_AFTER_MAX_S */
 	http_done_fn done;
 	void *arg;
 };

@@ -85,7 +85,7 @@ static const char sql_claim_fmt[] =
     "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, array_to_string(ce.names, ' ') AS names, "
     "ce.key_type, ce.provider, "
     "CASE WHEN u.attempts > 1 THEN (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
-    "WHERE o.job_id = u.id AND o.state NOT IN ('failed', 'valid') ORDER BY o.id DESC LIMIT 1) END AS resume, "
+    "WHERE o.job_id = u.id AND o.state <> 'failed' ORDER BY o.id DESC LIMIT 1) END AS resume, "
     "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.certificate_id AND r.is_current) AS renewal, "
     "(SELECT string_agg(r.fqdn || ' ' || r.value, E'\\n') FROM records r WHERE r.account_id = $1 AND r.fqdn = "
     "ANY ((SELECT string_to_array(substr(replace(replace(' ' || array_to_string(ce.names, ' '), ' *.', ' '), ' ', "

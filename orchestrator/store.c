@@ -197,6 +197,16 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 			}
 			break;
 		case OUT_ISSUED:
+			/*
+			 * The result says the order is valid, in the same transaction: a crash can never
+			 * leave a valid order without its result (the next attempt downloads the
+			 * certificate of any order that is not failed, never ordering it again)
+			 */
+			if ((i = merge_slot(&om, m->order_url, no)) < 0)
+				goto oom;
+			if ((size_t)i == no)
+				orders[no++].first = m;
+			orders[i].state = "valid";
 			pgarray_add_i64(&c->s_job, m->job_id);
 			pgarray_add_i64(&c->s_cert, m->certificate_id);
 			pgarray_add(&c->s_url, m->order_url);

@@ -437,9 +437,19 @@ order_fail(struct order *o, const char *type, const char *detail)
 		return;
 	second_look = strcmp(type, "urn:ietf:params:acme:error:unauthorized") == 0 && o->job->attempt == 1;
 	retry = !cancelled && (problem_retryable(type) || second_look) && o->job->attempt < o->job->max_attempts;
+	/* the type and detail may be the CA's words: quoted, so that they cannot forge a log line */
+	char qtype[4 * 120 + 8], qdetail[4 * 400 + 8];
+	cf_quote(qtype, sizeof(qtype), type, strlen(type), 120);
+	cf_quote(qdetail, sizeof(qdetail), detail, strlen(detail), 400);
 	log_info("job %lld (%s): attempt %d %s in %s: %s: %s", (long long)o->job->id, o->job->names[0],
-	    o->job->attempt, retry ? "failed, will retry" : "failed", order_state_names[o->state], type, detail);
-	post_order_state(o, "failed");
+	    o->job->attempt, retry ? "failed, will retry" : "failed", order_state_names[o->state], qtype, qdetail);
+	/*
+	 * Once finalize went out, the CA may issue whatever happens here: the stored order keeps the
+	 * state it had, so that the next attempt fetches it and downloads the certificate rather than
+	 * ordering another (an order the CA made invalid is then left for a new one).
+	 */
+	if (o->state != ORDER_FINALIZE && o->state != ORDER_WAIT_VALID && o->state != ORDER_DOWNLOAD)
+		post_order_state(o, "failed");
 	m = outmsg_new(OUT_FAILED, o->job->id);
 	if (m) {
 		m->problem_type = strdup(type);
@@ -449,6 +459,21 @@ order_fail(struct order *o, const char *type, const char *detail)
 	}
 	post(o, m);
 	order_end(o, ORDER_FAILED, cancelled ? JOB_CANCELLED : retry ? JOB_RETRY : JOB_FAILED);
+}
+
+static void
+order_failf(struct order *o, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+order_failf(struct order *o, const char *type, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	order_fail(o, type, msg);
 }
 
 static void
@@ -465,6 +490,49 @@ order_fail_response(struct order *o, const char *what, const struct http_req *re
 	free(type);
 	free(detail);
 	free(msg);
+}
+
+/*
+ * True when url, handed out by the CA, may be requested: printable ASCII without spaces, and
+ * https (or http when the directory itself is http, which only a test CA on loopback is).
+ */
+static bool
+ca_url_ok(const struct engine *eng, const char *url)
+{
+	const char *scheme = strncmp(eng->cfg.directory_url, "http://", 7) == 0 ? "http://" : "https://";
+
+	if (url == NULL || strncmp(url, scheme, strlen(scheme)) != 0 || url[strlen(scheme)] == '\0')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return false;
+	return true;
+}
+
+/*
+ * Copies the URL at key of obj into *dst when there is one. -1 (and the order failed) when the CA
+ * sent something that is not a URL it may send.
+ */
+static int
+set_url(struct order *o, char **dst, json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *s = json_string_value(v);
+	char quoted[200];
+
+	if (v == NULL)
+		return 0;
+	if (!ca_url_ok(o->eng, s)) {
+		cf_quote(quoted, sizeof(quoted), s ? s : "(not a string)", s ? strlen(s) : 14, 40);
+		order_failf(o, "certfleet:protocol", "the CA sent \"%s\" as %s, which is not an https URL", quoted, key);
+		return -1;
+	}
+	free(*dst);
+	if ((*dst = strdup(s)) == NULL) {
+		order_fail(o, "certfleet:internal", "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -639,7 +707,6 @@ engine_order_cancel(struct engine *eng, int64_t job_id)
 
 static void order_advance(struct order *o, const struct http_req *req);
 static int order_set_authzs(struct order *o, json_t *list);
-static void set_str(char **dst, json_t *obj, const char *key);
 
 /* Gives up on the stored order and creates a new one. */
 static void
@@ -682,8 +749,8 @@ on_resume(struct acme_call *call, struct http_req *req)
 		order_abandon(o, why);
 		goto out;
 	}
-	set_str(&o->finalize_url, doc, "finalize");
-	set_str(&o->cert_url, doc, "certificate");
+	if (set_url(o, &o->finalize_url, doc, "finalize") != 0 || set_url(o, &o->cert_url, doc, "certificate") != 0)
+		goto out;
 	if (o->finalize_url == NULL) {
 		order_abandon(o, "no finalize URL");
 	} else if (strcmp(status, "pending") == 0) {
@@ -745,22 +812,12 @@ order_set_authzs(struct order *o, json_t *list)
 		const char *u = json_string_value(json_array_get(list, i));
 		o->authzs[i].order = o;
 		loop_timer_init(&o->authzs[i].timer);
-		if (u == NULL || (o->authzs[i].url = strdup(u)) == NULL)
+		if (!ca_url_ok(o->eng, u) || (o->authzs[i].url = strdup(u)) == NULL)
 			return -1;
 	}
 	return 0;
 }
 
-static void
-set_str(char **dst, json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	if (s) {
-		free(*dst);
-		*dst = strdup(s);
-	}
-}
 
 static void
 on_new_order(struct acme_call *call, struct http_req *req)
@@ -779,9 +836,16 @@ on_new_order(struct acme_call *call, struct http_req *req)
 		order_fail(o, "certfleet:protocol", "newOrder answer lacks Location or status");
 		goto out;
 	}
-	o->url = strdup(req->location);
-	set_str(&o->finalize_url, doc, "finalize");
-	set_str(&o->cert_url, doc, "certificate");
+	if (!ca_url_ok(o->eng, req->location)) {
+		order_fail(o, "certfleet:protocol", "newOrder answer's Location is not an https URL");
+		goto out;
+	}
+	if ((o->url = strdup(req->location)) == NULL) {
+		order_fail(o, "certfleet:internal", "out of memory");
+		goto out;
+	}
+	if (set_url(o, &o->finalize_url, doc, "finalize") != 0 || set_url(o, &o->cert_url, doc, "certificate") != 0)
+		goto out;
 	/* the orders row is the record of its creation: no separate event */
 	post_order_step(o, "created", call);
 	if (o->finalize_url == NULL) {
@@ -914,6 +978,18 @@ pick_issuer(const struct engine *eng, json_t *issuers)
 	return json_string_value(json_array_get(issuers, 0));
 }
 
+/* True when ident (its wildcard form when wildcard) is one of the job's names. */
+static bool
+job_asks_for(const struct job *job, const char *ident, bool wildcard)
+{
+	for (size_t i = 0; i < job->nnames; i++) {
+		const char *n = job->names[i];
+		if (wildcard ? dnsname_is_wildcard(n) && strcmp(dnsname_base(n), ident) == 0 : strcmp(n, ident) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* True when the job also asks for "*.<name>": then one policy=wildcard record serves both. */
 static bool
 job_has_wildcard_of(const struct job *job, const char *name)
@@ -1003,8 +1079,15 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 		order_fail(o, "certfleet:protocol", "authorization lacks its identifier");
 		return;
 	}
-	az->identifier = strdup(ident);
 	az->wildcard = json_is_true(json_object_get(doc, "wildcard"));
+	if (!job_asks_for(o->job, ident, az->wildcard)) {
+		char quoted[4 * 64 + 8];
+		cf_quote(quoted, sizeof(quoted), ident, strlen(ident), 64);
+		order_failf(o, "certfleet:protocol", "the CA's authorization is for %s\"%s\", which this order did not ask for",
+		    az->wildcard ? "*." : "", quoted);
+		return;
+	}
+	az->identifier = strdup(ident);
 	az->expires_ms = acme_time_to_mono(json_string_value(json_object_get(doc, "expires")));
 	if (chal == NULL || json_string_value(json_object_get(chal, "url")) == NULL) {
 		char msg[DNSNAME_MAX + 96];
@@ -1012,7 +1095,11 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 		order_fail(o, "certfleet:no-challenge", msg);
 		return;
 	}
-	az->chal_url = strdup(json_string_value(json_object_get(chal, "url")));
+	if (!ca_url_ok(o->eng, json_string_value(json_object_get(chal, "url"))) ||
+	    (az->chal_url = strdup(json_string_value(json_object_get(chal, "url")))) == NULL) {
+		order_fail(o, "certfleet:protocol", "the dns-persist-01 challenge's URL is not an https URL");
+		return;
+	}
 	if (authz_compose_record(az, chal, &err) != 0) {
 		order_fail(o, "certfleet:record", err.msg);
 		return;
@@ -1194,7 +1281,8 @@ order_advance(struct order *o, const struct http_req *req)
 	if (status == NULL) {
 		order_fail(o, "certfleet:protocol", "order answer has no status");
 	} else if (strcmp(status, "valid") == 0) {
-		set_str(&o->cert_url, doc, "certificate");
+		if (set_url(o, &o->cert_url, doc, "certificate") != 0)
+			goto out;
 		if (o->cert_url == NULL)
 			order_fail(o, "certfleet:protocol", "valid order lacks the certificate URL");
 		else
@@ -1208,6 +1296,7 @@ order_advance(struct order *o, const struct http_req *req)
 		order_fail(o, json_string_value(json_object_get(e, "type")) ?: "certfleet:order-invalid",
 		    d ? d : "order became invalid");
 	}
+out:
 	json_decref(doc);
 }
 
@@ -1383,8 +1472,7 @@ on_certificate(struct acme_call *call, struct http_req *req)
 	m->not_before = ci.info.not_before;
 	m->not_after = ci.info.not_after;
 	ci.leaf_pem = ci.chain_pem = key_pem = NULL;
-	post_order_state(o, "valid");
-	post(o, m);
+	post(o, m); /* the writer stores the order's valid state with the result, in one transaction */
 	m = NULL;
 	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci.info.serial);
 	order_end(o, ORDER_ISSUED, JOB_ISSUED);
@@ -1418,7 +1506,7 @@ engine_new(struct loop *loop, const struct acme_config *cfg, engine_job_done_fn 
 	eng->done = done;
 	eng->done_arg = done_arg;
 	eng->seed = (unsigned)cf_mono_ms() ^ (unsigned)(uintptr_t)eng;
-	eng->cfg.directory_url = NULL; /* the client's */
+	eng->cfg.directory_url = cf_strdup(cfg->directory_url); /* for the scheme of the CA's URLs */
 	eng->cfg.key_pem = NULL;       /* parsed by the client, not kept */
 	eng->cfg.account_url = cf_strdup(cfg->account_url);
 	eng->cfg.issuer = cf_strdup(cfg->issuer);
@@ -1436,7 +1524,8 @@ engine_new(struct loop *loop, const struct acme_config *cfg, engine_job_done_fn 
 	cc.directory_arg = eng;
 	if ((eng->client = acme_client_new(loop, &cc, err)) == NULL || (eng->keys = key_generator_new(err)) == NULL)
 		goto fail;
-	if (eng->cfg.account_url == NULL || (eng->publisher = publisher_new(loop, cfg->pool)) == NULL) {
+	if (eng->cfg.account_url == NULL || eng->cfg.directory_url == NULL ||
+	    (eng->publisher = publisher_new(loop, cfg->pool)) == NULL) {
 		cf_errf(err, "engine_new: out of memory");
 		goto fail;
 	}
@@ -1455,6 +1544,7 @@ engine_free(struct engine *eng)
 	acme_client_free(eng->client);
 	key_generator_free(eng->keys);
 	free(eng->known_chain);
+	free((char *)eng->cfg.directory_url);
 	free((char *)eng->cfg.account_url);
 	free((char *)eng->cfg.issuer);
 	free(eng);
