@@ -5,6 +5,7 @@
 #
 #   scripts/rootfs.sh tarball LIST...     print the cached tarball's path, building it when missing
 #   scripts/rootfs.sh extract DIR LIST... unpack that tarball into DIR (which must be empty or absent)
+#   scripts/rootfs.sh sources             print the apt sources files it builds from
 #
 # LIST is a file of package names (one a line, '#' comments), e.g. packaging/deps/runtime.txt.
 # The root file system is mmdebstrap's "minbase" variant (what the debian:12 images hold) plus
@@ -26,7 +27,7 @@ say() { printf 'rootfs: %s\n' "$*" >&2; }
 die() { printf 'rootfs: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '5,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '5,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
@@ -100,5 +101,6 @@ cmd_extract() {
 case "${1:-}" in
     tarball) shift; cmd_tarball "$@" ;;
     extract) shift; cmd_extract "$@" ;;
+    sources) sources ;;
     *) usage ;;
 esac
