@@ -120,7 +120,7 @@ LDLIBS += $(LDFLAGS)
 # from the cause: say which packages are missing instead.
 PKG_MISSING = $(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -n 3)
 ifeq ($(strip $(PKG_LIBS)),)
-ifneq ($(filter-out clean deps,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out clean deps test demo bench,$(or $(MAKECMDGOALS),all)),)
 $(error pkg-config found no flags for $(PKGS): $(PKG_MISSING) - install the packages in packaging/deps/build.txt with scripts/install-deps.sh)
 endif
 endif
