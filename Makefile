@@ -105,7 +105,7 @@ clean:
 #   make install      binary, man pages and examples under $(DESTDIR)$(PREFIX)
 #   make deb          the Debian package (dpkg-buildpackage), written to build/deb/
 #   make image-check  the Dockerfile's stages in Debian 12 root file systems, and the .deb installed
-#                     in one (tests/integration/test_image.sh, test_deb.sh on a stack of their own)
+#                     in one, the man pages (test_image.sh, test_deb.sh, test_man.sh on a stack of their own)
 
 VERSION ?= $(shell sed -n '1s/[^0-9]*\([0-9][^-]*\)-.*/\1/p' debian/changelog)
 PREFIX  ?= /usr/local
@@ -144,4 +144,4 @@ deb:
 	scripts/build-deb.sh $(BUILD)/deb
 
 image-check: $(BUILD)/certfleet
-	CERTFLEET_TESTS="test_image test_deb" BUILD=$(BUILD) tests/run.sh
+	CERTFLEET_TESTS="test_image test_deb test_man" BUILD=$(BUILD) tests/run.sh
