@@ -98,3 +98,50 @@ clean:
 	rm -rf build build-asan build-tsan
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+
+# --- Packaging: man pages, install, the Debian package, the image check --------------------------
+#
+#   make man          build/man/certfleet.1 and certfleet-COMMAND.1, from the --help text
+#   make install      binary, man pages and examples under $(DESTDIR)$(PREFIX)
+#   make deb          the Debian package (dpkg-buildpackage), written to build/deb/
+#   make image-check  the Dockerfile's stages in Debian 12 root file systems, and the .deb installed
+#                     in one, the man pages (test_image.sh, test_deb.sh, test_man.sh on a stack of their own)
+
+VERSION ?= $(shell sed -n '1s/[^0-9]*\([0-9][^-]*\)-.*/\1/p' debian/changelog)
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/certfleet
+
+# The link honours LDFLAGS (e.g. dpkg-buildflags' hardening: -z relro -z now).
+LDLIBS += $(LDFLAGS)
+
+# pkg-config prints nothing when a library's .pc file is missing, and the compile then fails far
+# from the cause: say which packages are missing instead.
+PKG_MISSING = $(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -n 3)
+ifeq ($(strip $(PKG_LIBS)),)
+ifneq ($(filter-out clean deps test demo bench,$(or $(MAKECMDGOALS),all)),)
+$(error pkg-config found no flags for $(PKGS): $(PKG_MISSING) - install the packages in packaging/deps/build.txt with scripts/install-deps.sh)
+endif
+endif
+
+.PHONY: man install image-check deb
+
+man: $(BUILD)/man/certfleet.1
+
+$(BUILD)/man/certfleet.1: $(BUILD)/certfleet scripts/man.sh
+	@rm -rf $(BUILD)/man
+	scripts/man.sh $(BUILD)/certfleet $(BUILD)/man $(VERSION)
+
+install: $(BUILD)/certfleet $(BUILD)/man/certfleet.1
+	install -D -m 0755 $(BUILD)/certfleet $(DESTDIR)$(BINDIR)/certfleet
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 packaging/providers.example packaging/certfleet.env $(DESTDIR)$(DOCDIR)/examples/
+
+# Built from a copy of the tree, since dpkg-buildpackage writes its output next to the source folder.
+deb:
+	scripts/build-deb.sh $(BUILD)/deb
+
+image-check: $(BUILD)/certfleet
+	CERTFLEET_TESTS="test_image test_deb test_man" BUILD=$(BUILD) tests/run.sh

@@ -12,7 +12,7 @@
 #   --queue-rounds N  rounds of the queue benchmark, whose medians are printed (default 5)
 #   --only-queue      the queue benchmark alone
 #
-# It runs its own stack (state in .stack-bench/, ports 100 above the test stack's), started fresh
+# It runs its own stack (state in .stack-bench/, ports 100 above the demo stack's defaults), started fresh
 # and stopped at the end, so results do not depend on what an earlier run left in Pebble.
 # Throughput run: the persistent records are published (challtestsrv) and recorded (PostgreSQL)
 # before the run, as on any renewal night, so the run measures ACME and certfleet, not DNS writes.

@@ -4,8 +4,8 @@
 #   scripts/install-deps.sh
 #
 # Installs, only when missing:
-#   - the Debian packages for the build (C toolchain, -dev libraries), the local
-#     PostgreSQL 15 and the test tools;
+#   - the Debian packages listed in packaging/deps/build.txt, runtime.txt and test.txt
+#     (C toolchain, -dev libraries, the local PostgreSQL 15, the test and packaging tools);
 #   - a Go toolchain >= 1.24 (Debian 12's golang is 1.19, too old for Pebble): the
 #     one on PATH or in /usr/local/go when new enough, else the official archive
 #     unpacked next to the tools folder;
@@ -32,12 +32,17 @@ GO_DL_VERSION="${CERTFLEET_GO_VERSION:-1.24.13}"
 GO_MIN_MAJOR=1
 GO_MIN_MINOR=24
 
-DEB_PACKAGES=(
-    build-essential pkg-config libssl-dev openssl libcurl4-openssl-dev libpq-dev
-    libjansson-dev libidn2-dev postgresql-15 postgresql-client-15 curl
-    ca-certificates valgrind libldns-dev bind9 bind9-utils bind9-dnsutils
-    pdns-server pdns-backend-sqlite3 sqlite3
-)
+# The Debian packages come from the lists in packaging/deps/ (one package a line, '#' comments),
+# which the Dockerfile and scripts/image-check.sh read too: build.txt, runtime.txt and test.txt.
+DEPS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/packaging/deps"
+DEB_PACKAGES=()
+for list in build runtime test; do
+    [[ -r "$DEPS_DIR/$list.txt" ]] || { printf 'install-deps: error: cannot read the package list %s\n' "$DEPS_DIR/$list.txt" >&2; exit 1; }
+    while read -r pkg; do
+        DEB_PACKAGES+=("$pkg")
+    done < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$DEPS_DIR/$list.txt")
+done
+unset list pkg
 
 say() { printf 'install-deps: %s\n' "$*"; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
