@@ -6,6 +6,7 @@
 #   make unit       unit tests only (no services needed)
 #   make asan       build and run the unit tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan       build under ThreadSanitizer (build-tsan/)
+#   make faults     build-faults/certfleet, whose fault points the durability tests arm
 #   make bench      throughput, CPU, memory and a 10,000-order hold test, beside lego and uacme
 
 CC      ?= cc
@@ -17,7 +18,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wformat=2
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Ilib -Iproviders -Iworkers -Iorchestrator
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(FAULTFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
 LDLIBS   = $(PKG_LIBS) -pthread -lm
 
 LIB_SRCS  = $(wildcard common/*.c lib/*.c providers/*.c workers/*.c) \
@@ -30,7 +31,7 @@ TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all unit test demo bench asan tsan clean deps
+.PHONY: all unit test demo bench asan tsan faults clean deps
 
 all: $(BUILD)/certfleet $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench_crypto $(BUILD)/bench_queue
 
@@ -77,8 +78,8 @@ deps:
 	scripts/install-deps.sh
 
 test: deps
-	$(MAKE) all
-	BUILD=$(BUILD) tests/run.sh
+	$(MAKE) all faults
+	BUILD=$(BUILD) CERTFLEET_FAULT_BIN=$(CURDIR)/build-faults/certfleet tests/run.sh
 
 demo: deps
 	$(MAKE) all
@@ -94,8 +95,12 @@ asan:
 tsan:
 	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-sanitize-recover=all" all
 
+# The binary of the tests that kill a run at a chosen moment (common/fault.h); never installed.
+faults:
+	$(MAKE) BUILD=build-faults FAULTFLAGS=-DCF_FAULT_POINTS build-faults/certfleet
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-faults
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
 

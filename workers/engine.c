@@ -31,6 +31,7 @@
 
 #include "dnsauth.h"
 #include "dnsname.h"
+#include "fault.h"
 #include "keys.h"
 #include "log.h"
 #include "persist.h"
@@ -1472,6 +1473,8 @@ on_certificate(struct acme_call *call, struct http_req *req)
 	m->not_before = ci.info.not_before;
 	m->not_after = ci.info.not_after;
 	ci.leaf_pem = ci.chain_pem = key_pem = NULL;
+	/* the durability tests' worst moment: the order is valid at the CA, its result not stored */
+	CF_FAULT("after-valid");
 	post(o, m); /* the writer stores the order's valid state with the result, in one transaction */
 	m = NULL;
 	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci.info.serial);
