@@ -43,6 +43,8 @@ struct acme_client {
 	struct acme_call *unsaved_head;  /* newOrders waiting for a slot of cfg.unsaved */
 	struct acme_call *unsaved_tail;
 	struct loop_timer unsaved_timer; /* looks for free slots again */
+	struct loop_timer dir_timer;     /* the next try of a directory load that failed */
+	int dir_tries;                   /* tries of the load under way */
 };
 
 /* Hands req to the loop's multi handle, or to the configured stand-in. */
@@ -553,6 +555,16 @@ dir_done(struct acme_client *cl)
 		dir_clear(&cl->dir);
 }
 
+#define DIR_TRIES 4 /* a directory load is tried this often (0.5 s, 1 s, 2 s apart) before it fails */
+
+static void dir_send(struct acme_client *cl);
+
+static void
+dir_retry(void *arg)
+{
+	dir_send(arg);
+}
+
 static void
 on_directory(struct http_req *req, void *arg)
 {
@@ -582,18 +594,35 @@ on_directory(struct http_req *req, void *arg)
 out:
 	json_decref(dir);
 	http_req_free(req);
+	if (cl->dir.state == ACME_DIR_FAILED && cl->dir_tries < DIR_TRIES &&
+	    loop_timer_arm(cl->loop, &cl->dir_timer, 250L << cl->dir_tries, dir_retry, cl) == 0) {
+		/* every order waits for the directory: one bad answer must not fail them all */
+		log_warn("%s; trying again", cl->dir.error ? cl->dir.error : "ACME directory failed");
+		dir_clear(&cl->dir);
+		cl->dir.state = ACME_DIR_LOADING;
+		return;
+	}
 	dir_done(cl);
 }
 
 void
 acme_directory_load(struct acme_client *cl)
 {
-	struct http_req *req;
-	cf_err err;
-
 	if (cl->dir.state != ACME_DIR_NONE)
 		return;
 	cl->dir.state = ACME_DIR_LOADING;
+	cl->dir_tries = 0;
+	dir_send(cl);
+}
+
+/* One try of the directory load under way. */
+static void
+dir_send(struct acme_client *cl)
+{
+	struct http_req *req;
+	cf_err err;
+
+	cl->dir_tries++;
 	req = http_req_new(&cl->cfg.http, cl->cfg.directory_url, NULL, NULL, false, &err);
 	if (req != NULL) {
 		req->done = on_directory;
@@ -630,6 +659,7 @@ acme_client_new(struct loop *loop, const struct acme_client_config *cfg, cf_err 
 	cl->cfg.account_url = cf_strdup(cfg->account_url);
 	cl->cfg.key_pem = NULL; /* the key is parsed here and the PEM not kept */
 	loop_timer_init(&cl->unsaved_timer);
+	loop_timer_init(&cl->dir_timer);
 	if (cl->cfg.directory_url == NULL || cl->cfg.account_url == NULL) {
 		cf_errf(err, "acme_client_new: directory URL and account URL are required");
 		goto fail;
@@ -652,8 +682,10 @@ acme_client_free(struct acme_client *cl)
 	for (size_t i = 0; i < cl->nnonces; i++)
 		free(cl->nonces[i]);
 	free(cl->nonces);
-	if (cl->loop)
+	if (cl->loop) {
 		loop_timer_cancel(cl->loop, &cl->unsaved_timer);
+		loop_timer_cancel(cl->loop, &cl->dir_timer);
+	}
 	jws_signer_free(cl->signer);
 	EVP_PKEY_free(cl->key);
 	dir_clear(&cl->dir);

@@ -112,6 +112,8 @@ struct authz {
 	int64_t expires_ms;       /* the authorization's "expires" as cf_mono_ms time, 0 = unknown */
 	struct loop_timer timer;
 	struct publish_wait record_wait; /* its request to the publisher */
+	int responds;             /* challenge answers sent */
+	bool respond_lost;        /* the last answer was an error: the authorization's state decides */
 	struct outmsg *record_msg; /* OUT_RECORD_WRITTEN, posted when this request's write succeeds */
 };
 
@@ -128,7 +130,10 @@ struct order {
 	size_t nvalid;
 	EVP_PKEY *cert_key;
 	char *cert_key_pem;       /* its PKCS#8 PEM, made once (secret) */
-	char *finalize_payload;   /* finalize's body, waiting for the key to be stored */
+	char *finalize_payload;   /* finalize's body, kept for a finalize whose answer was lost */
+	int finalizes;            /* finalize requests sent */
+	bool finalize_lost;       /* finalize's answer was an error: the order's own state decides */
+	int refetches;            /* idempotent fetches repeated after an unreadable answer */
 	struct outmsg_ack key_ack; /* the writer's word that the key is stored */
 	int polls;
 	int64_t started_ms;
@@ -147,6 +152,7 @@ static void order_fail(struct order *o, const char *type, const char *detail);
 static void authz_fetch(struct authz *az);
 static void authz_respond(struct authz *az);
 static void order_finalize(struct order *o);
+static void order_finalize_send(struct order *o);
 static void order_download(struct order *o);
 
 /* ---- transitions: the one place where states change ---- */
@@ -164,12 +170,12 @@ static const unsigned order_next[ORDER_NSTATES] = {
 	[ORDER_START] = B(ORDER_WAIT_DIRECTORY) | B(ORDER_RESUME) | B(ORDER_NEW) | OR_FAIL,
 	[ORDER_WAIT_DIRECTORY] = B(ORDER_RESUME) | B(ORDER_NEW) | OR_FAIL,
 	[ORDER_RESUME] = B(ORDER_NEW) | B(ORDER_AUTHORIZE) | B(ORDER_KEY) | B(ORDER_WAIT_VALID) | OR_FAIL,
-	[ORDER_NEW] = B(ORDER_AUTHORIZE) | B(ORDER_KEY) | B(ORDER_DOWNLOAD) | OR_FAIL,
+	[ORDER_NEW] = B(ORDER_RESUME) | B(ORDER_AUTHORIZE) | B(ORDER_KEY) | B(ORDER_DOWNLOAD) | OR_FAIL,
 	[ORDER_AUTHORIZE] = B(ORDER_KEY) | OR_FAIL,
 	[ORDER_KEY] = B(ORDER_STORE_KEY) | OR_FAIL,
 	[ORDER_STORE_KEY] = B(ORDER_FINALIZE) | OR_FAIL,
 	[ORDER_FINALIZE] = B(ORDER_WAIT_VALID) | B(ORDER_DOWNLOAD) | OR_FAIL,
-	[ORDER_WAIT_VALID] = B(ORDER_DOWNLOAD) | OR_FAIL,
+	[ORDER_WAIT_VALID] = B(ORDER_FINALIZE) | B(ORDER_DOWNLOAD) | OR_FAIL,
 	[ORDER_DOWNLOAD] = B(ORDER_ISSUED) | OR_FAIL,
 };
 
@@ -182,7 +188,7 @@ static const unsigned authz_next[AUTHZ_NSTATES] = {
 	[AUTHZ_FETCH] = B(AUTHZ_VALID) | B(AUTHZ_RECORD) | B(AUTHZ_RESPOND) | B(AUTHZ_POLL) | B(AUTHZ_INVALID),
 	[AUTHZ_RECORD] = B(AUTHZ_RESPOND),
 	[AUTHZ_RESPOND] = B(AUTHZ_POLL),
-	[AUTHZ_POLL] = B(AUTHZ_VALID) | B(AUTHZ_INVALID),
+	[AUTHZ_POLL] = B(AUTHZ_RESPOND) | B(AUTHZ_VALID) | B(AUTHZ_INVALID),
 };
 
 static bool
@@ -392,6 +398,7 @@ problem_retryable(const char *type)
 	static const char *const retry[] = {
 		"certfleet:transport", "certfleet:http", "certfleet:timeout", "certfleet:directory",
 		"certfleet:provider", "certfleet:internal", "certfleet:record-not-visible", "certfleet:store",
+		"certfleet:garbled",
 		"urn:ietf:params:acme:error:rateLimited", "urn:ietf:params:acme:error:serverInternal",
 		"urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:connection",
 		"urn:ietf:params:acme:error:dns",
@@ -632,6 +639,25 @@ order_send(struct order *o, struct authz *az, enum order_request tag, const char
 	acme_send(o->eng->client, &r, order_reply, o, az, (int)tag);
 }
 
+#define REFETCH_MAX 3 /* an unreadable answer to a fetch is fetched again this often per order */
+
+/*
+ * An answer that could not be read (not JSON, no status, a truncated certificate) to a request
+ * that only reads: sends it again, up to REFETCH_MAX times per order, then fails the order as
+ * garbled, which a later attempt may mend. what says what was wrong.
+ */
+static void
+order_refetch(struct order *o, struct authz *az, enum order_request tag, const char *url, const char *accept,
+    int gate_class, const char *what)
+{
+	if (o->refetches++ < REFETCH_MAX) {
+		log_debug("job %lld: %s; fetching %s again", (long long)o->job->id, what, url);
+		order_send(o, az, tag, url, NULL, accept, gate_class);
+		return;
+	}
+	order_failf(o, "certfleet:garbled", "%s (%d times)", what, o->refetches);
+}
+
 /* ---- start and directory ---- */
 
 void
@@ -833,8 +859,9 @@ on_new_order(struct acme_call *call, struct http_req *req)
 	}
 	doc = acme_json(req);
 	status = doc ? json_string_value(json_object_get(doc, "status")) : NULL;
-	if (req->location == NULL || status == NULL) {
-		order_fail(o, "certfleet:protocol", "newOrder answer lacks Location or status");
+	if (req->location == NULL) {
+		/* the CA may have made the order, but without its URL it can only be made again */
+		order_fail(o, "certfleet:garbled", "newOrder answer lacks the order's Location");
 		goto out;
 	}
 	if (!ca_url_ok(o->eng, req->location)) {
@@ -843,6 +870,13 @@ on_new_order(struct acme_call *call, struct http_req *req)
 	}
 	if ((o->url = strdup(req->location)) == NULL) {
 		order_fail(o, "certfleet:internal", "out of memory");
+		goto out;
+	}
+	if (status == NULL) {
+		/* the order exists, at a URL that is now stored: its own answer tells the rest */
+		post_order_step(o, "created", call);
+		if (order_enter(o, ORDER_RESUME))
+			order_send(o, NULL, REQ_RESUME, o->url, NULL, NULL, GATE_NONE);
 		goto out;
 	}
 	if (set_url(o, &o->finalize_url, doc, "finalize") != 0 || set_url(o, &o->cert_url, doc, "certificate") != 0)
@@ -1068,6 +1102,19 @@ authz_pending(struct authz *az, json_t *doc, const struct http_req *req)
 	cf_err err;
 
 	if (az->state == AUTHZ_POLL) {
+		if (az->respond_lost) {
+			const char *cs = NULL;
+			json_array_foreach(chals, i, ch) {
+				const char *t = json_string_value(json_object_get(ch, "type"));
+				if (t && strcmp(t, "dns-persist-01") == 0)
+					cs = json_string_value(json_object_get(ch, "status"));
+			}
+			if (cs && strcmp(cs, "pending") == 0) {
+				authz_respond(az); /* the CA did not take the answer: again */
+				return;
+			}
+			az->respond_lost = false;
+		}
 		timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
 		return;
 	}
@@ -1134,7 +1181,7 @@ on_authz(struct acme_call *call, struct http_req *req)
 	doc = acme_json(req);
 	status = doc ? json_string_value(json_object_get(doc, "status")) : NULL;
 	if (status == NULL)
-		order_fail(o, "certfleet:protocol", "authorization answer has no status");
+		order_refetch(o, az, REQ_AUTHZ, az->url, NULL, GATE_AUTHZ, "an authorization answer without a status");
 	else if (strcmp(status, "valid") == 0)
 		authz_valid(az);
 	else if (strcmp(status, "pending") == 0)
@@ -1153,11 +1200,26 @@ on_challenge(struct acme_call *call, struct http_req *req)
 	struct order *o = az->order;
 
 	if (req->status != 200) {
-		order_fail_response(o, "answering the dns-persist-01 challenge", req);
-		return;
+		char *type = NULL, *detail = NULL;
+		acme_problem(req, &type, &detail);
+		/*
+		 * The answer may be lost while the CA took the challenge (a repeated answer is then
+		 * refused as malformed: the challenge is no longer pending), or the CA did not take it.
+		 * The authorization's own state decides: it is fetched, and answered again while its
+		 * challenge is still pending, a bounded number of times.
+		 */
+		log_debug("job %lld: answering the challenge for %s failed (%s: %s); fetching the authorization",
+		    (long long)o->job->id, az->identifier, type, detail);
+		free(type);
+		free(detail);
+		if (az->responds >= 3) {
+			order_fail_response(o, "answering the dns-persist-01 challenge", req);
+			return;
+		}
+		az->respond_lost = true;
 	}
 	if (authz_enter(az, AUTHZ_POLL))
-		timer_arm(o, &az->timer, poll_delay(o, req, az->polls++), authz_poll_fire, az);
+		timer_arm(o, &az->timer, az->respond_lost ? 0 : poll_delay(o, req, az->polls++), authz_poll_fire, az);
 }
 
 static void
@@ -1165,6 +1227,8 @@ authz_respond(struct authz *az)
 {
 	if (!authz_enter(az, AUTHZ_RESPOND))
 		return;
+	az->responds++;
+	az->respond_lost = false;
 	post_event(az->order, "challenge", "answering dns-persist-01 for %s%s with %s",
 	    az->wildcard ? "*." : "", az->identifier, az->fqdn);
 	order_send(az->order, az, REQ_CHALLENGE, az->chal_url, "{}", NULL, GATE_NONE);
@@ -1280,7 +1344,12 @@ order_advance(struct order *o, const struct http_req *req)
 	const char *status = doc ? json_string_value(json_object_get(doc, "status")) : NULL;
 
 	if (status == NULL) {
-		order_fail(o, "certfleet:protocol", "order answer has no status");
+		order_refetch(o, NULL, REQ_ORDER_POLL, o->url, NULL, GATE_NONE, "an order answer without a status");
+	} else if (strcmp(status, "ready") == 0 && o->finalize_lost && o->finalizes < 3) {
+		/* the CA never took the finalize whose answer was an error: send it again */
+		o->finalize_lost = false;
+		if (order_enter(o, ORDER_FINALIZE))
+			order_finalize_send(o);
 	} else if (strcmp(status, "valid") == 0) {
 		if (set_url(o, &o->cert_url, doc, "certificate") != 0)
 			goto out;
@@ -1313,16 +1382,56 @@ on_order_poll(struct acme_call *call, struct http_req *req)
 	order_advance(o, req);
 }
 
+/* Refusals of the CSR itself: fetching the order cannot mend them. */
+static bool
+finalize_refused(const char *type)
+{
+	static const char *const final[] = {
+		"urn:ietf:params:acme:error:badCSR", "urn:ietf:params:acme:error:badPublicKey",
+		"urn:ietf:params:acme:error:rejectedIdentifier", "urn:ietf:params:acme:error:caa",
+		"urn:ietf:params:acme:error:unsupportedIdentifier",
+	};
+
+	for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
+		if (strcmp(type, final[i]) == 0)
+			return true;
+	return false;
+}
+
 static void
 on_finalize(struct acme_call *call, struct http_req *req)
 {
 	struct order *o = call->owner;
+	char *type = NULL, *detail = NULL;
 
-	if (req->status != 200) {
-		order_fail_response(o, "finalize", req);
+	if (req->status == 200) {
+		order_advance(o, req);
 		return;
 	}
-	order_advance(o, req);
+	acme_problem(req, &type, &detail);
+	if (finalize_refused(type)) {
+		order_fail_response(o, "finalize", req);
+	} else {
+		/*
+		 * The answer was lost, or the CA took a repeated finalize as "orderNotReady" because it
+		 * had taken the first: the order's own state decides (valid: download; processing: wait;
+		 * ready: finalize again; invalid: fail with its error).
+		 */
+		log_debug("job %lld: finalize answered %s: %s; fetching the order", (long long)o->job->id, type, detail);
+		o->finalize_lost = true;
+		if (order_enter(o, ORDER_WAIT_VALID))
+			order_send(o, NULL, REQ_ORDER_POLL, o->url, NULL, NULL, GATE_NONE);
+	}
+	free(type);
+	free(detail);
+}
+
+/* Sends finalize with the stored key's CSR (again, when the CA did not take the first). */
+static void
+order_finalize_send(struct order *o)
+{
+	o->finalizes++;
+	order_send(o, NULL, REQ_FINALIZE, o->finalize_url, o->finalize_payload, NULL, GATE_NONE);
 }
 
 /*
@@ -1339,10 +1448,8 @@ on_key_stored(void *arg)
 		if (!o->key_ack.stored)
 			order_fail(o, "certfleet:store", "the order's key could not be stored, so finalize was not sent");
 		else if (order_enter(o, ORDER_FINALIZE))
-			order_send(o, NULL, REQ_FINALIZE, o->finalize_url, o->finalize_payload, NULL, GATE_NONE);
+			order_finalize_send(o);
 	}
-	free(o->finalize_payload);
-	o->finalize_payload = NULL;
 	order_unref(o);
 }
 
@@ -1455,7 +1562,9 @@ on_certificate(struct acme_call *call, struct http_req *req)
 	}
 	if (cert_issued_parse(req->body.data ? req->body.data : "", o->cert_key, &o->eng->known_chain, &ci,
 	    &err) != 0) {
-		order_fail(o, "certfleet:certificate", err.msg);
+		/* a truncated or garbled download is fetched again; the stored order keeps it within reach */
+		order_refetch(o, NULL, REQ_CERTIFICATE, o->cert_url, "application/pem-certificate-chain", GATE_NONE,
+		    err.msg);
 		goto out;
 	}
 	key_pem = o->cert_key_pem ? strdup(o->cert_key_pem) : key_to_pem(o->cert_key, &err);
