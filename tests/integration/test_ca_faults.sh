@@ -90,10 +90,16 @@ echo "# run time: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') 
 echo "# $summary"
 sql "SELECT kind || ': ' || regexp_replace(detail, '[0-9a-f]{8,}|[0-9]+', 'N', 'g') FROM events WHERE kind <> 'claimed'" |
 	sort | uniq -c | sort -rn | head -20 | sed 's/^/# events: /'
-if [ "$rc" -ne 0 ] || [ "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" -ne 0 ]; then
-	echo "# jobs not issued:"
-	sql "SELECT j.id, j.state, j.attempts, j.last_problem_type, j.last_error FROM jobs j WHERE j.state <> 'issued' ORDER BY j.id LIMIT 20" | sed 's/^/#   /'
-	echo "# run stderr (last 30 lines):"
-	tail -n 30 "$tmp/run.err" | sed 's/^/#   /'
+if [ "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" -ne 0 ]; then
+	echo "# jobs not issued, by outcome (count | state | attempts | problem | error | job ids):"
+	sql "SELECT count(*), state, max(attempts), last_problem_type, last_error, string_agg(id::text, ',' ORDER BY id)
+		FROM jobs WHERE state <> 'issued' GROUP BY 2, 4, 5 ORDER BY 1 DESC" | sed 's/^/#   /'
+	echo "# events of the first job of each outcome:"
+	for id in $(sql "SELECT min(id) FROM jobs WHERE state <> 'issued' GROUP BY last_problem_type, last_error ORDER BY 1"); do
+		sql "SELECT job_id, kind, detail FROM events WHERE job_id = $id ORDER BY id" | sed 's/^/#   /'
+		grep -E "job $id \(|$(sql "SELECT names[1] FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE j.id = $id")" "$tmp/run.err" | sed 's/^/#   stderr: /'
+	done
 fi
+# FAULT_KEEP_DIR: where to copy the run's output and the proxy's log, for a closer look
+if [ -n "${FAULT_KEEP_DIR:-}" ]; then mkdir -p "$FAULT_KEEP_DIR" && cp "$tmp"/* "$FAULT_KEEP_DIR"/; fi
 finish
