@@ -4,14 +4,15 @@
 # Location, absurd Retry-After, delays): every certificate ends with exactly one current result
 # and its key, no job fails or is left unfinished, every certificate the CA issued is stored, and
 # the orders created at the CA stay within one per certificate plus one per lost answer or retry.
-# FAULT_CERTS, FAULT_RATE and FAULT_SEED change the size, the rate and the proxy's seed.
+# FAULT_CERTS, FAULT_RATE, FAULT_SEED and FAULT_KINDS change the size, the rate, the proxy's seed
+# and the kinds of faults.
 . "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 certs=${FAULT_CERTS:-500}
 rate=${FAULT_RATE:-0.1}
 seed=${FAULT_SEED:-$RANDOM}
-kinds=500,503,429,absurd-retry-after,reset,delay,500-after,reset-after,truncate,garbage,nolocation
+kinds=${FAULT_KINDS:-500,503,429,absurd-retry-after,reset,delay,500-after,reset-after,truncate,garbage,nolocation}
 # answers Pebble gave that the client never read: a newOrder answered so leaves an order behind
 lost_kinds='500-after|reset-after|truncate|garbage|nolocation'
 
@@ -96,8 +97,9 @@ if [ "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" -ne 0 ]; then
 		FROM jobs WHERE state <> 'issued' GROUP BY 2, 4, 5 ORDER BY 1 DESC" | sed 's/^/#   /'
 	echo "# events of the first job of each outcome:"
 	for id in $(sql "SELECT min(id) FROM jobs WHERE state <> 'issued' GROUP BY last_problem_type, last_error ORDER BY 1"); do
-		sql "SELECT job_id, kind, detail FROM events WHERE job_id = $id ORDER BY id" | sed 's/^/#   /'
-		grep -E "job $id \(|$(sql "SELECT names[1] FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE j.id = $id")" "$tmp/run.err" | sed 's/^/#   stderr: /'
+		echo "#   job $id: $(sql "SELECT count(*) FROM orders WHERE job_id = $id") order(s) stored: $(sql "SELECT string_agg(state || ' ' || order_url, ', ') FROM orders WHERE job_id = $id")"
+		sql "SELECT kind, detail FROM events WHERE job_id = $id ORDER BY id" | sed 's/^/#     event: /'
+		grep -F "job $id (" "$tmp/run.err" | sed 's/^/#     stderr: /'
 	done
 fi
 # FAULT_KEEP_DIR: where to copy the run's output and the proxy's log, for a closer look
