@@ -26,7 +26,10 @@ RUN apt-get update \
     | xargs env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime.txt \
  && useradd --system --user-group --home-dir /nonexistent --no-create-home \
-        --shell /usr/sbin/nologin certfleet
+        --shell /usr/sbin/nologin certfleet \
+ && install -d -o certfleet -g certfleet -m 0700 /var/lib/certfleet
+# what PostgreSQL refuses for good waits here for the next run (mount a volume to keep it)
+ENV CERTFLEET_JOURNAL=/var/lib/certfleet/journal
 COPY --from=build /src/build/certfleet /usr/bin/certfleet
 USER certfleet
 ENTRYPOINT ["/usr/bin/certfleet"]

@@ -19,7 +19,13 @@
 #define NONCE_FETCH_MAX 16        /* newNonce requests in flight at once */
 #define BADNONCE_RETRIES 10
 #define CALL_RETRIES 5            /* transport errors, 429, 5xx */
-#define RETRY_AFTER_MAX_S 600
+/*
+ * The longest Retry-After a request waits for in place. A 429 asking for longer ends the request,
+ * so that its order fails with that Retry-After and its job returns to the queue for later,
+ * holding nothing meanwhile; a 5xx asking for longer is tried again after this (the server's
+ * trouble may be over sooner, and the order has its own deadline).
+ */
+#define RETRY_AFTER_INLINE_MAX_S 60
 
 static const char *const badnonce_type = "urn:ietf:params:acme:error:badNonce";
 
@@ -411,6 +417,11 @@ static void
 call_retry_later(struct acme_call *call, long delay_ms)
 {
 	call->limit_stage = 0; /* a new send: it takes new turns */
+	if (call->unsaved_slot) {
+		/* no order was made: a newOrder waiting to try again holds no slot others could use */
+		unsaved_orders_release(call->client->cfg.unsaved);
+		call->unsaved_slot = false;
+	}
 	if (loop_timer_arm(call->client->loop, &call->timer, delay_ms, call_retry_timer, call) != 0)
 		call_fail(call, "out of memory arming a retry timer");
 }
@@ -433,11 +444,13 @@ on_call_done(struct http_req *req, void *arg)
 		    req->retry_after_s >= 0 ? req->retry_after_s * 1000L : 1000L);
 	}
 	if (req->result != CURLE_OK || req->status >= 500 || req->status == 429) {
-		if (call->retries++ < CALL_RETRIES) {
+		bool wait_long = req->status == 429 && req->retry_after_s > RETRY_AFTER_INLINE_MAX_S;
+		if (!wait_long && call->retries++ < CALL_RETRIES) {
+			/* retry_after_s is at most a day (http.h): the product fits */
 			long delay = req->retry_after_s >= 0 ? req->retry_after_s * 1000L
 			    : 250L << (call->retries < 6 ? call->retries : 6);
-			if (delay > RETRY_AFTER_MAX_S * 1000L)
-				delay = RETRY_AFTER_MAX_S * 1000L;
+			if (delay > RETRY_AFTER_INLINE_MAX_S * 1000L)
+				delay = RETRY_AFTER_INLINE_MAX_S * 1000L;
 			char why[CURL_ERROR_SIZE + 32];
 			log_debug("%s: %s, retry %d in %ld ms", call->url,
 			    http_req_error(req, why, sizeof(why)), call->retries, delay);

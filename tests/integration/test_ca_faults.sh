@@ -63,12 +63,10 @@ orders_db=$(sql "SELECT count(*) FROM orders")
 results=$(sql "SELECT count(*) FROM results")
 lost_new_orders=$(stat_of "sum(v for k, v in d['faults_by_endpoint'].get('/order-plz', {}).items() if k in '$lost_kinds'.split('|'))")
 
-# known: on ad0fc55 these checks fail. An answer lost after Pebble acted (500-after, reset-after,
-# truncate) makes the client send the same POST again, and Pebble's refusal of the repeat is final:
-# finalize gets orderNotReady (the order is already valid: an issued certificate lost), the
-# challenge gets malformed (already valid). A garbage body on an authorization, order or
-# certificate answer, or a newOrder answer without Location, fails the job for good
-# (certfleet:protocol, certfleet:certificate) instead of asking again.
+# An answer lost after Pebble acted (500-after, reset-after, truncate) makes the client send the
+# same POST again, and Pebble refuses the repeat (finalize: orderNotReady, the order being valid;
+# the challenge: malformed, being valid): the engine then goes by the order's or authorization's
+# own state. A garbled answer to a fetch is fetched again.
 check_eq "every certificate has exactly one current result with its key" \
 	"$(sql "SELECT count(*) FROM certificates c WHERE (SELECT count(*) FROM results r WHERE r.certificate_id = c.id
 		AND r.is_current AND r.key_pem LIKE '-----BEGIN PRIVATE KEY-----%' AND r.leaf_pem LIKE '-----BEGIN CERTIFICATE-----%') = 1")" "$certs"

@@ -66,6 +66,7 @@ log "runtime root ready in $((SECONDS - start)) s"
 install -m 0755 "$tmp/build/src/build/certfleet" "$tmp/run/usr/bin/certfleet"
 in_root "$tmp/run" "" useradd --system --user-group --home-dir /nonexistent --no-create-home \
 	--shell /usr/sbin/nologin certfleet
+in_root "$tmp/run" "" install -d -o certfleet -g certfleet -m 0700 /var/lib/certfleet
 # What Docker provides: /etc/hosts. And the stack's CA, which Pebble's HTTPS certificate chains to.
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >"$tmp/run/etc/hosts"
 install -D -m 0644 "$CERTFLEET_CA_BUNDLE" "$tmp/run/usr/local/share/certfleet-test/ca.pem"
@@ -87,7 +88,8 @@ cf() {
 		CERTFLEET_CA_BUNDLE=/usr/local/share/certfleet-test/ca.pem \
 		CERTFLEET_CHALLTESTSRV_URL="$CERTFLEET_CHALLTESTSRV_URL" \
 		CERTFLEET_CHALLTESTSRV_DNS="$CERTFLEET_CHALLTESTSRV_DNS" \
-		CERTFLEET_SEPARATE_NEW_ORDERS="${CERTFLEET_SEPARATE_NEW_ORDERS:-}" certfleet "$@"
+		CERTFLEET_SEPARATE_NEW_ORDERS="${CERTFLEET_SEPARATE_NEW_ORDERS:-}" \
+		CERTFLEET_JOURNAL=/var/lib/certfleet/journal certfleet "$@"
 }
 # cf_log ARGS...: cf with its output kept in $tmp/cf.log (shown on a failure)
 cf_log() { cf "$@" >>"$tmp/cf.log" 2>&1 || { tail -n 20 "$tmp/cf.log" >&2; return 1; }; }
