@@ -198,7 +198,7 @@ commit_list(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *list
 		}
 		if (!db_failure_transient(*c))
 			break;
-		refusal_wait(w, r, *c, err.msg, n + w->outbox->queued);
+		refusal_wait(w, r, *c, err.msg, n + outbox_waiting(w->outbox));
 	}
 	log_error("writer: a batch of %ld was refused: %s; writing its messages one by one", n, err.msg);
 	for (struct outmsg *m = list; m; m = m->next)

@@ -138,6 +138,17 @@ outbox_close(struct outbox *ob)
 	pthread_mutex_unlock(&ob->lock);
 }
 
+long
+outbox_waiting(struct outbox *ob)
+{
+	long n;
+
+	pthread_mutex_lock(&ob->lock);
+	n = ob->queued;
+	pthread_mutex_unlock(&ob->lock);
+	return n;
+}
+
 struct outmsg *
 outbox_take_all(struct outbox *ob, int wait_ms, bool *closed)
 {

@@ -109,6 +109,9 @@ void outbox_destroy(struct outbox *ob);
 void outbox_post(struct outbox *ob, struct outmsg *m);
 void outbox_close(struct outbox *ob);
 
+/* Messages waiting now (taken under the lock, so any thread may ask). */
+long outbox_waiting(struct outbox *ob);
+
 /*
  * Takes every queued message (oldest first), waiting up to wait_ms for one. Sets *closed when the
  * outbox is closed and empty: the consumer is done.
