@@ -92,6 +92,13 @@ check_eq "Pebble issued $N certificates during the test" "$ca_issued" "$N"
 check_eq "the results hold exactly the serials Pebble issued" \
 	"$(sql "SELECT serial FROM results ORDER BY 1" | md5sum)" \
 	"$(tail -c +"$((start + 1))" "$log" | sed -n 's/.*Issued certificate serial \([0-9a-f]*\) .*/\1/p' | LC_ALL=C sort | md5sum)"
+# a sample: all 2,000 would take longer than the run itself on a small machine
+check_eq "stored keys match their certificates (mismatched/checked, 300 picked at random)" \
+	"$(result_keys_checked 300)" "0/300"
+# each attempt retried (say the CA's DNS lookup failed under load) makes one new order, no more
+retried=$(summary_field "$tmp/run1.out" retried)
+for f in "$tmp"/rerun*.out; do [ -e "$f" ] && retried=$((retried + $(summary_field "$f" retried))); done
+check_eq "Pebble created one order per certificate plus one per retried attempt ($retried)" "$orders" "$((N + retried))"
 check "no journal was written" test ! -e "$CERTFLEET_JOURNAL"
 check_eq "the summary says journalled=0 lost=0" \
 	"$(summary_field "$tmp/run1.out" journalled) $(summary_field "$tmp/run1.out" lost)" "0 0"
@@ -119,5 +126,5 @@ away() {
 echo "# $N certificates: $ca_issued issued by the CA, $stored results stored, $orders orders created; $reruns more run(s)"
 echo "# while PostgreSQL was away the CA created $(away 'Added order') orders and issued $(away 'Issued certificate') certificates; the run's stderr has $(wc -l <"$tmp/run1.err") lines"
 echo "# outage: PostgreSQL stopped after $stopped_at results, for $(awk -v a="$(cat "$tmp/stopped" 2>/dev/null)" -v b="$(cat "$tmp/started" 2>/dev/null)" 'BEGIN { printf "%.1f", b - a }') s"
-echo "# run time $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s (wall_s=$(summary_field "$tmp/run1.out" wall_s)); peak_inflight=$peak peak_outbox=$(summary_field "$tmp/run1.out" peak_outbox) peak_rss_mb=$(summary_field "$tmp/run1.out" peak_rss_mb) db_waits=$waits db_longest_wait_s=$longest retried=$(summary_field "$tmp/run1.out" retried) failed=$(summary_field "$tmp/run1.out" failed)"
+echo "# run time $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s (wall_s=$(summary_field "$tmp/run1.out" wall_s)); peak_inflight=$peak peak_outbox=$(summary_field "$tmp/run1.out" peak_outbox) peak_rss_mb=$(summary_field "$tmp/run1.out" peak_rss_mb) db_waits=$waits db_longest_wait_s=$longest retried=$retried failed=$(summary_field "$tmp/run1.out" failed)"
 finish
