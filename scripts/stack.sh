@@ -6,6 +6,8 @@
 #   scripts/stack.sh status   print what runs; exit 0 all up, 1 partly up, 3 all down
 #   scripts/stack.sh env      print export lines: eval "$(scripts/stack.sh env)"
 #   scripts/stack.sh restart-postgres   restart PostgreSQL alone, data kept
+#   scripts/stack.sh stop-postgres      stop PostgreSQL alone (fast shutdown), data kept
+#   scripts/stack.sh start-postgres     start it again after stop-postgres
 #
 # Everything listens on loopback only. The services are detached from the calling
 # shell (setsid) and found again through pid files in the state folder.
@@ -70,7 +72,7 @@ say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
@@ -580,9 +582,25 @@ cmd_restart_postgres() {
     start_postgres
 }
 
+# stop-postgres, start-postgres: PostgreSQL away for as long as the caller likes, the rest of the
+# stack running and the data kept (for tests of clients that must outlast a long outage).
+cmd_stop_postgres() {
+    lock_state
+    svc_running postgres || die "postgres is not running"
+    stop_svc postgres
+}
+
+cmd_start_postgres() {
+    lock_state
+    [[ -s "$RUN/pg_root" ]] || die "no stack to start postgres in: scripts/stack.sh start"
+    start_postgres
+}
+
 case "${1:-}" in
     start) cmd_start ;;
     restart-postgres) cmd_restart_postgres ;;
+    stop-postgres) cmd_stop_postgres ;;
+    start-postgres) cmd_start_postgres ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) env_lines ;;
