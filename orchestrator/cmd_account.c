@@ -58,65 +58,129 @@ account_print(const struct account *a)
 	printf("created:        %s\n", a->created_at ? a->created_at : "");
 }
 
-int
-cmd_account(struct config *cfg, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "contact", required_argument, NULL, 'c' },
-		{ "agree-tos", no_argument, NULL, 'a' },
-		{ "issuer", required_argument, NULL, 'i' },
-		{ "new", no_argument, NULL, 'n' },
-		CONFIG_COMMON_OPTIONS,
-		{ 0 },
-	};
-	struct account_register_opts ro = { 0 };
+struct account_opts {
+	struct account_register_opts ro; /* --contact, --agree-tos, --issuer */
 	const char *contacts[16];
-	struct account acct = { 0 };
-	bool force_new = false;
-	PGconn *c = NULL;
-	const char *sub;
-	cf_err err;
-	int opt, rc = EXIT_USAGE, found;
+	bool force_new;           /* --new */
+	const char *sub;          /* register or show */
+	bool help;                /* --help was printed: nothing to do */
+};
 
-	while ((opt = getopt_long(argc, argv, "c:" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			if (ro.ncontacts == sizeof(contacts) / sizeof(contacts[0])) {
-				log_error("account: at most 16 --contact");
-				return EXIT_USAGE;
-			}
-			if (strncmp(optarg, "mailto:", 7) != 0) {
-				log_error("account: --contact \"%s\": must be a mailto: URL", optarg);
-				return EXIT_USAGE;
-			}
-			contacts[ro.ncontacts++] = optarg;
-			break;
-		case 'a':
-			ro.agree_tos = true;
-			break;
-		case 'i':
-			ro.issuer = optarg;
-			break;
-		case 'n':
-			force_new = true;
-			break;
-		case 'h':
-			account_help();
-			return EXIT_OK;
-		default:
-			if (!config_common_option(cfg, opt, optarg))
-				return EXIT_USAGE;
+static const struct option account_options[] = {
+	{ "contact", required_argument, NULL, 'c' },
+	{ "agree-tos", no_argument, NULL, 'a' },
+	{ "issuer", required_argument, NULL, 'i' },
+	{ "new", no_argument, NULL, 'n' },
+	CONFIG_COMMON_OPTIONS,
+	{ 0 },
+};
+
+/* One of account's own options: 1, 0 after logging a bad value, or -1 when opt is not one of them. */
+static int
+account_option(struct account_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'c':
+		if (o->ro.ncontacts == sizeof(o->contacts) / sizeof(o->contacts[0])) {
+			log_error("account: at most 16 --contact");
+			return 0;
 		}
+		if (strncmp(arg, "mailto:", 7) != 0) {
+			log_error("account: --contact \"%s\": must be a mailto: URL", arg);
+			return 0;
+		}
+		o->contacts[o->ro.ncontacts++] = arg;
+		return 1;
+	case 'a':
+		o->ro.agree_tos = true;
+		return 1;
+	case 'i':
+		o->ro.issuer = arg;
+		return 1;
+	case 'n':
+		o->force_new = true;
+		return 1;
+	}
+	return -1;
+}
+
+/* The flags and the subcommand. EXIT_OK (check o->help) or EXIT_USAGE. */
+static int
+account_parse(struct config *cfg, int argc, char **argv, struct account_opts *o)
+{
+	int opt, ok;
+
+	memset(o, 0, sizeof(*o));
+	while ((opt = getopt_long(argc, argv, "c:" CONFIG_COMMON_SHORT, account_options, NULL)) != -1) {
+		if (opt == 'h') {
+			account_help();
+			o->help = true;
+			return EXIT_OK;
+		}
+		ok = account_option(o, opt, optarg);
+		if (ok == 0 || (ok < 0 && !config_common_option(cfg, opt, optarg)))
+			return EXIT_USAGE;
 	}
 	if (optind + 1 != argc) {
 		log_error("account: expected one of: register, show");
 		return EXIT_USAGE;
 	}
-	sub = argv[optind];
-	if (strcmp(sub, "register") != 0 && strcmp(sub, "show") != 0) {
-		log_error("account: unknown subcommand \"%s\" (expected register or show)", sub);
+	o->sub = argv[optind];
+	if (strcmp(o->sub, "register") != 0 && strcmp(o->sub, "show") != 0) {
+		log_error("account: unknown subcommand \"%s\" (expected register or show)", o->sub);
 		return EXIT_USAGE;
 	}
+	return EXIT_OK;
+}
+
+/* `account show`: the account loaded for the directory, when there is one (found). */
+static int
+account_show(const struct config *cfg, const struct account *acct, int found)
+{
+	if (found == 0) {
+		log_error("account show: no account for %s: run 'certfleet account register'", cfg->directory_url);
+		return EXIT_USAGE;
+	}
+	account_print(acct);
+	return EXIT_OK;
+}
+
+/* `account register`: keeps the account found unless --new, else registers one into *acct. */
+static int
+account_do_register(PGconn *c, const struct config *cfg, struct account_opts *o, struct account *acct,
+    int found)
+{
+	cf_err err;
+
+	if (found == 1 && !o->force_new) {
+		printf("an account for this directory exists already (use --new for another):\n");
+		account_print(acct);
+		return EXIT_OK;
+	}
+	account_clear(acct);
+	o->ro.directory_url = cfg->directory_url;
+	o->ro.contacts = o->contacts;
+	o->ro.http.ca_bundle = cfg->ca_bundle;
+	if (account_register(c, &o->ro, acct, &err) != 0) {
+		log_error("account register: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	printf("registered:\n");
+	account_print(acct);
+	return EXIT_OK;
+}
+
+int
+cmd_account(struct config *cfg, int argc, char **argv)
+{
+	struct account_opts o;
+	struct account acct = { 0 };
+	PGconn *c = NULL;
+	cf_err err;
+	int rc, found;
+
+	if ((rc = account_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
+		return rc;
 	if (cfg->directory_url == NULL) {
 		log_error("account: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
 		return EXIT_USAGE;
@@ -127,37 +191,11 @@ cmd_account(struct config *cfg, int argc, char **argv)
 	if (found < 0) {
 		log_error("%s", err.msg);
 		rc = EXIT_FAILURE_RUNTIME;
-		goto out;
+	} else if (strcmp(o.sub, "show") == 0) {
+		rc = account_show(cfg, &acct, found);
+	} else {
+		rc = account_do_register(c, cfg, &o, &acct, found);
 	}
-	if (strcmp(sub, "show") == 0) {
-		if (found == 0) {
-			log_error("account show: no account for %s: run 'certfleet account register'", cfg->directory_url);
-			rc = EXIT_USAGE;
-			goto out;
-		}
-		account_print(&acct);
-		rc = EXIT_OK;
-		goto out;
-	}
-	if (found == 1 && !force_new) {
-		printf("an account for this directory exists already (use --new for another):\n");
-		account_print(&acct);
-		rc = EXIT_OK;
-		goto out;
-	}
-	account_clear(&acct);
-	ro.directory_url = cfg->directory_url;
-	ro.contacts = contacts;
-	ro.http.ca_bundle = cfg->ca_bundle;
-	if (account_register(c, &ro, &acct, &err) != 0) {
-		log_error("account register: %s", err.msg);
-		rc = EXIT_FAILURE_RUNTIME;
-		goto out;
-	}
-	printf("registered:\n");
-	account_print(&acct);
-	rc = EXIT_OK;
-out:
 	account_clear(&acct);
 	PQfinish(c);
 	return rc;

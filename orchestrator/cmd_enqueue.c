@@ -179,106 +179,133 @@ check_provider(const struct config *cfg)
 	return rc;
 }
 
-int
-cmd_enqueue(struct config *cfg, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "key-type", required_argument, NULL, 'k' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "max-attempts", required_argument, NULL, 'a' },
-		CONFIG_COMMON_OPTIONS,
-		{ 0 },
-	};
-	struct batch b = { 0 };
-	struct account acct = { 0 };
-	struct queue_enqueue_result res;
-	struct queue_enqueue_opts eo = { 0 };
-	const char *file = NULL, *key_type = "ec-p256";
-	enum key_type kt;
-	PGconn *c = NULL;
-	cf_err err;
-	int opt, rc = EXIT_USAGE;
+struct enqueue_opts {
+	const char *file;         /* --file, NULL when not given */
+	const char *key_type;     /* --key-type as given */
+	struct queue_enqueue_opts eo; /* --label and --max-attempts */
+	bool help;                /* --help was printed: nothing to queue */
+};
 
-	while ((opt = getopt_long(argc, argv, "f:" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			file = optarg;
-			break;
-		case 'p':
-			cfg->provider = optarg;
-			break;
-		case 'k':
-			key_type = optarg;
-			break;
-		case 'l':
-			eo.label = optarg;
-			break;
-		case 'a': {
-			long v;
-			if (cmd_parse_long("--max-attempts", optarg, 1, 100, &v) != 0)
-				return EXIT_USAGE;
-			eo.max_attempts = (int)v;
-			break;
-		}
-		case 'h':
+static const struct option enqueue_options[] = {
+	{ "file", required_argument, NULL, 'f' },
+	{ "provider", required_argument, NULL, 'p' },
+	{ "key-type", required_argument, NULL, 'k' },
+	{ "label", required_argument, NULL, 'l' },
+	{ "max-attempts", required_argument, NULL, 'a' },
+	CONFIG_COMMON_OPTIONS,
+	{ 0 },
+};
+
+/* One of enqueue's own options: 1, 0 after logging a bad value, or -1 when opt is not one of them. */
+static int
+enqueue_option(struct config *cfg, struct enqueue_opts *o, int opt, const char *arg)
+{
+	long v;
+
+	switch (opt) {
+	case 'f':
+		o->file = arg;
+		return 1;
+	case 'p':
+		cfg->provider = arg;
+		return 1;
+	case 'k':
+		o->key_type = arg;
+		return 1;
+	case 'l':
+		o->eo.label = arg;
+		return 1;
+	case 'a':
+		if (cmd_parse_long("--max-attempts", arg, 1, 100, &v) != 0)
+			return 0;
+		o->eo.max_attempts = (int)v;
+		return 1;
+	}
+	return -1;
+}
+
+/* The flags, leaving optind at the first CERT argument. EXIT_OK (check o->help) or EXIT_USAGE. */
+static int
+enqueue_parse(struct config *cfg, int argc, char **argv, struct enqueue_opts *o)
+{
+	int opt, ok;
+
+	*o = (struct enqueue_opts){ .key_type = "ec-p256" };
+	while ((opt = getopt_long(argc, argv, "f:" CONFIG_COMMON_SHORT, enqueue_options, NULL)) != -1) {
+		if (opt == 'h') {
 			enqueue_help();
+			o->help = true;
 			return EXIT_OK;
-		default:
-			if (!config_common_option(cfg, opt, optarg))
-				return EXIT_USAGE;
 		}
+		ok = enqueue_option(cfg, o, opt, optarg);
+		if (ok == 0 || (ok < 0 && !config_common_option(cfg, opt, optarg)))
+			return EXIT_USAGE;
 	}
-	if (check_provider(cfg) != 0)
-		return EXIT_USAGE;
-	if (key_type_parse(key_type, &kt) != 0) {
-		log_error("enqueue: unknown key type \"%s\" (known: ec-p256, ec-p384, rsa-2048, rsa-3072)", key_type);
+	return EXIT_OK;
+}
+
+/*
+ * The certificates of --file, or of standard input when no CERT argument was given (but not
+ * from a terminal). EXIT_OK, or the exit code after logging why; bad names are only counted.
+ */
+static int
+enqueue_read_input(struct batch *b, const char *file)
+{
+	FILE *f = stdin;
+	const char *source = "stdin";
+	int r;
+
+	if (file && strcmp(file, "-") != 0) {
+		f = fopen(file, "r");
+		source = file;
+		if (f == NULL) {
+			log_error("enqueue: cannot open %s: %m", file);
+			return EXIT_USAGE;
+		}
+	} else if (isatty(STDIN_FILENO)) {
+		log_error("enqueue: no certificates given (pass names, --file, or pipe them in)");
 		return EXIT_USAGE;
 	}
-	for (int i = optind; i < argc; i++) {
+	r = batch_read(b, f, source);
+	if (f != stdin)
+		fclose(f);
+	return r != 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
+}
+
+/* The CERT arguments, then the file or standard input. EXIT_OK, or the exit code after logging. */
+static int
+enqueue_collect(struct batch *b, const char *file, int argc, char **argv)
+{
+	int first = optind;
+
+	for (int i = first; i < argc; i++) {
 		char *copy = strdup(argv[i]);
-		int r = copy ? batch_add(&b, copy, "argument", i - optind + 1) : -1;
+		int r = copy ? batch_add(b, copy, "argument", i - first + 1) : -1;
 		free(copy);
 		if (r != 0)
-			goto out;
+			return EXIT_USAGE;
 	}
-	if (file || optind == argc) {
-		FILE *f = stdin;
-		const char *source = "stdin";
-		if (file && strcmp(file, "-") != 0) {
-			f = fopen(file, "r");
-			source = file;
-			if (f == NULL) {
-				log_error("enqueue: cannot open %s: %m", file);
-				goto out;
-			}
-		} else if (isatty(STDIN_FILENO)) {
-			log_error("enqueue: no certificates given (pass names, --file, or pipe them in)");
-			goto out;
-		}
-		int r = batch_read(&b, f, source);
-		if (f != stdin)
-			fclose(f);
-		if (r != 0) {
-			rc = EXIT_FAILURE_RUNTIME;
-			goto out;
-		}
-	}
-	if (b.errors > 0) {
-		log_error("enqueue: %d bad input%s: nothing was queued", b.errors, b.errors == 1 ? "" : "s");
-		goto out;
-	}
-	if (b.n == 0) {
-		log_error("enqueue: no certificates in the input: nothing was queued");
-		goto out;
-	}
+	if (file || first == argc)
+		return enqueue_read_input(b, file);
+	return EXIT_OK;
+}
+
+/* Queues every certificate of b for the account of --directory in one transaction. */
+static int
+enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_opts *eo, enum key_type kt)
+{
+	struct account acct = { 0 };
+	struct queue_enqueue_result res;
+	PGconn *c = NULL;
+	cf_err err;
+	int rc;
+
 	if ((rc = cmd_open_account(cfg, "enqueue", &c, &acct)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	eo.provider = cfg->provider;
-	eo.key_type = key_type_name(kt);
-	if (queue_enqueue(c, acct.id, &eo, b.certs, b.n, &res, &err) != 0) {
+	eo->provider = cfg->provider;
+	eo->key_type = key_type_name(kt);
+	if (queue_enqueue(c, acct.id, eo, b->certs, b->n, &res, &err) != 0) {
 		log_error("enqueue: %s: nothing was queued", err.msg);
 		goto out;
 	}
@@ -288,7 +315,40 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 	rc = EXIT_OK;
 out:
 	account_clear(&acct);
-	batch_free(&b);
 	PQfinish(c);
+	return rc;
+}
+
+int
+cmd_enqueue(struct config *cfg, int argc, char **argv)
+{
+	struct enqueue_opts o;
+	struct batch b = { 0 };
+	enum key_type kt;
+	int rc;
+
+	if ((rc = enqueue_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
+		return rc;
+	if (check_provider(cfg) != 0)
+		return EXIT_USAGE;
+	if (key_type_parse(o.key_type, &kt) != 0) {
+		log_error("enqueue: unknown key type \"%s\" (known: ec-p256, ec-p384, rsa-2048, rsa-3072)",
+		    o.key_type);
+		return EXIT_USAGE;
+	}
+	if ((rc = enqueue_collect(&b, o.file, argc, argv)) != EXIT_OK)
+		goto out;
+	rc = EXIT_USAGE;
+	if (b.errors > 0) {
+		log_error("enqueue: %d bad input%s: nothing was queued", b.errors, b.errors == 1 ? "" : "s");
+		goto out;
+	}
+	if (b.n == 0) {
+		log_error("enqueue: no certificates in the input: nothing was queued");
+		goto out;
+	}
+	rc = enqueue_store(cfg, &b, &o.eo, kt);
+out:
+	batch_free(&b);
 	return rc;
 }

@@ -226,23 +226,40 @@ schema_ready(const struct config *cfg)
 	return ok;
 }
 
-int
-cmd_provider(struct config *cfg, int argc, char **argv)
+/* What an ensure, remove or verify works with; provider_cmd_clear frees whatever was set up. */
+struct provider_cmd {
+	struct provider_env env;
+	struct provider_registry *reg;
+	struct sharedlimit *shared;   /* the limits the runs share; NULL without a database */
+	struct provider_record *recs; /* the FQDN VALUE pairs given */
+	size_t n;
+};
+
+static void
+provider_cmd_clear(struct provider_cmd *p)
+{
+	for (size_t i = 0; p->recs && i < p->n; i++) {
+		free(p->recs[i].fqdn);
+		free(p->recs[i].value);
+	}
+	free(p->recs);
+	provider_registry_free(p->reg);
+	sharedlimit_free(p->shared);
+	blockpool_free(p->env.pool);
+}
+
+/* The flags and the action, leaving optind after it. EXIT_OK (check *help) or EXIT_USAGE. */
+static int
+provider_parse(struct config *cfg, int argc, char **argv, const char **action, bool *help)
 {
 	static const struct option opts[] = { CONFIG_COMMON_OPTIONS, { 0 } };
-	struct provider_env env = { 0 };
-	struct provider_registry *reg = NULL;
-	struct sharedlimit *shared = NULL;
-	struct provider_account *a;
-	struct provider_record *recs = NULL;
-	const char *action;
-	size_t n = 0;
-	cf_err err;
-	int opt, rc = EXIT_USAGE;
+	int opt;
 
+	*help = false;
 	while ((opt = getopt_long(argc, argv, "+" CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage();
+			*help = true;
 			return EXIT_OK;
 		}
 		if (!config_common_option(cfg, opt, optarg))
@@ -252,84 +269,119 @@ cmd_provider(struct config *cfg, int argc, char **argv)
 		log_error("provider: say list, ensure, remove or verify (certfleet provider --help)");
 		return EXIT_USAGE;
 	}
-	action = argv[optind++];
-	if (strcmp(action, "list") != 0 && strcmp(action, "ensure") != 0 && strcmp(action, "remove") != 0 &&
-	    strcmp(action, "verify") != 0) {
-		log_error("provider: unknown action \"%s\" (list, ensure, remove, verify)", action);
+	*action = argv[optind++];
+	if (strcmp(*action, "list") != 0 && strcmp(*action, "ensure") != 0 && strcmp(*action, "remove") != 0 &&
+	    strcmp(*action, "verify") != 0) {
+		log_error("provider: unknown action \"%s\" (list, ensure, remove, verify)", *action);
 		return EXIT_USAGE;
 	}
-	env.path = cfg->providers_path;
-	env.challtestsrv_url = cfg->challtestsrv_url;
-	env.challtestsrv_dns = cfg->challtestsrv_dns;
-	env.http.timeout_ms = 60000;
+	return EXIT_OK;
+}
+
+/* Loads the provider accounts, with the shared rate limits when they apply. */
+static int
+provider_wire(const struct config *cfg, const char *action, struct provider_cmd *p)
+{
+	cf_err err;
+
+	p->env.path = cfg->providers_path;
+	p->env.challtestsrv_url = cfg->challtestsrv_url;
+	p->env.challtestsrv_dns = cfg->challtestsrv_dns;
+	p->env.http.timeout_ms = 60000;
 	/*
 	 * With a database that has certfleet's schema, the accounts' limits are the ones the runs
 	 * share, so a call made by hand counts against them; otherwise a bucket of this process.
 	 */
 	if (strcmp(action, "list") != 0 && strcmp(action, "verify") != 0 && schema_ready(cfg)) {
-		if ((shared = sharedlimit_new(cfg->db_url, &err)) == NULL) {
+		if ((p->shared = sharedlimit_new(cfg->db_url, &err)) == NULL) {
 			log_error("provider: %s", err.msg);
-			rc = EXIT_FAILURE_RUNTIME;
-			goto out;
+			return EXIT_FAILURE_RUNTIME;
 		}
-		env.make_limiter = sharedlimit_limiter;
-		env.make_limiter_arg = shared;
+		p->env.make_limiter = sharedlimit_limiter;
+		p->env.make_limiter_arg = p->shared;
 	}
-	if ((env.pool = blockpool_new(4, &err)) == NULL || (reg = provider_registry_load(&env, &err)) == NULL) {
+	if ((p->env.pool = blockpool_new(4, &err)) == NULL ||
+	    (p->reg = provider_registry_load(&p->env, &err)) == NULL) {
 		log_error("provider: %s", err.msg);
-		goto out;
+		return EXIT_USAGE;
 	}
-	if (strcmp(action, "list") == 0) {
-		rc = optind == argc ? list_accounts(reg) : EXIT_USAGE;
-		if (rc == EXIT_USAGE)
-			log_error("provider list: unexpected argument \"%s\"", argv[optind]);
-		goto out;
-	}
-	if (optind >= argc || (a = provider_account_find(reg, argv[optind])) == NULL) {
+	return EXIT_OK;
+}
+
+/* The ACCOUNT argument of ensure, remove and verify, leaving optind after it. */
+static int
+provider_account_arg(const struct provider_cmd *p, const char *action, int argc, char **argv,
+    struct provider_account **a)
+{
+	if (optind >= argc || (*a = provider_account_find(p->reg, argv[optind])) == NULL) {
 		log_error("provider %s: %s%s%s (see certfleet provider list)", action,
 		    optind >= argc ? "name an account" : "no account called \"", optind >= argc ? "" : argv[optind],
 		    optind >= argc ? "" : "\"");
-		goto out;
+		return EXIT_USAGE;
 	}
 	optind++;
+	return EXIT_OK;
+}
+
+/* The FQDN VALUE pairs from optind on, checked, into p->recs. */
+static int
+provider_records(struct provider_cmd *p, const char *action, int argc, char **argv)
+{
+	cf_err err;
+
 	if (optind >= argc || (argc - optind) % 2 != 0) {
 		log_error("provider %s: give records as FQDN VALUE pairs", action);
-		goto out;
+		return EXIT_USAGE;
 	}
-	n = (size_t)(argc - optind) / 2;
-	if ((recs = calloc(n, sizeof(*recs))) == NULL) {
+	p->n = (size_t)(argc - optind) / 2;
+	if ((p->recs = calloc(p->n, sizeof(*p->recs))) == NULL) {
 		log_error("provider: out of memory");
-		rc = EXIT_FAILURE_RUNTIME;
-		goto out;
+		return EXIT_FAILURE_RUNTIME;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < p->n; i++) {
 		char name[DNSNAME_MAX];
 		const char *value = argv[optind + 2 * i + 1];
 		if (record_name(argv[optind + 2 * i], name, &err) != 0) {
 			log_error("provider %s: %s", action, err.msg);
-			goto out;
+			return EXIT_USAGE;
 		}
 		if (value[0] == '\0' || strlen(value) > 4000) {
 			log_error("provider %s: the value for %s must be 1 to 4000 octets", action, name);
-			goto out;
+			return EXIT_USAGE;
 		}
-		if ((recs[i].fqdn = strdup(name)) == NULL || (recs[i].value = strdup(value)) == NULL) {
-			rc = EXIT_FAILURE_RUNTIME;
-			goto out;
-		}
+		if ((p->recs[i].fqdn = strdup(name)) == NULL || (p->recs[i].value = strdup(value)) == NULL)
+			return EXIT_FAILURE_RUNTIME;
 	}
+	return EXIT_OK;
+}
+
+int
+cmd_provider(struct config *cfg, int argc, char **argv)
+{
+	struct provider_cmd p = { 0 };
+	struct provider_account *a = NULL;
+	const char *action;
+	bool help;
+	int rc;
+
+	if ((rc = provider_parse(cfg, argc, argv, &action, &help)) != EXIT_OK || help)
+		return rc;
+	if ((rc = provider_wire(cfg, action, &p)) != EXIT_OK)
+		goto out;
+	if (strcmp(action, "list") == 0) {
+		rc = optind == argc ? list_accounts(p.reg) : EXIT_USAGE;
+		if (rc == EXIT_USAGE)
+			log_error("provider list: unexpected argument \"%s\"", argv[optind]);
+		goto out;
+	}
+	if ((rc = provider_account_arg(&p, action, argc, argv, &a)) != EXIT_OK ||
+	    (rc = provider_records(&p, action, argc, argv)) != EXIT_OK)
+		goto out;
 	if (strcmp(action, "verify") == 0)
-		rc = verify_records(a, recs, n);
+		rc = verify_records(a, p.recs, p.n);
 	else
-		rc = change_records(a, strcmp(action, "ensure") == 0 ? PROVIDER_ENSURE : PROVIDER_REMOVE, recs, n);
+		rc = change_records(a, strcmp(action, "ensure") == 0 ? PROVIDER_ENSURE : PROVIDER_REMOVE, p.recs, p.n);
 out:
-	for (size_t i = 0; recs && i < n; i++) {
-		free(recs[i].fqdn);
-		free(recs[i].value);
-	}
-	free(recs);
-	provider_registry_free(reg);
-	sharedlimit_free(shared);
-	blockpool_free(env.pool);
+	provider_cmd_clear(&p);
 	return rc;
 }

@@ -142,108 +142,153 @@ add_event(struct cols *c, int64_t job, const char *kind, const char *detail)
 }
 
 /*
- * Fills the columns. One ON CONFLICT statement may not touch a row twice, so several reports on
- * one order (or one record) are merged into one row: the newest state, the URLs and flags seen.
+ * The orders and records of a batch, one row per order URL and per record (account, name,
+ * value): one ON CONFLICT statement may not touch a row twice, so several reports on one order
+ * (or one record) are merged into one row: the newest state, the URLs and flags seen.
+ */
+struct merged {
+	struct order_row *orders;
+	struct record_row *records;
+	struct merge_map om, rm;  /* order URL -> orders[i], record key -> records[i] */
+	size_t no, nr;            /* rows used */
+};
+
+/* Room for n reports; -1 on OOM (merged_free still frees what was taken). */
+static int
+merged_init(struct merged *g, size_t n)
+{
+	memset(g, 0, sizeof(*g));
+	g->om.cap = g->rm.cap = 2 * n + 1;
+	g->orders = calloc(n + 1, sizeof(*g->orders));
+	g->records = calloc(n + 1, sizeof(*g->records));
+	return g->orders && g->records ? 0 : -1;
+}
+
+static void
+merged_free(struct merged *g)
+{
+	merge_free(&g->om);
+	merge_free(&g->rm);
+	free(g->orders);
+	free(g->records);
+}
+
+/* The row of m's order, started with m when the order is new; NULL on OOM. */
+static struct order_row *
+merged_order(struct merged *g, const struct outmsg *m)
+{
+	long i = merge_slot(&g->om, m->order_url, g->no);
+
+	if (i < 0)
+		return NULL;
+	if ((size_t)i == g->no)
+		g->orders[g->no++].first = m;
+	return &g->orders[i];
+}
+
+/* OUT_ORDER: the newest state, and the URLs and key whenever they are reported. */
+static int
+fill_order(struct merged *g, const struct outmsg *m)
+{
+	struct order_row *row = merged_order(g, m);
+
+	if (row == NULL)
+		return -1;
+	row->state = m->state;
+	if (m->finalize_url)
+		row->finalize_url = m->finalize_url;
+	if (m->certificate_url)
+		row->certificate_url = m->certificate_url;
+	if (m->key_pem_order)
+		row->key_pem = m->key_pem_order;
+	return 0;
+}
+
+/* OUT_RECORD_WRITTEN and OUT_RECORD_VERIFIED: the flags of the record's row. */
+static int
+fill_record(struct merged *g, const struct outmsg *m)
+{
+	char *key;
+	long i;
+
+	if (asprintf(&key, "%lld %s %s", (long long)m->account_id, m->fqdn, m->value) < 0)
+		return -1;
+	i = merge_slot(&g->rm, key, g->nr);
+	free(key);
+	if (i < 0)
+		return -1;
+	if ((size_t)i == g->nr)
+		g->records[g->nr++].first = m;
+	if (m->kind == OUT_RECORD_WRITTEN) {
+		g->records[i].written = true;
+		g->records[i].confirmed |= m->confirmed;
+	} else {
+		g->records[i].verified = true;
+	}
+	return 0;
+}
+
+/*
+ * OUT_ISSUED: a result row, and the order's row says valid. The result says the order is valid
+ * in the same transaction: a crash can never leave a valid order without its result (the next
+ * attempt downloads the certificate of any order that is not failed, never ordering it again)
  */
 static int
-cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
+fill_issued(struct cols *c, struct merged *g, const struct outmsg *m)
 {
-	struct order_row *orders = NULL;
-	struct record_row *records = NULL;
-	struct merge_map om = { 0 }, rm = { 0 };
-	size_t n = 0, no = 0, nr = 0;
-	char *key = NULL;
-	int rc = -1;
+	struct order_row *row = merged_order(g, m);
 
-	for (const struct outmsg *m = list; m; m = m->next)
-		n++;
-	om.cap = rm.cap = 2 * n + 1;
-	orders = calloc(n + 1, sizeof(*orders));
-	records = calloc(n + 1, sizeof(*records));
-	if (!orders || !records)
-		goto oom;
-	for (const struct outmsg *m = list; m; m = m->next) {
-		long i;
-		switch (m->kind) {
-		case OUT_ORDER:
-			if ((i = merge_slot(&om, m->order_url, no)) < 0)
-				goto oom;
-			if ((size_t)i == no)
-				orders[no++].first = m;
-			orders[i].state = m->state;
-			if (m->finalize_url)
-				orders[i].finalize_url = m->finalize_url;
-			if (m->certificate_url)
-				orders[i].certificate_url = m->certificate_url;
-			if (m->key_pem_order)
-				orders[i].key_pem = m->key_pem_order;
-			break;
-		case OUT_RECORD_WRITTEN:
-		case OUT_RECORD_VERIFIED:
-			free(key);
-			if (asprintf(&key, "%lld %s %s", (long long)m->account_id, m->fqdn, m->value) < 0) {
-				key = NULL;
-				goto oom;
-			}
-			if ((i = merge_slot(&rm, key, nr)) < 0)
-				goto oom;
-			if ((size_t)i == nr)
-				records[nr++].first = m;
-			if (m->kind == OUT_RECORD_WRITTEN) {
-				records[i].written = true;
-				records[i].confirmed |= m->confirmed;
-			} else {
-				records[i].verified = true;
-			}
-			break;
-		case OUT_ISSUED:
-			/*
-			 * The result says the order is valid, in the same transaction: a crash can never
-			 * leave a valid order without its result (the next attempt downloads the
-			 * certificate of any order that is not failed, never ordering it again)
-			 */
-			if ((i = merge_slot(&om, m->order_url, no)) < 0)
-				goto oom;
-			if ((size_t)i == no)
-				orders[no++].first = m;
-			orders[i].state = "valid";
-			pgarray_add_i64(&c->s_job, m->job_id);
-			pgarray_add_i64(&c->s_cert, m->certificate_id);
-			pgarray_add(&c->s_url, m->order_url);
-			pgarray_add(&c->s_leaf, m->leaf_pem);
-			pgarray_add(&c->s_chain, m->chain_pem);
-			pgarray_add(&c->s_key, m->key_pem);
-			pgarray_add(&c->s_serial, m->serial);
-			pgarray_add_i64(&c->s_nb, m->not_before);
-			pgarray_add_i64(&c->s_na, m->not_after);
-			pgarray_add(&c->s_issuer, m->issuer);
-			c->nresults++;
-			break;
-		case OUT_FAILED:
-			pgarray_add_i64(&c->f_job, m->job_id);
-			pgarray_add(&c->f_type, m->problem_type);
-			pgarray_add(&c->f_detail, m->detail);
-			pgarray_add_bool(&c->f_retry, m->retry);
-			pgarray_add_i64(&c->f_delay, m->retry_in_ms);
-			c->nfailed++;
-			break;
-		case OUT_EVENT:
-			add_event(c, m->job_id, m->event_kind, m->detail);
-			break;
-		}
+	if (row == NULL)
+		return -1;
+	row->state = "valid";
+	pgarray_add_i64(&c->s_job, m->job_id);
+	pgarray_add_i64(&c->s_cert, m->certificate_id);
+	pgarray_add(&c->s_url, m->order_url);
+	pgarray_add(&c->s_leaf, m->leaf_pem);
+	pgarray_add(&c->s_chain, m->chain_pem);
+	pgarray_add(&c->s_key, m->key_pem);
+	pgarray_add(&c->s_serial, m->serial);
+	pgarray_add_i64(&c->s_nb, m->not_before);
+	pgarray_add_i64(&c->s_na, m->not_after);
+	pgarray_add(&c->s_issuer, m->issuer);
+	c->nresults++;
+	return 0;
+}
+
+/* OUT_FAILED: a row of the queue's failure statement. */
+static void
+fill_failed(struct cols *c, const struct outmsg *m)
+{
+	pgarray_add_i64(&c->f_job, m->job_id);
+	pgarray_add(&c->f_type, m->problem_type);
+	pgarray_add(&c->f_detail, m->detail);
+	pgarray_add_bool(&c->f_retry, m->retry);
+	pgarray_add_i64(&c->f_delay, m->retry_in_ms);
+	c->nfailed++;
+}
+
+/* The merged order rows into the orders statement's columns. */
+static void
+cols_add_orders(struct cols *c, const struct merged *g)
+{
+	for (size_t i = 0; i < g->no; i++) {
+		pgarray_add_i64(&c->o_job, g->orders[i].first->job_id);
+		pgarray_add_i64(&c->o_acct, g->orders[i].first->account_id);
+		pgarray_add(&c->o_url, g->orders[i].first->order_url);
+		pgarray_add(&c->o_state, g->orders[i].state);
+		pgarray_add(&c->o_fin, g->orders[i].finalize_url);
+		pgarray_add(&c->o_cert, g->orders[i].certificate_url);
+		pgarray_add(&c->o_key, g->orders[i].key_pem);
 	}
-	for (size_t i = 0; i < no; i++) {
-		pgarray_add_i64(&c->o_job, orders[i].first->job_id);
-		pgarray_add_i64(&c->o_acct, orders[i].first->account_id);
-		pgarray_add(&c->o_url, orders[i].first->order_url);
-		pgarray_add(&c->o_state, orders[i].state);
-		pgarray_add(&c->o_fin, orders[i].finalize_url);
-		pgarray_add(&c->o_cert, orders[i].certificate_url);
-		pgarray_add(&c->o_key, orders[i].key_pem);
-	}
-	c->norders = no;
-	for (size_t i = 0; i < nr; i++) {
-		const struct outmsg *m = records[i].first;
+	c->norders = g->no;
+}
+
+/* The merged record rows into the records statement's columns. */
+static void
+cols_add_records(struct cols *c, const struct merged *g)
+{
+	for (size_t i = 0; i < g->nr; i++) {
+		const struct outmsg *m = g->records[i].first;
 		pgarray_add_i64(&c->r_acct, m->account_id);
 		pgarray_add(&c->r_fqdn, m->fqdn);
 		pgarray_add(&c->r_value, m->value);
@@ -251,21 +296,57 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 		pgarray_add_bool(&c->r_wild, m->wildcard);
 		pgarray_add_i64(&c->r_var, m->variant);
 		pgarray_add(&c->r_prov, m->provider);
-		pgarray_add_bool(&c->r_written, records[i].written);
-		pgarray_add_bool(&c->r_verified, records[i].verified);
-		pgarray_add_bool(&c->r_confirmed, records[i].confirmed);
+		pgarray_add_bool(&c->r_written, g->records[i].written);
+		pgarray_add_bool(&c->r_verified, g->records[i].verified);
+		pgarray_add_bool(&c->r_confirmed, g->records[i].confirmed);
 	}
-	c->nrecords = nr;
+	c->nrecords = g->nr;
+}
+
+/* One report into the columns, or into the merged rows; -1 on OOM. */
+static int
+fill_one(struct cols *c, struct merged *g, const struct outmsg *m)
+{
+	switch (m->kind) {
+	case OUT_ORDER:
+		return fill_order(g, m);
+	case OUT_RECORD_WRITTEN:
+	case OUT_RECORD_VERIFIED:
+		return fill_record(g, m);
+	case OUT_ISSUED:
+		return fill_issued(c, g, m);
+	case OUT_FAILED:
+		fill_failed(c, m);
+		return 0;
+	case OUT_EVENT:
+		add_event(c, m->job_id, m->event_kind, m->detail);
+		return 0;
+	}
+	return 0;
+}
+
+/* Fills the columns from list, merging the reports on one order or one record (struct merged). */
+static int
+cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
+{
+	struct merged g;
+	size_t n = 0;
+	int rc = -1;
+
+	for (const struct outmsg *m = list; m; m = m->next)
+		n++;
+	if (merged_init(&g, n) != 0)
+		goto out;
+	for (const struct outmsg *m = list; m; m = m->next)
+		if (fill_one(c, &g, m) != 0)
+			goto out;
+	cols_add_orders(c, &g);
+	cols_add_records(c, &g);
 	rc = 0;
-	goto out;
-oom:
-	cf_errf(err, "storing reports: out of memory");
 out:
-	free(key);
-	merge_free(&om);
-	merge_free(&rm);
-	free(orders);
-	free(records);
+	if (rc != 0)
+		cf_errf(err, "storing reports: out of memory");
+	merged_free(&g);
 	return rc;
 }
 

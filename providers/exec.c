@@ -165,42 +165,36 @@ exec_read_stderr(int fd, struct exec_outcome *o)
 	}
 }
 
-/*
- * Runs argv (argv[0] = the command) in a process group of its own with stdin and stdout on
- * /dev/null and stderr into a pipe, and waits for it at most timeout_ms (then kills the group).
- * Fills o; returns -1 only when the program could not be started (o->spawn_errno).
- */
+/* The child's descriptors: stdin and stdout on /dev/null, stderr into errfd, nothing else. */
 static int
-exec_run(char *const argv[], int64_t timeout_ms, struct exec_outcome *o)
+exec_file_actions(posix_spawn_file_actions_t *fa, int errfd, bool *fa_init)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dfl;
-	int fds[2] = { -1, -1 }, pidfd = -1, rc = -1, e;
-	bool fa_init = false, attr_init = false, exited = false;
-	pid_t pid = -1;
-	int64_t deadline = cf_mono_ms() + timeout_ms;
+	int e = posix_spawn_file_actions_init(fa);
 
-	memset(o, 0, sizeof(*o));
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		o->spawn_errno = errno;
-		goto out;
-	}
-	e = posix_spawn_file_actions_init(&fa);
-	fa_init = e == 0;
+	*fa_init = e == 0;
 	if (e == 0)
-		e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		e = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	if (e == 0)
-		e = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+		e = posix_spawn_file_actions_addopen(fa, 1, "/dev/null", O_WRONLY, 0);
 	if (e == 0)
-		e = posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+		e = posix_spawn_file_actions_adddup2(fa, errfd, 2);
 	/* whatever another thread opened without O_CLOEXEC must not leak into the program */
 	if (e == 0)
-		e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (e == 0) {
-		e = posix_spawnattr_init(&attr);
-		attr_init = e == 0;
-	}
+		e = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+	return e;
+}
+
+/*
+ * The child's signals and process group: an empty mask, the default action for the signals
+ * certfleet handles or ignores, and a process group of its own (killed whole at the timeout).
+ */
+static int
+exec_attrs(posix_spawnattr_t *attr, bool *attr_init)
+{
+	sigset_t none, dfl;
+	int e = posix_spawnattr_init(attr);
+
+	*attr_init = e == 0;
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
@@ -213,27 +207,53 @@ exec_run(char *const argv[], int64_t timeout_ms, struct exec_outcome *o)
 	sigaddset(&dfl, SIGUSR1);
 	sigaddset(&dfl, SIGUSR2);
 	if (e == 0)
-		e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+		e = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
 		    POSIX_SPAWN_SETPGROUP);
 	if (e == 0)
-		e = posix_spawnattr_setsigmask(&attr, &none);
+		e = posix_spawnattr_setsigmask(attr, &none);
 	if (e == 0)
-		e = posix_spawnattr_setsigdefault(&attr, &dfl);
+		e = posix_spawnattr_setsigdefault(attr, &dfl);
 	if (e == 0)
-		e = posix_spawnattr_setpgroup(&attr, 0);
+		e = posix_spawnattr_setpgroup(attr, 0);
+	return e;
+}
+
+/* Starts argv with its stderr into errfd; the pid, or -1 with o->spawn_errno set. */
+static pid_t
+exec_spawn(char *const argv[], int errfd, struct exec_outcome *o)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	bool fa_init = false, attr_init = false;
+	pid_t pid = -1;
+	int e;
+
+	e = exec_file_actions(&fa, errfd, &fa_init);
+	if (e == 0)
+		e = exec_attrs(&attr, &attr_init);
 	if (e == 0)
 		e = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
 	if (e != 0) {
 		o->spawn_errno = e;
 		pid = -1;
-		goto out;
 	}
-	close(fds[1]);
-	fds[1] = -1;
-	pidfd = exec_pidfd(pid);
-	(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	if (fa_init)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_init)
+		posix_spawnattr_destroy(&attr);
+	return pid;
+}
 
-	/* read stderr until the program exits or the time is up */
+/*
+ * Reads stderr (*errfd, closed and set to -1 at its end) until the program exits or the time is
+ * up, when its process group is killed. True when the program was reaped here (without a pidfd,
+ * by waitpid), so that it must not be waited for again.
+ */
+static bool
+exec_wait(pid_t pid, int *errfd, int pidfd, int64_t deadline, struct exec_outcome *o)
+{
+	bool exited = false;
+
 	while (!exited) {
 		struct pollfd pfd[2];
 		nfds_t n = 0;
@@ -244,53 +264,88 @@ exec_run(char *const argv[], int64_t timeout_ms, struct exec_outcome *o)
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			o->timed_out = true;
-			break;
+			return false;
 		}
 		wait_ms = left > INT_MAX ? INT_MAX : (int)left;
 		if (pidfd < 0 && wait_ms > EXEC_POLL_MS)
 			wait_ms = EXEC_POLL_MS;
-		if (fds[0] >= 0)
-			pfd[n++] = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+		if (*errfd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = *errfd, .events = POLLIN };
 		if (pidfd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
 		/* a failing poll (it should not) still waits, so that this never spins */
 		if (poll(pfd, n, wait_ms) < 0 && errno != EINTR)
 			(void)poll(NULL, 0, EXEC_POLL_MS);
-		if (fds[0] >= 0 && !exec_read_stderr(fds[0], o)) {
-			close(fds[0]);
-			fds[0] = -1;
+		if (*errfd >= 0 && !exec_read_stderr(*errfd, o)) {
+			close(*errfd);
+			*errfd = -1;
 		}
 		if (pidfd >= 0)
 			exited = pfd[n - 1].revents != 0;
 		else
 			exited = waitpid(pid, &o->status, WNOHANG) == pid;
-		if (exited && pidfd < 0)
-			pid = -1; /* reaped */
 	}
-	/* what it wrote just before exiting */
+	return pidfd < 0;
+}
+
+/* What the program wrote just before exiting, as much as is kept. */
+static void
+exec_drain(int errfd, struct exec_outcome *o)
+{
+	while (exec_read_stderr(errfd, o) && o->errlen < EXEC_STDERR_MAX)
+		if (poll(&(struct pollfd){ .fd = errfd, .events = POLLIN }, 1, 0) <= 0)
+			break;
+}
+
+/* Waits for pid, which has ended or been killed; its status unless killed at the timeout. */
+static void
+exec_reap(pid_t pid, struct exec_outcome *o)
+{
+	int st = 0;
+
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!o->timed_out)
+		o->status = st;
+}
+
+/*
+ * Runs argv (argv[0] = the command) in a process group of its own with stdin and stdout on
+ * /dev/null and stderr into a pipe, and waits for it at most timeout_ms (then kills the group).
+ * Fills o; returns -1 only when the program could not be started (o->spawn_errno).
+ */
+static int
+exec_run(char *const argv[], int64_t timeout_ms, struct exec_outcome *o)
+{
+	int fds[2] = { -1, -1 }, pidfd = -1, rc = -1;
+	pid_t pid = -1;
+	int64_t deadline = cf_mono_ms() + timeout_ms;
+
+	memset(o, 0, sizeof(*o));
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		o->spawn_errno = errno;
+		goto out;
+	}
+	if ((pid = exec_spawn(argv, fds[1], o)) < 0)
+		goto out;
+	close(fds[1]);
+	fds[1] = -1;
+	pidfd = exec_pidfd(pid);
+	(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	if (exec_wait(pid, &fds[0], pidfd, deadline, o))
+		pid = -1; /* reaped */
 	if (fds[0] >= 0)
-		while (exec_read_stderr(fds[0], o) && o->errlen < EXEC_STDERR_MAX)
-			if (poll(&(struct pollfd){ .fd = fds[0], .events = POLLIN }, 1, 0) <= 0)
-				break;
+		exec_drain(fds[0], o);
 	rc = 0;
 out:
-	if (pid > 0) {
-		int st = 0;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (!o->timed_out)
-			o->status = st;
-	}
+	if (pid > 0)
+		exec_reap(pid, o);
 	if (fds[0] >= 0)
 		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
 	if (pidfd >= 0)
 		close(pidfd);
-	if (fa_init)
-		posix_spawn_file_actions_destroy(&fa);
-	if (attr_init)
-		posix_spawnattr_destroy(&attr);
 	return rc;
 }
 

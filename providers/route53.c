@@ -587,24 +587,21 @@ r53_secret(struct provider_account *acct, const char *key, bool required, char *
 	return 0;
 }
 
+/* The message of every setting that could not be stored for want of memory. */
 static int
-r53_open(struct provider_account *acct, cf_err *err)
+r53_oom(const struct provider_account *acct, cf_err *err)
 {
-	struct r53_state *st = calloc(1, sizeof(*st));
-	const char *ep = provider_setting(acct, "endpoint");
-	const char *region = provider_setting(acct, "region");
-	const json_t *ttl = json_object_get(acct->settings, "ttl");
-	const json_t *wait = json_object_get(acct->settings, "insync_timeout");
-	const json_t *ids = json_object_get(acct->settings, "hosted_zone_ids");
-	const char *auth, *slash, *key;
-	json_t *val;
-	int rc = -1;
+	cf_errf(err, "provider account \"%s\" (route53): out of memory", acct->name);
+	return -1;
+}
 
-	if (st == NULL || zone_ids_init(&st->zones) != 0) {
-		cf_errf(err, "provider account \"%s\" (route53): out of memory", acct->name);
-		free(st);
-		return -1;
-	}
+/* "endpoint": st->endpoint is scheme://authority, st->host the authority in lower case. */
+static int
+r53_parse_endpoint(struct provider_account *acct, struct r53_state *st, cf_err *err)
+{
+	const char *ep = provider_setting(acct, "endpoint");
+	const char *auth, *slash;
+
 	if (ep == NULL)
 		ep = R53_DEFAULT_ENDPOINT;
 	auth = strstr(ep, "://");
@@ -612,35 +609,54 @@ r53_open(struct provider_account *acct, cf_err *err)
 	    strpbrk(ep, " \t\r\n?#@") != NULL) {
 		cf_errf(err, "provider account \"%s\" (route53): \"endpoint\" must be an http(s) URL "
 		    "without spaces, user, query or fragment", acct->name);
-		goto out;
+		return -1;
 	}
 	auth += 3;
 	slash = strchr(auth, '/');
 	if (slash == auth || (slash != NULL && strspn(slash, "/") != strlen(slash))) {
 		cf_errf(err, "provider account \"%s\" (route53): \"endpoint\" must be scheme://host[:port] "
 		    "without a path", acct->name);
-		goto out;
+		return -1;
 	}
 	if ((st->endpoint = strndup(ep, slash ? (size_t)(slash - ep) : strlen(ep))) == NULL ||
 	    (st->host = strndup(auth, slash ? (size_t)(slash - auth) : strlen(auth))) == NULL)
-		goto oom;
+		return r53_oom(acct, err);
 	for (char *p = st->host; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
+	return 0;
+}
+
+/* "region": lower-case letters, digits and '-'. */
+static int
+r53_parse_region(struct provider_account *acct, struct r53_state *st, cf_err *err)
+{
+	const char *region = provider_setting(acct, "region");
+
 	if ((st->region = strdup(region ? region : R53_DEFAULT_REGION)) == NULL)
-		goto oom;
+		return r53_oom(acct, err);
 	if (strspn(st->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(st->region) ||
 	    st->region[0] == '\0') {
 		cf_errf(err, "provider account \"%s\" (route53): \"region\" must be a region name such as "
 		    "us-east-1", acct->name);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* "ttl" of new record sets and "insync_timeout", each with its default. */
+static int
+r53_parse_times(struct provider_account *acct, struct r53_state *st, cf_err *err)
+{
+	const json_t *ttl = json_object_get(acct->settings, "ttl");
+	const json_t *wait = json_object_get(acct->settings, "insync_timeout");
+
 	st->ttl = R53_DEFAULT_TTL;
 	if (ttl != NULL) {
 		if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
 		    json_integer_value(ttl) > 2147483647) {
 			cf_errf(err, "provider account \"%s\" (route53): \"ttl\" must be 0 to 2147483647 "
 			    "seconds", acct->name);
-			goto out;
+			return -1;
 		}
 		st->ttl = json_integer_value(ttl);
 	}
@@ -650,14 +666,25 @@ r53_open(struct provider_account *acct, cf_err *err)
 		    json_number_value(wait) > 86400) {
 			cf_errf(err, "provider account \"%s\" (route53): \"insync_timeout\" must be a number "
 			    "of seconds above 0 and at most 86400", acct->name);
-			goto out;
+			return -1;
 		}
 		st->insync_ms = (int64_t)(json_number_value(wait) * 1000);
 	}
+	return 0;
+}
+
+/* "hosted_zone_ids": the zones whose ids need no ListHostedZonesByName. */
+static int
+r53_parse_zone_ids(struct provider_account *acct, struct r53_state *st, cf_err *err)
+{
+	const json_t *ids = json_object_get(acct->settings, "hosted_zone_ids");
+	const char *key;
+	json_t *val;
+
 	if (ids != NULL && !json_is_object(ids)) {
 		cf_errf(err, "provider account \"%s\" (route53): \"hosted_zone_ids\" must be an object "
 		    "{\"zone\": \"Z...\"}", acct->name);
-		goto out;
+		return -1;
 	}
 	json_object_foreach((json_t *)ids, key, val) {
 		const char *id = r53_zone_id(json_string_value(val));
@@ -668,26 +695,48 @@ r53_open(struct provider_account *acct, cf_err *err)
 			cf_quote(q, sizeof(q), key, strlen(key), 64);
 			cf_errf(err, "provider account \"%s\" (route53): \"hosted_zone_ids\" of \"%s\" must "
 			    "be a hosted zone id such as Z0123456789ABC", acct->name, q);
-			goto out;
+			return -1;
 		}
 		if (r53_zone_add(st, key, id) != 0)
-			goto oom;
+			return r53_oom(acct, err);
 	}
+	return 0;
+}
+
+/* The access key id, the secret key and the optional session token. */
+static int
+r53_parse_secrets(struct provider_account *acct, struct r53_state *st, cf_err *err)
+{
 	if (r53_secret(acct, "access_key_id", true, &st->akid, err) != 0 ||
 	    r53_secret(acct, "secret_access_key", true, &st->secret, err) != 0 ||
 	    r53_secret(acct, "session_token", false, &st->token, err) != 0)
-		goto out;
+		return -1;
 	if (st->akid[0] == '\0' || st->secret[0] == '\0' || strpbrk(st->akid, " ,/;") != NULL) {
 		cf_errf(err, "provider account \"%s\" (route53): access_key_id or secret_access_key is "
 		    "empty, or the key id has a space, ',', '/' or ';'", acct->name);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* The settings, one group after the other (the first bad one is reported), into acct->state. */
+static int
+r53_open(struct provider_account *acct, cf_err *err)
+{
+	struct r53_state *st = calloc(1, sizeof(*st));
+	int rc = -1;
+
+	if (st == NULL || zone_ids_init(&st->zones) != 0) {
+		free(st);
+		return r53_oom(acct, err);
+	}
+	if (r53_parse_endpoint(acct, st, err) != 0 || r53_parse_region(acct, st, err) != 0 ||
+	    r53_parse_times(acct, st, err) != 0 || r53_parse_zone_ids(acct, st, err) != 0 ||
+	    r53_parse_secrets(acct, st, err) != 0)
+		goto out;
 	acct->state = st;
 	st = NULL;
 	rc = 0;
-	goto out;
-oom:
-	cf_errf(err, "provider account \"%s\" (route53): out of memory", acct->name);
 out:
 	r53_state_free(st);
 	return rc;
