@@ -65,9 +65,15 @@ cmd_status(struct config *cfg, int argc, char **argv)
 		goto fail;
 	if (PQntuples(res) > 0)
 		printf("latest failures:\n");
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < PQntuples(res); r++) {
+		/* the type and detail may be the CA's or a provider's words: quoted for the terminal */
+		const char *type = db_get(res, r, "type"), *detail = db_get(res, r, "detail");
+		char qtype[4 * 120 + 8], qdetail[4 * 600 + 8];
+		cf_quote(qtype, sizeof(qtype), type, strlen(type), 120);
+		cf_quote(qdetail, sizeof(qdetail), detail, strlen(detail), 600);
 		printf("  job %s [%s] after %s attempt(s): %s: %s\n", db_get(res, r, "id"), db_get(res, r, "names"),
-		    db_get(res, r, "attempts"), db_get(res, r, "type"), db_get(res, r, "detail"));
+		    db_get(res, r, "attempts"), qtype, qdetail);
+	}
 	rc = EXIT_OK;
 	goto out;
 fail:

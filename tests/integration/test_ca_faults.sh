@@ -46,7 +46,7 @@ curl -sf "http://127.0.0.1:$ctl/rate/$rate" >/dev/null || not_ok "set the proxy'
 echo "# faultproxy on port $port, rate $rate, seed $seed, kinds $kinds"
 
 t0=$(date +%s.%N)
-timeout 300 "$CF" run --workers 2 --retry-base 1 --retry-wait 600 --no-progress >"$tmp/run.out" 2>"$tmp/run.err"
+timeout 420 "$CF" run --workers 2 --retry-base 1 --retry-wait 600 --no-progress >"$tmp/run.out" 2>"$tmp/run.err"
 rc=$?
 t1=$(date +%s.%N)
 curl -sf "http://127.0.0.1:$ctl/rate/0" >/dev/null
