@@ -44,6 +44,25 @@ check "the dump holds certificates" grep -q 'BEGIN CERTIFICATE' "$tmp/dump.sql"
 check_eq "pg_dump holds no private key in clear" \
 	"$(grep -cE 'PRIVATE KEY|MIGHAgEAMBMGByqGSM49|MHcCAQEE|020100301306072a8648ce3d0201' "$tmp/dump.sql")" 0
 
+# ---- commands that do not sign never read a key: a role that may read every column but the key ----
+# (made by the stack's superuser, postgres, which the local stack trusts)
+su_sql() { psql -qAt -v ON_ERROR_STOP=1 "postgresql://postgres@${CERTFLEET_DB#*@}" -c "$1"; }
+role="nokey_$RUN_ID"
+cols=$(sql "SELECT string_agg(quote_ident(column_name), ', ') FROM information_schema.columns
+	WHERE table_schema = 'public' AND table_name = 'accounts' AND column_name <> 'key_pem'")
+su_sql "CREATE ROLE $role LOGIN; GRANT ALL ON ALL TABLES IN SCHEMA public TO $role;
+	GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO $role; REVOKE SELECT ON accounts FROM $role;
+	GRANT SELECT ($cols) ON accounts TO $role" >/dev/null
+nokey_db="postgresql://$role@${CERTFLEET_DB#*@}"
+check "enqueue, status, records and account show as a role that cannot read accounts.key_pem" \
+	bash -c "CERTFLEET_DB='$nokey_db' '$CF' enqueue 'n1.$ZONE' >/dev/null && CERTFLEET_DB='$nokey_db' '$CF' status >/dev/null &&
+	CERTFLEET_DB='$nokey_db' '$CF' records >/dev/null && CERTFLEET_DB='$nokey_db' '$CF' account show >/dev/null"
+CERTFLEET_DB=$nokey_db "$CF" run --no-progress >"$tmp/nokey.out" 2>&1
+check "run as that role fails where it reads the key (the role is a real limit)" grep -q 'loading the account key.*permission denied for table accounts' "$tmp/nokey.out"
+su_sql "DROP OWNED BY $role; DROP ROLE $role" >/dev/null
+sql "UPDATE jobs SET state = 'cancelled', finished_at = now() WHERE id IN (SELECT job_id FROM job_queue);
+	DELETE FROM unfinished_jobs WHERE job_id IN (SELECT job_id FROM job_queue); DELETE FROM job_queue" >/dev/null
+
 # ---- the wrong KEK: nothing changes ----
 check "enqueue two more" "$CF" enqueue "b1.$ZONE" "b2.$ZONE"
 before=$(states)
