@@ -134,5 +134,6 @@ id3=$(sql "SELECT DISTINCT substr(key_pem, 9, 16) FROM accounts")
 check_eq "all under the third KEK" "$(kek_id "$all_keys")" "$id3"
 echo "# keys rotate: $(sed -n 's/^keys rotate: \([0-9]*\) keys.*/\1/p' "$tmp/rot3.out") keys re-sealed in $(( (t1 - t0) / 1000000 )) ms"
 
-rm -f "$kek2" "$kek3"
+# finish removes the test's first KEK file; the others are in $tmp
+export CERTFLEET_KEK_FILE=$kek1
 finish
