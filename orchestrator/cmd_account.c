@@ -151,12 +151,15 @@ account_do_register(PGconn *c, const struct config *cfg, struct account_opts *o,
     int found)
 {
 	cf_err err;
+	int rc;
 
 	if (found == 1 && !o->force_new) {
 		printf("an account for this directory exists already (use --new for another):\n");
 		account_print(acct);
 		return EXIT_OK;
 	}
+	if ((rc = cmd_keyring("account register", true)) != EXIT_OK)
+		return rc;
 	account_clear(acct);
 	o->ro.directory_url = cfg->directory_url;
 	o->ro.contacts = o->contacts;

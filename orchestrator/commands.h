@@ -16,6 +16,13 @@ int cmd_records(struct config *cfg, int argc, char **argv);
 int cmd_cancel(struct config *cfg, int argc, char **argv);
 int cmd_cleanup(struct config *cfg, int argc, char **argv);
 int cmd_provider(struct config *cfg, int argc, char **argv);
+int cmd_keys(struct config *cfg, int argc, char **argv);
+
+/*
+ * migrate's last step: seals the plain private keys of the database under the current KEK; with
+ * plain keys and no KEK, or sealed keys under a KEK not loaded, changes nothing. An exit code.
+ */
+int cmd_migrate_keys(PGconn *c);
 
 /* Connects (and checks the schema when need_schema), or logs why not and returns NULL. */
 PGconn *cmd_connect(const struct config *cfg, bool need_schema);
@@ -26,6 +33,13 @@ struct account;
  * and loads the account. Returns EXIT_OK, or the exit code after logging why (prefixed by cmd).
  */
 int cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
+
+/*
+ * Loads the key-encryption keys the environment names (keyring.h) and installs them for this
+ * process; need_current: a command that seals keys refuses to start without a current one.
+ * EXIT_OK, or the exit code after logging why (prefixed by cmd).
+ */
+int cmd_keyring(const char *cmd, bool need_current);
 
 /* Parses a whole number flag value in [min, max]; logs an error naming the flag on failure. */
 int cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out);
