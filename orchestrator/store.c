@@ -40,9 +40,15 @@ static const char *const sql_records =
     "verified_at = coalesce(EXCLUDED.verified_at, records.verified_at), "
     "confirmed_at = coalesce(EXCLUDED.confirmed_at, records.confirmed_at)";
 
-/* The partial unique index on current results is checked per statement: retire first. */
+/*
+ * The partial unique index on current results is checked per statement: retire first. A result
+ * reported twice (a late report of a run that lost its lease, whose order another run resumed and
+ * stored; a journal entry stored once already) is the same certificate: its row stays, current,
+ * and no second row is written.
+ */
 static const char *const sql_retire =
-    "UPDATE results SET is_current = false WHERE certificate_id = ANY($1::bigint[]) AND is_current";
+    "UPDATE results r SET is_current = false FROM unnest($1::bigint[], $2::text[]) AS u(c, s) "
+    "WHERE r.certificate_id = u.c AND r.is_current AND r.serial <> u.s";
 
 /* The order's copy of the key is cleared with the result that keeps it (the CTE sees the orders upsert). */
 static const char *const sql_results =
@@ -50,7 +56,8 @@ static const char *const sql_results =
     "not_before, not_after, issuer) "
     "SELECT j, c, o, l, ch, k, s, to_timestamp(nb), to_timestamp(na), i FROM unnest($1::bigint[], "
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
-    "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i) RETURNING order_url) "
+    "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i) "
+    "WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.c AND r.serial = u.s) RETURNING order_url) "
     "UPDATE orders SET key_pem = NULL WHERE order_url IN (SELECT order_url FROM ins) AND key_pem IS NOT NULL";
 
 static const char *const sql_events =
@@ -467,12 +474,17 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 	if (c.nrecords && run_cols(conn, "storing records", sql_records, &c.r_acct, 10, err) != 0)
 		goto out;
 	if (c.nresults) {
-		struct pgarray certs = { 0 };
-		for (const struct outmsg *m = list; m; m = m->next)
-			if (m->kind == OUT_ISSUED)
-				pgarray_add_i64(&certs, m->certificate_id);
-		int r = run_cols(conn, "retiring previous results", sql_retire, &certs, 1, err);
-		pgarray_free(&certs);
+		struct pgarray certs[2];
+		memset(certs, 0, sizeof(certs));
+		for (const struct outmsg *m = list; m; m = m->next) {
+			if (m->kind == OUT_ISSUED) {
+				pgarray_add_i64(&certs[0], m->certificate_id);
+				pgarray_add(&certs[1], m->serial);
+			}
+		}
+		int r = run_cols(conn, "retiring previous results", sql_retire, certs, 2, err);
+		pgarray_free(&certs[0]);
+		pgarray_free(&certs[1]);
 		if (r != 0 || run_cols(conn, "storing results", sql_results, &c.s_job, 10, err) != 0)
 			goto out;
 		if (mark_issued(conn, list, err) != 0)
