@@ -54,11 +54,9 @@ parse_link_up(struct http_req *req, const char *v, size_t len)
 	free(copy);
 }
 
-static size_t
-on_header(char *buf, size_t size, size_t nitems, void *userdata)
+void
+http_req_parse_header(struct http_req *req, const char *buf, size_t n)
 {
-	struct http_req *req = userdata;
-	size_t n = size * nitems;
 	const char *colon = memchr(buf, ':', n);
 	size_t nlen, vlen;
 
@@ -70,10 +68,10 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		free(req->link_up);
 		req->nonce = req->location = req->content_type = req->link_up = NULL;
 		req->retry_after_s = -1;
-		return n;
+		return;
 	}
 	if (colon == NULL)
-		return n;
+		return;
 	nlen = (size_t)(colon - buf);
 	vlen = n - nlen - 1;
 #define IS(name) (nlen == sizeof(name) - 1 && strncasecmp(buf, name, nlen) == 0)
@@ -112,6 +110,14 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		parse_link_up(req, colon + 1, vlen);
 	}
 #undef IS
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	size_t n = size * nitems;
+
+	http_req_parse_header(userdata, buf, n);
 	return n;
 }
 
