@@ -25,7 +25,10 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Copies a header value without surrounding white space. */
+/*
+ * Copies a header value without surrounding white space; NULL when a CR or LF is left inside it
+ * (RFC 9112 2.2: a bare CR makes the field invalid), so that none reaches a URL or a JWS header.
+ */
 static char *
 header_value(const char *v, size_t len)
 {
@@ -35,6 +38,8 @@ header_value(const char *v, size_t len)
 	}
 	while (len > 0 && isspace((unsigned char)v[len - 1]))
 		len--;
+	if (memchr(v, '\r', len) != NULL || memchr(v, '\n', len) != NULL)
+		return NULL;
 	return strndup(v, len);
 }
 
@@ -48,7 +53,8 @@ parse_link_up(struct http_req *req, const char *v, size_t len)
 		return;
 	for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
 		char *lt = strchr(part, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-		if (gt && strstr(gt, "rel=\"up\"") && req->link_up == NULL)
+		if (gt && strstr(gt, "rel=\"up\"") && req->link_up == NULL &&
+		    strcspn(lt + 1, "\r\n>") == (size_t)(gt - lt - 1))
 			req->link_up = strndup(lt + 1, (size_t)(gt - lt - 1));
 	}
 	free(copy);
