@@ -9,6 +9,7 @@
 #   make faults     build-faults/certfleet, whose fault points the durability tests arm
 #   make sanitize   the unit tests under ASan+UBSan, then test_issue and test_durable under ASan+UBSan
 #                   and under TSan (what .ci/run adds to make test)
+#   make fuzz       build the fuzz targets with libFuzzer (clang) and run each FUZZ_SECONDS [30]
 #   make bench      throughput, CPU, memory and a 10,000-order hold test, beside lego and uacme
 
 CC      ?= cc
@@ -33,7 +34,7 @@ TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all unit test demo bench asan tsan faults sanitize clean deps
+.PHONY: all unit test demo bench asan tsan faults sanitize fuzz clean deps
 
 all: $(BUILD)/certfleet $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench_crypto $(BUILD)/bench_queue
 
@@ -113,8 +114,27 @@ sanitize: asan
 faults:
 	$(MAKE) BUILD=build-faults FAULTFLAGS=-DCF_FAULT_POINTS build-faults/certfleet
 
+# libFuzzer builds of tests/fuzz/fuzz_*.c (build-fuzz/), each run FUZZ_SECONDS from its seed
+# corpus; new inputs go to build-fuzz/corpus/NAME, never into the repository. A finding stops the
+# run with the crashing input saved as build-fuzz/crash-NAME-*.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_NAMES    = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) \
+	    SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    build-fuzz/libcertfleet.a
+	@set -e; for n in $(FUZZ_NAMES); do \
+	    echo "CCLD build-fuzz/libfuzzer/fuzz_$$n"; mkdir -p build-fuzz/libfuzzer build-fuzz/corpus/$$n; \
+	    $(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=all -fno-omit-frame-pointer $(PKG_CFLAGS) -pthread \
+	        -o build-fuzz/libfuzzer/fuzz_$$n tests/fuzz/fuzz_$$n.c build-fuzz/libcertfleet.a $(LDLIBS); \
+	done
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz $(FUZZ_NAMES)
+
 clean:
-	rm -rf build build-asan build-tsan build-faults
+	rm -rf build build-asan build-tsan build-faults build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
 

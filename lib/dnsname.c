@@ -112,6 +112,37 @@ out:
 }
 
 /*
+ * Checks that every A-label of name (LDH, lower case) decodes to a U-label that IDNA2008 encodes
+ * back to the same A-label: libidn2's to_ascii passes an A-label of its input through without
+ * looking at what it decodes to ("xn--bchaaaaaaacomaaeraaafa-kva" holds U+00A0). "ab--" labels
+ * are reserved and refused by the encoding. Returns 0, or -1 with err set.
+ */
+static int
+check_alabels(const char *name, const char *q, cf_err *err)
+{
+	char *u = NULL, *chk = NULL;
+	int rc = -1, irc;
+
+	if (!has_rldh_label(name))
+		return 0;
+	if ((irc = idn2_to_unicode_8z8z(name, &u, 0)) != IDN2_OK) {
+		cf_errf(err, "invalid name \"%s\": not a valid IDNA2008 name: %s", q, idn_reason(irc));
+		goto out;
+	}
+	if ((chk = idn_to_ascii(u, q, err)) == NULL)
+		goto out;
+	if (strcmp(chk, name) != 0) {
+		cf_errf(err, "invalid name \"%s\": A-label is not in normal form", q);
+		goto out;
+	}
+	rc = 0;
+out:
+	idn2_free(u);
+	free(chk);
+	return rc;
+}
+
+/*
  * Checks the raw input (trailing dot already removed) for empty labels and the wildcard's place.
  * Sets *wild. Returns 0, or -1 with err set.
  */
@@ -282,7 +313,7 @@ dnsname_normalize(const char *in, char out[DNSNAME_MAX], cf_err *err)
 		if (conv == NULL)
 			goto out;
 		ascii_lower(conv);
-		if (check_ldh(conv, wild, q, err) != 0)
+		if (check_ldh(conv, wild, q, err) != 0 || check_alabels(conv, q, err) != 0)
 			goto out;
 	} else {
 		conv = strdup(base);
@@ -293,18 +324,8 @@ dnsname_normalize(const char *in, char out[DNSNAME_MAX], cf_err *err)
 		if (check_ldh(conv, wild, q, err) != 0)
 			goto out;
 		/* An A-label ("xn--") must decode to a valid U-label; "ab--" labels are reserved. */
-		if (has_rldh_label(conv)) {
-			char *chk = idn_to_ascii(conv, q, err);
-
-			if (chk == NULL)
-				goto out;
-			if (strcmp(chk, conv) != 0) {
-				cf_errf(err, "invalid name \"%s\": A-label is not in normal form", q);
-				free(chk);
-				goto out;
-			}
-			free(chk);
-		}
+		if (check_alabels(conv, q, err) != 0)
+			goto out;
 	}
 
 	snprintf(out, DNSNAME_MAX, "%s%s", wild ? "*." : "", conv);

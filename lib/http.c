@@ -25,7 +25,10 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Copies a header value without surrounding white space. */
+/*
+ * Copies a header value without surrounding white space; NULL when a CR or LF is left inside it
+ * (RFC 9112 2.2: a bare CR makes the field invalid), so that none reaches a URL or a JWS header.
+ */
 static char *
 header_value(const char *v, size_t len)
 {
@@ -35,6 +38,8 @@ header_value(const char *v, size_t len)
 	}
 	while (len > 0 && isspace((unsigned char)v[len - 1]))
 		len--;
+	if (memchr(v, '\r', len) != NULL || memchr(v, '\n', len) != NULL)
+		return NULL;
 	return strndup(v, len);
 }
 
@@ -48,17 +53,16 @@ parse_link_up(struct http_req *req, const char *v, size_t len)
 		return;
 	for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
 		char *lt = strchr(part, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-		if (gt && strstr(gt, "rel=\"up\"") && req->link_up == NULL)
+		if (gt && strstr(gt, "rel=\"up\"") && req->link_up == NULL &&
+		    strcspn(lt + 1, "\r\n>") == (size_t)(gt - lt - 1))
 			req->link_up = strndup(lt + 1, (size_t)(gt - lt - 1));
 	}
 	free(copy);
 }
 
-static size_t
-on_header(char *buf, size_t size, size_t nitems, void *userdata)
+void
+http_req_parse_header(struct http_req *req, const char *buf, size_t n)
 {
-	struct http_req *req = userdata;
-	size_t n = size * nitems;
 	const char *colon = memchr(buf, ':', n);
 	size_t nlen, vlen;
 
@@ -70,10 +74,10 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		free(req->link_up);
 		req->nonce = req->location = req->content_type = req->link_up = NULL;
 		req->retry_after_s = -1;
-		return n;
+		return;
 	}
 	if (colon == NULL)
-		return n;
+		return;
 	nlen = (size_t)(colon - buf);
 	vlen = n - nlen - 1;
 #define IS(name) (nlen == sizeof(name) - 1 && strncasecmp(buf, name, nlen) == 0)
@@ -112,6 +116,14 @@ on_header(char *buf, size_t size, size_t nitems, void *userdata)
 		parse_link_up(req, colon + 1, vlen);
 	}
 #undef IS
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	size_t n = size * nitems;
+
+	http_req_parse_header(userdata, buf, n);
 	return n;
 }
 

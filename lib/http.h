@@ -65,6 +65,13 @@ void http_req_free(struct http_req *req);
  */
 int http_req_header(struct http_req *req, const char *line) CF_MUST;
 
+/*
+ * Reads one response header line (n octets, not NUL-terminated, as libcurl hands it over with its
+ * CRLF) into req: Replay-Nonce, Location, Content-Type, Link rel="up", Retry-After; a status line
+ * forgets the headers read before it. The transfer's header callback; apart for the fuzz target.
+ */
+void http_req_parse_header(struct http_req *req, const char *buf, size_t n);
+
 /* Sends with another method (PUT, PATCH, DELETE) instead of GET or POST; -1 when out of memory. */
 int http_req_method(struct http_req *req, const char *method) CF_MUST;
 

@@ -24,7 +24,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void
+static void __attribute__((noreturn))
 fail(const char *what)
 {
 	fprintf(stderr, "fuzz_der_cert: %s\n", what);
@@ -113,39 +113,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_REPLAY_MAIN
-/* Runs the target on each file named: the seed corpus as an ordinary test. */
-int
-main(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		unsigned char *buf = NULL;
-		size_t len = 0, cap = 0, n;
-		FILE *f = fopen(argv[i], "rb");
-
-		if (f == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		do {
-			if (len == cap) {
-				unsigned char *nb = realloc(buf, cap = cap ? 2 * cap : 4096);
-
-				if (nb == NULL)
-					return 1;
-				buf = nb;
-			}
-			n = fread(buf + len, 1, cap - len, f);
-			len += n;
-		} while (n > 0);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, len);
-		free(buf);
-		/* a finding aborts before this line, which the test runner counts as a failure */
-		printf("ok - fuzz_der_cert replay %s\n", argv[i]);
-	}
-	return 0;
-}
-#endif
+#define FUZZ_TARGET_NAME "fuzz_der_cert"
+#include "replay.h"

@@ -224,6 +224,9 @@ test_idn_errors(void)
 	CHECK(rejects("xn--zz.example", "not a valid IDNA2008 name"));
 	CHECK(rejects("xn--.example", "label \"xn--\" ends with a hyphen"));
 	CHECK(rejects("xn--a.example", "not a valid IDNA2008 name"));
+	/* an A-label whose U-label holds U+00A0, alone and beside a U-label libidn2 converts */
+	CHECK(rejects("xn--bchaaaaaaacomaaeraaafa-kva.example", "A-label is not in normal form"));
+	CHECK(rejects("xn--bchaaaaaaacomaaeraaafa-kva.b\xc3\xbc" "cher.example", "A-label is not in normal form"));
 	CHECK(rejects("ab--cd.example", "not a valid IDNA2008 name"));
 	/* a U-label whose A-label is longer than 63 octets */
 	{
