@@ -161,6 +161,7 @@ account_do_register(PGconn *c, const struct config *cfg, struct account_opts *o,
 	o->ro.directory_url = cfg->directory_url;
 	o->ro.contacts = o->contacts;
 	o->ro.http.ca_bundle = cfg->ca_bundle;
+	o->ro.http.allow_http_loopback = cfg->allow_http_loopback;
 	if (account_register(c, &o->ro, acct, &err) != 0) {
 		log_error("account register: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
@@ -185,6 +186,8 @@ cmd_account(struct config *cfg, int argc, char **argv)
 		log_error("account: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
 		return EXIT_USAGE;
 	}
+	if (strcmp(o.sub, "register") == 0 && !config_directory_ok(cfg, "account register"))
+		return EXIT_USAGE;
 	if ((c = cmd_connect(cfg, true)) == NULL)
 		return EXIT_FAILURE_RUNTIME;
 	found = account_load(c, cfg->directory_url, &acct, &err);

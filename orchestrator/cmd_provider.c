@@ -288,6 +288,7 @@ provider_wire(const struct config *cfg, const char *action, struct provider_cmd 
 	p->env.challtestsrv_url = cfg->challtestsrv_url;
 	p->env.challtestsrv_dns = cfg->challtestsrv_dns;
 	p->env.http.timeout_ms = 60000;
+	p->env.http.allow_http_loopback = cfg->allow_http_loopback;
 	/*
 	 * With a database that has certfleet's schema, the accounts' limits are the ones the runs
 	 * share, so a call made by hand counts against them; otherwise a bucket of this process.

@@ -97,6 +97,8 @@ pdns_open(struct provider_account *acct, cf_err *err)
 		    "https:// URL (e.g. http://127.0.0.1:8081)", acct->name);
 		goto out;
 	}
+	if (provider_url_check(acct, "api_url", url, err) != 0)
+		goto out;
 	if (sid == NULL && json_object_get(acct->settings, "server_id") != NULL) {
 		cf_errf(err, "provider %s: \"server_id\" must be a string", acct->name);
 		goto out;

@@ -480,6 +480,8 @@ env_lines() {
     q CERTFLEET_CA_BUNDLE "$TLS/ca.pem"
     q CERTFLEET_CHALLTESTSRV_URL "http://127.0.0.1:$CHALLTESTSRV_PORT"
     q CERTFLEET_CHALLTESTSRV_DNS "127.0.0.1:$DNS_PORT"
+    # challtestsrv's management API is plain http on 127.0.0.1
+    q CERTFLEET_ALLOW_HTTP_LOOPBACK 1
     q CERTFLEET_PEBBLE_MGMT "https://localhost:$PEBBLE_MGMT_PORT"
     q CERTFLEET_STACK_DIR "$STATE"
     q CERTFLEET_CHALLTESTSRV_LOG "$LOGS/challtestsrv.log"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test_secrets.sh - what keeps keys and credentials from leaking: only https to the CA and the
+# provider APIs (plain http only to a loopback host, and only when allowed).
+. "$(dirname "$0")/lib.sh"
+
+db_new || { not_ok "create database"; finish; exit 1; }
+tmp=$(mktemp -d)
+trap 'kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT
+
+# --- https only: an http:// directory on a host other than loopback is refused, option or not
+for allow in 0 1; do
+	for cmd in "account register --agree-tos" "run --no-progress"; do
+		CERTFLEET_ALLOW_HTTP_LOOPBACK=$allow CERTFLEET_DIRECTORY="http://ca.$ZONE/dir" \
+			"$CF" $cmd >"$tmp/out" 2>&1
+		rc=$?
+		check_eq "${cmd%% *} with an http:// directory off loopback (allow=$allow) exits 2" "$rc" 2
+		check "${cmd%% *} names the refused URL (allow=$allow)" \
+			grep -qF "ACME directory http://ca.$ZONE/dir: plain http is refused" "$tmp/out"
+	done
+done
+check_eq "nothing was registered" "$(sql "SELECT count(*) FROM accounts")" 0
+
+# --- plain http on loopback: refused without the option, works with it. The directory is
+# served over http on 127.0.0.1 and names Pebble's https endpoints.
+curl -sf --cacert "$CERTFLEET_CA_BUNDLE" "$CERTFLEET_DIRECTORY" >"$tmp/dir"
+mkdir -p "$tmp/www" && cp "$tmp/dir" "$tmp/www/dir"
+for try in 1 2 3 4 5; do
+	port=$(random_port)
+	python3 -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$port" >/dev/null 2>&1 &
+	srv=$!
+	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/dir" >/dev/null && break 2; sleep 0.1; done
+	kill $srv 2>/dev/null
+done
+LOOP_DIR="http://127.0.0.1:$port/dir"
+CERTFLEET_ALLOW_HTTP_LOOPBACK=0 CERTFLEET_DIRECTORY="$LOOP_DIR" "$CF" account register --agree-tos >"$tmp/out" 2>&1
+check_eq "an http:// directory on loopback without the option exits 2" "$?" 2
+check "the message names the URL and the option" grep -qF "ACME directory $LOOP_DIR: plain http is refused; use https, or allow plain http to this loopback host with --allow-http-loopback" "$tmp/out"
+CERTFLEET_ALLOW_HTTP_LOOPBACK=0 CERTFLEET_DIRECTORY="$LOOP_DIR" "$CF" account register --agree-tos \
+	--allow-http-loopback >"$tmp/out" 2>&1
+check_eq "with --allow-http-loopback an http:// directory on loopback works" "$?" 0
+check_eq "the account is stored for it" "$(sql "SELECT count(*) FROM accounts WHERE directory_url = '$LOOP_DIR'")" 1
+kill $srv 2>/dev/null
+
+# --- provider APIs: challtestsrv's http URL on loopback needs the option; off loopback never
+N="_validation-persist.s1.$ZONE"
+CERTFLEET_ALLOW_HTTP_LOOPBACK=0 "$CF" provider ensure challtestsrv "$N" "v1" >"$tmp/out" 2>&1
+check_eq "a provider API on http loopback without the option exits 2" "$?" 2
+check "the message names the account and URL" grep -qF "provider challtestsrv: \"url\" $CERTFLEET_CHALLTESTSRV_URL: plain http is refused" "$tmp/out"
+"$CF" provider ensure challtestsrv "$N" "v1" >"$tmp/out" 2>&1
+check_eq "with the option it works" "$?" 0
+printf '{ "providers": { "cf": { "type": "cloudflare", "api_url": "http://api.%s/client/v4", "api_token": "t" } } }\n' \
+	"$ZONE" >"$tmp/p.json"
+chmod 600 "$tmp/p.json"
+CERTFLEET_PROVIDERS="$tmp/p.json" "$CF" provider ensure cf "$N" "v1" >"$tmp/out" 2>&1
+check_eq "a provider API on http off loopback exits 2, option or not" "$?" 2
+check "the message names the account and URL" grep -qF "provider cf: \"api_url\" http://api.$ZONE/client/v4: plain http is refused" "$tmp/out"
+
+finish
