@@ -188,6 +188,8 @@ cmd_account(struct config *cfg, int argc, char **argv)
 	}
 	if (strcmp(o.sub, "register") == 0 && !config_directory_ok(cfg, "account register"))
 		return EXIT_USAGE;
+	if ((rc = cmd_protect_memory("account")) != EXIT_OK)
+		return rc;
 	if ((c = cmd_connect(cfg, true)) == NULL)
 		return EXIT_FAILURE_RUNTIME;
 	found = account_load(c, cfg->directory_url, &acct, &err);

@@ -367,6 +367,9 @@ cmd_provider(struct config *cfg, int argc, char **argv)
 
 	if ((rc = provider_parse(cfg, argc, argv, &action, &help)) != EXIT_OK || help)
 		return rc;
+	/* the accounts' credentials are read into memory */
+	if ((rc = cmd_protect_memory("provider")) != EXIT_OK)
+		return rc;
 	if ((rc = provider_wire(cfg, action, &p)) != EXIT_OK)
 		goto out;
 	if (strcmp(action, "list") == 0) {

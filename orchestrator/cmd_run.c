@@ -548,6 +548,8 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		return rc;
 	if (!config_directory_ok(cfg, "run"))
 		return EXIT_USAGE;
+	if ((rc = cmd_protect_memory("run")) != EXIT_OK)
+		return rc;
 	/* before any thread starts, so that every thread leaves the signals to it */
 	if ((r.stopper = stopper_start(&stop_requested, EXIT_INTERRUPTED, &err)) == NULL) {
 		log_error("run: %s", err.msg);

@@ -27,6 +27,13 @@ struct account;
  */
 int cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
 
+/*
+ * For commands that hold private keys or credentials in memory: no core dump (RLIMIT_CORE 0) and
+ * not dumpable (PR_SET_DUMPABLE 0: no core, no ptrace and no /proc/PID/mem or environ for other
+ * processes of the same user). Returns EXIT_OK, or the exit code after logging why.
+ */
+int cmd_protect_memory(const char *cmd);
+
 /* Parses a whole number flag value in [min, max]; logs an error naming the flag on failure. */
 int cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out);
 

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "db.h"
@@ -56,6 +58,22 @@ cmd_connect(const struct config *cfg, bool need_schema)
 		return NULL;
 	}
 	return c;
+}
+
+int
+cmd_protect_memory(const char *cmd)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0) {
+		log_error("%s: setrlimit RLIMIT_CORE 0: %s", cmd, strerror(errno));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		log_error("%s: prctl PR_SET_DUMPABLE 0: %s", cmd, strerror(errno));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	return EXIT_OK;
 }
 
 int

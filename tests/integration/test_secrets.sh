@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_secrets.sh - what keeps keys and credentials from leaking: only https to the CA and the
-# provider APIs (plain http only to a loopback host, and only when allowed).
+# provider APIs (plain http only to a loopback host, and only when allowed); no core dump and no
+# ptrace of a process that holds keys (RLIMIT_CORE 0, PR_SET_DUMPABLE 0).
 . "$(dirname "$0")/lib.sh"
 
 db_new || { not_ok "create database"; finish; exit 1; }
@@ -54,5 +55,31 @@ chmod 600 "$tmp/p.json"
 CERTFLEET_PROVIDERS="$tmp/p.json" "$CF" provider ensure cf "$N" "v1" >"$tmp/out" 2>&1
 check_eq "a provider API on http off loopback exits 2, option or not" "$?" 2
 check "the message names the account and URL" grep -qF "provider cf: \"api_url\" http://api.$ZONE/client/v4: plain http is refused" "$tmp/out"
+
+# --- run holds keys: its core limit is 0 and it is not dumpable. A process that is not dumpable
+# has the files in its /proc/PID owned by root, so run runs as nobody here to tell the two apart.
+check "account register for Pebble" register
+ntmp=$(mktemp -d)
+chown 65534 "$ntmp"
+setpriv --reuid=65534 --regid=65534 --clear-groups env CERTFLEET_JOURNAL="$ntmp/journal" \
+	"$CF" run --follow --poll-only --no-progress >"$tmp/run.out" 2>&1 &
+rpid=$!
+for _ in $(seq 100); do grep -q "run: account" "$tmp/run.out" 2>/dev/null && break; sleep 0.1; done
+if grep -q "run: account" "$tmp/run.out"; then
+	check_eq "run: core file size limit 0" "$(awk '/^Max core file size/ { print $5 " " $6 }' "/proc/$rpid/limits")" "0 0"
+	check_eq "run: not dumpable (its /proc/PID/status belongs to root, not to nobody)" "$(stat -c %u "/proc/$rpid/status")" 0
+	check_eq "run: it runs as nobody" "$(awk '/^Uid:/ { print $2 }' "/proc/$rpid/status")" 65534
+else
+	not_ok "run as nobody started ($(head -c 300 "$tmp/run.out"))"
+fi
+kill -TERM "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
+# a process that holds no key stays as it was: its /proc/PID files are its user's
+setpriv --reuid=65534 --regid=65534 --clear-groups sleep 5 &
+spid=$!
+sleep 0.2
+check_eq "a plain process of nobody: its /proc/PID/status is nobody's (the check above can fail)" "$(stat -c %u "/proc/$spid/status")" 65534
+kill "$spid"
+rm -rf "$ntmp"
 
 finish
