@@ -20,7 +20,7 @@ cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct a
 		return EXIT_USAGE;
 	}
 	if ((*c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	found = account_load(*c, cfg->directory_url, acct, &err);
 	if (found == 1)
 		return EXIT_OK;
@@ -191,7 +191,7 @@ cmd_account(struct config *cfg, int argc, char **argv)
 	if ((rc = cmd_protect_memory("account")) != EXIT_OK)
 		return rc;
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	found = account_load(c, cfg->directory_url, &acct, &err);
 	if (found < 0) {
 		log_error("%s", err.msg);

@@ -367,6 +367,8 @@ cmd_provider(struct config *cfg, int argc, char **argv)
 
 	if ((rc = provider_parse(cfg, argc, argv, &action, &help)) != EXIT_OK || help)
 		return rc;
+	if (!cmd_db_allowed(cfg, "provider"))
+		return EXIT_USAGE;
 	/* the accounts' credentials are read into memory */
 	if ((rc = cmd_protect_memory("provider")) != EXIT_OK)
 		return rc;

@@ -17,8 +17,17 @@ int cmd_cancel(struct config *cfg, int argc, char **argv);
 int cmd_cleanup(struct config *cfg, int argc, char **argv);
 int cmd_provider(struct config *cfg, int argc, char **argv);
 
-/* Connects (and checks the schema when need_schema), or logs why not and returns NULL. */
+/*
+ * Connects (and checks the schema when need_schema), or logs why not and returns NULL. A server
+ * off loopback must be verified (sslmode=verify-full) unless CERTFLEET_DB_ALLOW_PLAINTEXT=1.
+ */
 PGconn *cmd_connect(const struct config *cfg, bool need_schema);
+
+/* The exit code for the last cmd_connect that failed: EXIT_USAGE when its settings were refused. */
+int cmd_connect_failure(void);
+
+/* Whether CERTFLEET_DB (or --db) may be used (see cmd_connect); logs why not, prefixed by cmd. */
+bool cmd_db_allowed(const struct config *cfg, const char *cmd);
 
 struct account;
 /*

@@ -33,6 +33,8 @@ config_defaults(struct config *cfg)
 	cfg->provider = env("CERTFLEET_PROVIDER") ? env("CERTFLEET_PROVIDER") : "challtestsrv";
 	cfg->allow_http_loopback = env("CERTFLEET_ALLOW_HTTP_LOOPBACK") &&
 	    strcmp(env("CERTFLEET_ALLOW_HTTP_LOOPBACK"), "1") == 0;
+	cfg->db_allow_plaintext = env("CERTFLEET_DB_ALLOW_PLAINTEXT") &&
+	    strcmp(env("CERTFLEET_DB_ALLOW_PLAINTEXT"), "1") == 0;
 	cfg->verbosity = CF_LOG_INFO;
 	if (lvl) {
 		static const char *const names[] = { "error", "warn", "info", "debug" };

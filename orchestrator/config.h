@@ -15,6 +15,7 @@ struct config {
 	const char *providers_path;    /* CERTFLEET_PROVIDERS: the provider accounts file */
 	const char *provider;          /* CERTFLEET_PROVIDER, --provider: default for enqueue */
 	bool allow_http_loopback;      /* CERTFLEET_ALLOW_HTTP_LOOPBACK=1, --allow-http-loopback */
+	bool db_allow_plaintext;       /* CERTFLEET_DB_ALLOW_PLAINTEXT=1: a remote database unverified */
 	int verbosity;                 /* CERTFLEET_LOG (error|warn|info|debug), -v, -q */
 };
 

@@ -56,6 +56,21 @@ CERTFLEET_PROVIDERS="$tmp/p.json" "$CF" provider ensure cf "$N" "v1" >"$tmp/out"
 check_eq "a provider API on http off loopback exits 2, option or not" "$?" 2
 check "the message names the account and URL" grep -qF "provider cf: \"api_url\" http://api.$ZONE/client/v4: plain http is refused" "$tmp/out"
 
+# --- a database off loopback must be verified (sslmode=verify-full) unless the operator opts out
+REMOTE="postgresql://certfleet:db-secret@db.$ZONE:5432/certfleet?connect_timeout=1"
+for cmd in status "enqueue x.$ZONE" "run --no-progress" "cancel --all"; do
+	CERTFLEET_DB="$REMOTE" "$CF" $cmd >"$tmp/out" 2>&1
+	rc=$?
+	check_eq "${cmd%% *} with an unverified remote database exits 2" "$rc" 2
+	check "${cmd%% *}: the message names the host and sslmode=verify-full, not the password" \
+		bash -c "grep -q 'database server db.$ZONE is not on a loopback address.*sslmode=verify-full' '$tmp/out' && ! grep -q db-secret '$tmp/out'"
+done
+CERTFLEET_DB="$REMOTE&sslmode=verify-full" "$CF" status >"$tmp/out" 2>&1
+check_eq "with sslmode=verify-full it tries to connect (and fails: no such host)" "$?" 1
+CERTFLEET_DB_ALLOW_PLAINTEXT=1 CERTFLEET_DB="$REMOTE" "$CF" status >"$tmp/out" 2>&1
+check_eq "with CERTFLEET_DB_ALLOW_PLAINTEXT=1 it tries to connect" "$?" 1
+check "status on the loopback database works as before" bash -c "'$CF' status >/dev/null"
+
 # --- run holds keys: its core limit is 0 and it is not dumpable. A process that is not dumpable
 # has the files in its /proc/PID owned by root, so run runs as nobody here to tell the two apart.
 check "account register for Pebble" register
