@@ -32,15 +32,23 @@ account_clear(struct account *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int
-account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
+/*
+ * The newest valid account of directory_url, with its key when with_key. Without it the statement
+ * names no key column, so that a role without SELECT on accounts.key_pem (certfleet_enqueue,
+ * certfleet_report) may run it.
+ */
+static int
+account_query(PGconn *c, const char *directory_url, bool with_key, struct account *out, cf_err *err)
 {
 	const char *p[] = { directory_url };
 	PGresult *res;
 
 	memset(out, 0, sizeof(*out));
-	res = db_exec(c, "loading the account",
+	res = db_exec(c, "loading the account", with_key ?
 	    "SELECT id, directory_url, account_url, key_pem, key_thumbprint, "
+	    "array_to_string(contact, ',') AS contact, issuer_domain, created_at::text AS created_at "
+	    "FROM accounts WHERE directory_url = $1 AND status = 'valid' ORDER BY id DESC LIMIT 1" :
+	    "SELECT id, directory_url, account_url, key_thumbprint, "
 	    "array_to_string(contact, ',') AS contact, issuer_domain, created_at::text AS created_at "
 	    "FROM accounts WHERE directory_url = $1 AND status = 'valid' ORDER BY id DESC LIMIT 1",
 	    1, p, err);
@@ -53,13 +61,25 @@ account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *
 	out->id = db_get_i64(res, 0, "id");
 	out->directory_url = cf_strdup(db_get(res, 0, "directory_url"));
 	out->account_url = cf_strdup(db_get(res, 0, "account_url"));
-	out->key_pem = cf_strdup(db_get(res, 0, "key_pem"));
+	out->key_pem = with_key ? cf_strdup(db_get(res, 0, "key_pem")) : NULL;
 	out->thumbprint = cf_strdup(db_get(res, 0, "key_thumbprint"));
 	out->contact = cf_strdup(db_get(res, 0, "contact"));
 	out->issuer = cf_strdup(db_get(res, 0, "issuer_domain"));
 	out->created_at = cf_strdup(db_get(res, 0, "created_at"));
 	PQclear(res);
 	return 1;
+}
+
+int
+account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
+{
+	return account_query(c, directory_url, true, out, err);
+}
+
+int
+account_load_public(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
+{
+	return account_query(c, directory_url, false, out, err);
 }
 
 static json_t *
@@ -211,7 +231,7 @@ account_register(PGconn *c, const struct account_register_opts *o, struct accoun
 	if (res == NULL)
 		goto out;
 	PQclear(res);
-	rc = account_load(c, o->directory_url, out, err) == 1 ? 0 : -1;
+	rc = account_load_public(c, o->directory_url, out, err) == 1 ? 0 : -1;
 	goto out;
 oom:
 	cf_errf(err, "account register: out of memory");

@@ -25,6 +25,9 @@ void account_clear(struct account *a);
 /* The newest account registered for directory_url: 1 found, 0 none, -1 error. */
 int account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err) CF_MUST;
 
+/* The same without the key (out->key_pem NULL), for commands that sign nothing. */
+int account_load_public(PGconn *c, const char *directory_url, struct account *out, cf_err *err) CF_MUST;
+
 struct account_register_opts {
 	const char *directory_url;
 	const char *const *contacts;  /* "mailto:..." URLs */
@@ -34,7 +37,7 @@ struct account_register_opts {
 	struct http_settings http;
 };
 
-/* Creates a key, registers it with the CA and stores the account. */
+/* Creates a key, registers it with the CA and stores the account; out gets it without its key. */
 int account_register(PGconn *c, const struct account_register_opts *o, struct account *out,
     cf_err *err) CF_MUST;
 

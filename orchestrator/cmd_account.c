@@ -7,8 +7,9 @@
 #include "commands.h"
 #include "log.h"
 
-int
-cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
+/* cmd_open_account and cmd_open_account_public: with_key says whether the key is loaded. */
+static int
+open_account(const struct config *cfg, const char *cmd, bool with_key, PGconn **c, struct account *acct)
 {
 	cf_err err;
 	int found;
@@ -21,7 +22,8 @@ cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct a
 	}
 	if ((*c = cmd_connect(cfg, true)) == NULL)
 		return cmd_connect_failure();
-	found = account_load(*c, cfg->directory_url, acct, &err);
+	found = with_key ? account_load(*c, cfg->directory_url, acct, &err) :
+	    account_load_public(*c, cfg->directory_url, acct, &err);
 	if (found == 1)
 		return EXIT_OK;
 	if (found < 0)
@@ -31,6 +33,18 @@ cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct a
 	PQfinish(*c);
 	*c = NULL;
 	return found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+}
+
+int
+cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
+{
+	return open_account(cfg, cmd, true, c, acct);
+}
+
+int
+cmd_open_account_public(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
+{
+	return open_account(cfg, cmd, false, c, acct);
 }
 
 static void
@@ -192,7 +206,8 @@ cmd_account(struct config *cfg, int argc, char **argv)
 		return rc;
 	if ((c = cmd_connect(cfg, true)) == NULL)
 		return cmd_connect_failure();
-	found = account_load(c, cfg->directory_url, &acct, &err);
+	/* show prints no key, and register only looks whether there is an account */
+	found = account_load_public(c, cfg->directory_url, &acct, &err);
 	if (found < 0) {
 		log_error("%s", err.msg);
 		rc = EXIT_FAILURE_RUNTIME;

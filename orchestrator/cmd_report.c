@@ -123,7 +123,7 @@ cmd_records(struct config *cfg, int argc, char **argv)
 		log_error("records: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if ((rc = cmd_open_account(cfg, "records", &c, &acct)) != EXIT_OK)
+	if ((rc = cmd_open_account_public(cfg, "records", &c, &acct)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
 	snprintf(acct_id, sizeof(acct_id), "%lld", (long long)acct.id);

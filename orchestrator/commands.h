@@ -36,6 +36,9 @@ struct account;
  */
 int cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
 
+/* The same without the account's key, for commands that sign nothing (enqueue, records). */
+int cmd_open_account_public(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
+
 /*
  * For commands that hold private keys or credentials in memory: no core dump (RLIMIT_CORE 0) and
  * not dumpable (PR_SET_DUMPABLE 0: no core, no ptrace and no /proc/PID/mem or environ for other

@@ -318,6 +318,9 @@ EOF
     if [[ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'certfleet'")" != 1 ]]; then
         "${psql[@]}" -c "CREATE ROLE certfleet LOGIN CREATEDB"
     fi
+    # CREATEROLE: `certfleet migrate` creates the least-privilege roles, and tests make login
+    # roles that hold them
+    "${psql[@]}" -c "ALTER ROLE certfleet CREATEROLE"
     if [[ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'certfleet'")" != 1 ]]; then
         "${psql[@]}" -c "CREATE DATABASE certfleet OWNER certfleet"
     fi
