@@ -7,6 +7,8 @@
 #   make asan       build and run the unit tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan       build under ThreadSanitizer (build-tsan/)
 #   make faults     build-faults/certfleet, whose fault points the durability tests arm
+#   make sanitize   the unit tests under ASan+UBSan, then test_issue and test_durable under ASan+UBSan
+#                   and under TSan (what .ci/run adds to make test)
 #   make bench      throughput, CPU, memory and a 10,000-order hold test, beside lego and uacme
 
 CC      ?= cc
@@ -31,7 +33,7 @@ TEST_BINS = $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all unit test demo bench asan tsan faults clean deps
+.PHONY: all unit test demo bench asan tsan faults sanitize clean deps
 
 all: $(BUILD)/certfleet $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench_crypto $(BUILD)/bench_queue
 
@@ -90,10 +92,22 @@ bench: deps
 	CERTFLEET_BIN=$(CURDIR)/$(BUILD)/certfleet bench/bench.sh
 
 asan:
-	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit
+	$(MAKE) BUILD=build-asan SANFLAGS="$(ASAN_FLAGS)" unit
 
 tsan:
-	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-sanitize-recover=all" all
+	$(MAKE) BUILD=build-tsan SANFLAGS="$(TSAN_FLAGS)" all
+
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+TSAN_FLAGS = -fsanitize=thread -fno-sanitize-recover=all
+SAN_TESTS ?= test_issue test_durable
+
+# The sanitizer builds on the integration tests that drive the most threads: a finding fails the
+# run (UBSan and ASan abort; TSan exits 66 at its first report).
+sanitize: asan
+	$(MAKE) BUILD=build-asan SANFLAGS="$(ASAN_FLAGS)" all
+	ASAN_OPTIONS=detect_leaks=1 BUILD=build-asan CERTFLEET_TESTS="$(SAN_TESTS)" tests/run.sh
+	$(MAKE) BUILD=build-tsan SANFLAGS="$(TSAN_FLAGS)" all
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=build-tsan CERTFLEET_TESTS="$(SAN_TESTS)" tests/run.sh
 
 # The binary of the tests that kill a run at a chosen moment (common/fault.h); never installed.
 faults:

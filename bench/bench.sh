@@ -46,6 +46,9 @@ export CERTFLEET_PG_PORT=25532 CERTFLEET_PEBBLE_PORT=14100 CERTFLEET_PEBBLE_MGMT
 export CERTFLEET_DNS_PORT=8153 CERTFLEET_CHALLTESTSRV_PORT=8155
 stack() { "$repo/scripts/stack.sh" "$@"; }
 tmp=$(mktemp -d)
+# the key-encryption key the runs seal their keys under (each start_stack begins a new database)
+export CERTFLEET_KEK_FILE=$tmp/kek
+"$cf" keys generate-kek "$CERTFLEET_KEK_FILE" >/dev/null || exit 1
 cleanup() { stack stop >/dev/null 2>&1; rm -rf "$tmp"; }
 trap cleanup EXIT
 

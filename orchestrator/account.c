@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "jws.h"
+#include "keyring.h"
 #include "keys.h"
 #include "log.h"
 
@@ -32,22 +33,14 @@ account_clear(struct account *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/*
- * The newest valid account of directory_url, with its key when with_key. Without it the statement
- * names no key column, so that a role without SELECT on accounts.key_pem (certfleet_enqueue,
- * certfleet_report) may run it.
- */
-static int
-account_query(PGconn *c, const char *directory_url, bool with_key, struct account *out, cf_err *err)
+int
+account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
 {
 	const char *p[] = { directory_url };
 	PGresult *res;
 
 	memset(out, 0, sizeof(*out));
-	res = db_exec(c, "loading the account", with_key ?
-	    "SELECT id, directory_url, account_url, key_pem, key_thumbprint, "
-	    "array_to_string(contact, ',') AS contact, issuer_domain, created_at::text AS created_at "
-	    "FROM accounts WHERE directory_url = $1 AND status = 'valid' ORDER BY id DESC LIMIT 1" :
+	res = db_exec(c, "loading the account",
 	    "SELECT id, directory_url, account_url, key_thumbprint, "
 	    "array_to_string(contact, ',') AS contact, issuer_domain, created_at::text AS created_at "
 	    "FROM accounts WHERE directory_url = $1 AND status = 'valid' ORDER BY id DESC LIMIT 1",
@@ -61,7 +54,6 @@ account_query(PGconn *c, const char *directory_url, bool with_key, struct accoun
 	out->id = db_get_i64(res, 0, "id");
 	out->directory_url = cf_strdup(db_get(res, 0, "directory_url"));
 	out->account_url = cf_strdup(db_get(res, 0, "account_url"));
-	out->key_pem = with_key ? cf_strdup(db_get(res, 0, "key_pem")) : NULL;
 	out->thumbprint = cf_strdup(db_get(res, 0, "key_thumbprint"));
 	out->contact = cf_strdup(db_get(res, 0, "contact"));
 	out->issuer = cf_strdup(db_get(res, 0, "issuer_domain"));
@@ -71,15 +63,30 @@ account_query(PGconn *c, const char *directory_url, bool with_key, struct accoun
 }
 
 int
-account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
+account_load_key(PGconn *c, struct account *a, cf_err *err)
 {
-	return account_query(c, directory_url, true, out, err);
-}
+	char id[24];
+	const char *p[] = { id };
+	PGresult *res;
+	int rc = -1;
 
-int
-account_load_public(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
-{
-	return account_query(c, directory_url, false, out, err);
+	snprintf(id, sizeof(id), "%" PRId64, a->id);
+	res = db_exec(c, "loading the account key", "SELECT key_pem FROM accounts WHERE id = $1", 1, p, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		cf_errf(err, "loading the key of account %s: not found", id);
+		goto out;
+	}
+	cf_secret_free(a->key_pem);
+	a->key_pem = keyring_open(keyring_installed(), SEAL_AT_ACCOUNTS, PQgetvalue(res, 0, 0), err);
+	if (a->key_pem == NULL)
+		goto out;
+	rc = 0;
+out:
+	/* the PGresult holds the key as it is stored: sealed, or plain before `certfleet migrate` */
+	PQclear(res);
+	return rc;
 }
 
 static json_t *
@@ -170,7 +177,7 @@ account_register(PGconn *c, const struct account_register_opts *o, struct accoun
 {
 	json_t *dir = NULL, *payload = NULL, *contacts = NULL;
 	EVP_PKEY *key = NULL;
-	char *text = NULL, *location = NULL, *key_pem = NULL, *arr = NULL;
+	char *text = NULL, *location = NULL, *key_pem = NULL, *sealed = NULL, *arr = NULL;
 	char thumb[44];
 	const char *new_account, *nonce_url, *tos, *issuer = o->issuer;
 	cf_buf contact_lit = { 0 };
@@ -220,9 +227,12 @@ account_register(PGconn *c, const struct account_register_opts *o, struct accoun
 	key = key_generate(KEY_EC_P256, err);
 	if (key == NULL || jwk_thumbprint(key, thumb, err) != 0 || (key_pem = key_to_pem(key, err)) == NULL)
 		goto out;
+	/* sealed before the CA sees the account: without a KEK nothing is registered */
+	if ((sealed = keyring_seal(keyring_installed(), SEAL_AT_ACCOUNTS, key_pem, err)) == NULL)
+		goto out;
 	if (post_new_account(&o->http, key, nonce_url, new_account, text, &location, err) != 0)
 		goto out;
-	const char *p[] = { o->directory_url, location, key_pem, thumb, contact_lit.data, issuer };
+	const char *p[] = { o->directory_url, location, sealed, thumb, contact_lit.data, issuer };
 	PGresult *res = db_exec(c, "storing the account",
 	    "INSERT INTO accounts (directory_url, account_url, key_pem, key_thumbprint, contact, issuer_domain) "
 	    "VALUES ($1, $2, $3, $4, $5::text[], $6) "
@@ -231,12 +241,13 @@ account_register(PGconn *c, const struct account_register_opts *o, struct accoun
 	if (res == NULL)
 		goto out;
 	PQclear(res);
-	rc = account_load_public(c, o->directory_url, out, err) == 1 ? 0 : -1;
+	rc = account_load(c, o->directory_url, out, err) == 1 ? 0 : -1;
 	goto out;
 oom:
 	cf_errf(err, "account register: out of memory");
 out:
 	cf_secret_free(key_pem);
+	free(sealed);
 	EVP_PKEY_free(key);
 	json_decref(dir);
 	json_decref(payload);

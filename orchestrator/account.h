@@ -13,7 +13,7 @@ struct account {
 	int64_t id;
 	char *directory_url;
 	char *account_url;
-	char *key_pem;           /* secret: never printed or logged */
+	char *key_pem;           /* secret, opened by account_load_key only: never printed or logged */
 	char *thumbprint;
 	char *contact;           /* comma-separated */
 	char *issuer;            /* issuer domain name for records */
@@ -22,11 +22,14 @@ struct account {
 
 void account_clear(struct account *a);
 
-/* The newest account registered for directory_url: 1 found, 0 none, -1 error. */
+/*
+ * The newest account registered for directory_url, without its key (key_pem NULL): 1 found,
+ * 0 none, -1 error. Commands that do not sign never read the key.
+ */
 int account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err) CF_MUST;
 
-/* The same without the key (out->key_pem NULL), for commands that sign nothing. */
-int account_load_public(PGconn *c, const char *directory_url, struct account *out, cf_err *err) CF_MUST;
+/* a->key_pem from a's row, opened with the installed keyring (keyring.h) when sealed. */
+int account_load_key(PGconn *c, struct account *a, cf_err *err) CF_MUST;
 
 struct account_register_opts {
 	const char *directory_url;
@@ -37,7 +40,7 @@ struct account_register_opts {
 	struct http_settings http;
 };
 
-/* Creates a key, registers it with the CA and stores the account; out gets it without its key. */
+/* Creates a key, registers it with the CA and stores the account. */
 int account_register(PGconn *c, const struct account_register_opts *o, struct account *out,
     cf_err *err) CF_MUST;
 

@@ -7,9 +7,8 @@
 #include "commands.h"
 #include "log.h"
 
-/* cmd_open_account and cmd_open_account_public: with_key says whether the key is loaded. */
-static int
-open_account(const struct config *cfg, const char *cmd, bool with_key, PGconn **c, struct account *acct)
+int
+cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
 {
 	cf_err err;
 	int found;
@@ -22,8 +21,7 @@ open_account(const struct config *cfg, const char *cmd, bool with_key, PGconn **
 	}
 	if ((*c = cmd_connect(cfg, true)) == NULL)
 		return cmd_connect_failure();
-	found = with_key ? account_load(*c, cfg->directory_url, acct, &err) :
-	    account_load_public(*c, cfg->directory_url, acct, &err);
+	found = account_load(*c, cfg->directory_url, acct, &err);
 	if (found == 1)
 		return EXIT_OK;
 	if (found < 0)
@@ -33,18 +31,6 @@ open_account(const struct config *cfg, const char *cmd, bool with_key, PGconn **
 	PQfinish(*c);
 	*c = NULL;
 	return found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
-}
-
-int
-cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
-{
-	return open_account(cfg, cmd, true, c, acct);
-}
-
-int
-cmd_open_account_public(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct)
-{
-	return open_account(cfg, cmd, false, c, acct);
 }
 
 static void
@@ -165,12 +151,15 @@ account_do_register(PGconn *c, const struct config *cfg, struct account_opts *o,
     int found)
 {
 	cf_err err;
+	int rc;
 
 	if (found == 1 && !o->force_new) {
 		printf("an account for this directory exists already (use --new for another):\n");
 		account_print(acct);
 		return EXIT_OK;
 	}
+	if ((rc = cmd_keyring("account register", true)) != EXIT_OK)
+		return rc;
 	account_clear(acct);
 	o->ro.directory_url = cfg->directory_url;
 	o->ro.contacts = o->contacts;
@@ -206,8 +195,7 @@ cmd_account(struct config *cfg, int argc, char **argv)
 		return rc;
 	if ((c = cmd_connect(cfg, true)) == NULL)
 		return cmd_connect_failure();
-	/* show prints no key, and register only looks whether there is an account */
-	found = account_load_public(c, cfg->directory_url, &acct, &err);
+	found = account_load(c, cfg->directory_url, &acct, &err);
 	if (found < 0) {
 		log_error("%s", err.msg);
 		rc = EXIT_FAILURE_RUNTIME;

@@ -300,7 +300,7 @@ enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_op
 	cf_err err;
 	int rc;
 
-	if ((rc = cmd_open_account_public(cfg, "enqueue", &c, &acct)) != EXIT_OK)
+	if ((rc = cmd_open_account(cfg, "enqueue", &c, &acct)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
 	eo->provider = cfg->provider;

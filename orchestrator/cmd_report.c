@@ -43,7 +43,7 @@ cmd_status(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return cmd_connect_failure();
+		return EXIT_FAILURE_RUNTIME;
 	res = db_exec(c, "counting jobs",
 	    "SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['ready','running','issued','failed','cancelled']) "
 	    "WITH ORDINALITY AS s(state, ord) LEFT JOIN jobs j ON j.state = s.state GROUP BY s.state, s.ord "
@@ -123,7 +123,7 @@ cmd_records(struct config *cfg, int argc, char **argv)
 		log_error("records: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if ((rc = cmd_open_account_public(cfg, "records", &c, &acct)) != EXIT_OK)
+	if ((rc = cmd_open_account(cfg, "records", &c, &acct)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
 	snprintf(acct_id, sizeof(acct_id), "%lld", (long long)acct.id);

@@ -555,7 +555,15 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	if ((rc = cmd_open_account(cfg, "run", &r.c, &r.acct)) != EXIT_OK || (rc = run_wire(cfg, &o, &r)) != EXIT_OK)
+	if ((rc = cmd_keyring("run", true)) != EXIT_OK || (rc = cmd_open_account(cfg, "run", &r.c, &r.acct)) != EXIT_OK)
+		goto out;
+	/* the account key opens before anything is claimed or replayed: a wrong KEK changes nothing */
+	if (account_load_key(r.c, &r.acct, &err) != 0) {
+		log_error("run: %s", err.msg);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((rc = run_wire(cfg, &o, &r)) != EXIT_OK)
 		goto out;
 	t0 = cf_mono_ms();
 	log_info("run: account %s, %ld worker%s, %ld orders in flight each", r.acct.account_url, o.nworkers,

@@ -16,6 +16,13 @@ int cmd_records(struct config *cfg, int argc, char **argv);
 int cmd_cancel(struct config *cfg, int argc, char **argv);
 int cmd_cleanup(struct config *cfg, int argc, char **argv);
 int cmd_provider(struct config *cfg, int argc, char **argv);
+int cmd_keys(struct config *cfg, int argc, char **argv);
+
+/*
+ * migrate's last step: seals the plain private keys of the database under the current KEK; with
+ * plain keys and no KEK, or sealed keys under a KEK not loaded, changes nothing. An exit code.
+ */
+int cmd_migrate_keys(PGconn *c);
 
 /*
  * Connects (and checks the schema when need_schema), or logs why not and returns NULL. A server
@@ -36,15 +43,19 @@ struct account;
  */
 int cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
 
-/* The same without the account's key, for commands that sign nothing (enqueue, records). */
-int cmd_open_account_public(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
-
 /*
  * For commands that hold private keys or credentials in memory: no core dump (RLIMIT_CORE 0) and
  * not dumpable (PR_SET_DUMPABLE 0: no core, no ptrace and no /proc/PID/mem or environ for other
  * processes of the same user). Returns EXIT_OK, or the exit code after logging why.
  */
 int cmd_protect_memory(const char *cmd);
+
+/*
+ * Loads the key-encryption keys the environment names (keyring.h) and installs them for this
+ * process; need_current: a command that seals keys refuses to start without a current one.
+ * EXIT_OK, or the exit code after logging why (prefixed by cmd).
+ */
+int cmd_keyring(const char *cmd, bool need_current);
 
 /* Parses a whole number flag value in [min, max]; logs an error naming the flag on failure. */
 int cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "keyring.h"
 #include "log.h"
 #include "store.h"
 
@@ -226,15 +227,33 @@ set_str(json_t *o, const char *key, const char *v)
 		json_object_set_new(o, key, json_string(v));
 }
 
-/* The entry of m as one line of JSON (malloc'd, ends in "\n"; holds secrets), or NULL. */
+/* v sealed for the journal under key, when v is set; -1 with err. */
+static int
+set_sealed(json_t *o, const char *key, const char *v, cf_err *err)
+{
+	char *sealed;
+
+	if (v == NULL)
+		return 0;
+	if ((sealed = keyring_seal(keyring_installed(), SEAL_AT_JOURNAL, v, err)) == NULL)
+		return -1;
+	json_object_set_new(o, key, json_string(sealed));
+	free(sealed);
+	return 0;
+}
+
+/*
+ * The entry of m as one line of JSON (malloc'd, ends in "\n"), or NULL with err. Its keys are
+ * sealed as in the database, so the journal holds no key in clear either.
+ */
 static char *
-entry_line(const struct outmsg *m, const char *database, const char *why)
+entry_line(const struct outmsg *m, const char *database, const char *why, cf_err *err)
 {
 	json_t *o = json_object();
 	char *text = NULL, *line = NULL;
 
 	if (o == NULL)
-		return NULL;
+		goto oom;
 	json_object_set_new(o, "v", json_integer(JOURNAL_VERSION));
 	json_object_set_new(o, "kind", json_string(m->kind == OUT_ISSUED ? "issued" : "order"));
 	set_str(o, "database", database);
@@ -246,10 +265,12 @@ entry_line(const struct outmsg *m, const char *database, const char *why)
 	set_str(o, "state", m->state);
 	set_str(o, "finalize_url", m->finalize_url);
 	set_str(o, "certificate_url", m->certificate_url);
-	set_str(o, "key_pem_order", m->key_pem_order);
+	if (set_sealed(o, "key_pem_order", m->key_pem_order, err) != 0)
+		goto fail;
 	set_str(o, "leaf_pem", m->leaf_pem);
 	set_str(o, "chain_pem", m->chain_pem);
-	set_str(o, "key_pem", m->key_pem);
+	if (set_sealed(o, "key_pem", m->key_pem, err) != 0)
+		goto fail;
 	set_str(o, "serial", m->serial);
 	set_str(o, "issuer", m->issuer);
 	if (m->kind == OUT_ISSUED) {
@@ -260,8 +281,15 @@ entry_line(const struct outmsg *m, const char *database, const char *why)
 	json_decref(o);
 	if (text && asprintf(&line, "%s\n", text) < 0)
 		line = NULL;
-	cf_secret_free(text);
-	return line;
+	free(text);
+	if (line != NULL)
+		return line;
+oom:
+	cf_errf(err, "out of memory");
+	return NULL;
+fail:
+	json_decref(o);
+	return NULL;
 }
 
 static char *
@@ -270,6 +298,26 @@ get_str(json_t *o, const char *key)
 	const char *v = json_string_value(json_object_get(o, key));
 
 	return v ? strdup(v) : NULL;
+}
+
+/*
+ * The key under key, opened (an entry of an earlier version holds it in clear); NULL when absent
+ * or when it does not open (*bad set: the entry is kept for a run with the right KEK).
+ */
+static char *
+get_secret(json_t *o, const char *key, bool *bad)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	char *s;
+	cf_err err;
+
+	if (v == NULL)
+		return NULL;
+	if ((s = keyring_open(keyring_installed(), SEAL_AT_JOURNAL, v, &err)) == NULL) {
+		log_error("journal: %s", err.msg);
+		*bad = true;
+	}
+	return s;
 }
 
 /*
@@ -283,6 +331,7 @@ entry_parse(const char *line, const char *database, bool *other)
 	const char *kind = json_string_value(json_object_get(o, "kind"));
 	const char *db = json_string_value(json_object_get(o, "database"));
 	struct outmsg *m = NULL;
+	bool bad = false;
 
 	*other = false;
 	if (o == NULL || json_integer_value(json_object_get(o, "v")) != JOURNAL_VERSION || kind == NULL)
@@ -303,15 +352,15 @@ entry_parse(const char *line, const char *database, bool *other)
 	m->state = get_str(o, "state");
 	m->finalize_url = get_str(o, "finalize_url");
 	m->certificate_url = get_str(o, "certificate_url");
-	m->key_pem_order = get_str(o, "key_pem_order");
+	m->key_pem_order = get_secret(o, "key_pem_order", &bad);
 	m->leaf_pem = get_str(o, "leaf_pem");
 	m->chain_pem = get_str(o, "chain_pem");
-	m->key_pem = get_str(o, "key_pem");
+	m->key_pem = get_secret(o, "key_pem", &bad);
 	m->serial = get_str(o, "serial");
 	m->issuer = get_str(o, "issuer");
 	m->not_before = json_integer_value(json_object_get(o, "not_before"));
 	m->not_after = json_integer_value(json_object_get(o, "not_after"));
-	if (m->order_url == NULL || (m->kind == OUT_ISSUED && (m->leaf_pem == NULL || m->key_pem == NULL ||
+	if (bad || m->order_url == NULL || (m->kind == OUT_ISSUED && (m->leaf_pem == NULL || m->key_pem == NULL ||
 	    m->serial == NULL))) {
 		outmsg_free(m);
 		m = NULL;
@@ -341,11 +390,12 @@ write_all(int fd, const char *buf, size_t n)
 int
 journal_append(struct journal *j, const struct outmsg *m, const char *why, cf_err *err)
 {
-	char *line = entry_line(m, j->database, why);
+	cf_err lerr;
+	char *line = entry_line(m, j->database, why, &lerr);
 	int rc = -1;
 
 	if (line == NULL) {
-		cf_errf(err, "journal %s: out of memory writing job %lld's entry", j->path, (long long)m->job_id);
+		cf_errf(err, "journal %s: writing job %lld's entry: %s", j->path, (long long)m->job_id, lerr.msg);
 		return -1;
 	}
 	pthread_mutex_lock(&j->lock);
@@ -361,7 +411,7 @@ journal_append(struct journal *j, const struct outmsg *m, const char *why, cf_er
 	if (rc == 0)
 		j->appended++;
 	pthread_mutex_unlock(&j->lock);
-	cf_secret_free(line);
+	free(line);
 	return rc;
 }
 

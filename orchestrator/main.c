@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "db.h"
 #include "dbtls.h"
+#include "keyring.h"
 #include "log.h"
 
 struct command {
@@ -28,6 +29,7 @@ static const struct command commands[] = {
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
 	{ "cancel", cmd_cancel, "cancel a job, a run, or everything queued" },
 	{ "cleanup", cmd_cleanup, "delete finished jobs older than a number of days" },
+	{ "keys", cmd_keys, "make a key-encryption key, or re-seal the stored keys under a new one" },
 };
 
 static void
@@ -103,6 +105,26 @@ cmd_protect_memory(const char *cmd)
 }
 
 int
+cmd_keyring(const char *cmd, bool need_current)
+{
+	struct keyring *kr;
+	cf_err err;
+
+	if (keyring_load(&kr, &err) != 0) {
+		log_error("%s: %s", cmd, err.msg);
+		return EXIT_USAGE;
+	}
+	keyring_install(kr);
+	if (need_current && keyring_current_id(kr) == NULL) {
+		log_error("%s: no key-encryption key to seal private keys with: set %s to a file made with "
+		    "'certfleet keys generate-kek FILE' (or provide the systemd credential %s)", cmd, KEYRING_ENV_FILE,
+		    KEYRING_CREDENTIAL);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+int
 cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out)
 {
 	char *end = NULL;
@@ -124,12 +146,15 @@ cmd_migrate(struct config *cfg, int argc, char **argv)
 	static const struct option opts[] = { CONFIG_COMMON_OPTIONS, { 0 } };
 	PGconn *c;
 	cf_err err;
-	int opt, applied = 0;
+	int opt, rc, applied = 0;
 
 	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'h') {
 			printf("usage: certfleet migrate [OPTIONS]\n\n"
-			       "Applies the schema migrations this certfleet carries that the database lacks.\n"
+			       "Applies the schema migrations this certfleet carries that the database lacks,\n"
+			       "then seals any private key stored in plain text (by an older certfleet) under the\n"
+			       "key-encryption key of CERTFLEET_KEK_FILE (see certfleet keys --help); with plain\n"
+			       "keys and no key-encryption key it stops with exit code 2 and leaves them as they are.\n"
 			       "Safe to run again and from several hosts at once.\n\n%s", CONFIG_COMMON_HELP);
 			return EXIT_OK;
 		}
@@ -148,8 +173,9 @@ cmd_migrate(struct config *cfg, int argc, char **argv)
 		return EXIT_FAILURE_RUNTIME;
 	}
 	printf("schema up to date (%d migration%s applied)\n", applied, applied == 1 ? "" : "s");
+	rc = cmd_migrate_keys(c);
 	PQfinish(c);
-	return EXIT_OK;
+	return rc;
 }
 
 int
@@ -180,6 +206,7 @@ main(int argc, char **argv)
 	fprintf(stderr, "certfleet: unknown command \"%s\"\n\n", argv[1]);
 	usage(stderr);
 out:
+	keyring_install(NULL);
 	curl_global_cleanup();
 	return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "db.h"
 #include "dnsname.h"
+#include "keyring.h"
 #include "persist.h"
 #include "pgarray.h"
 
@@ -219,6 +220,7 @@ claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char
 	const char *provider = db_get(res, r, "provider"), *resume = db_get(res, r, "resume");
 	struct job *j = NULL;
 	char *copy = NULL, *save = NULL;
+	cf_err kerr;
 	int rc = -1;
 
 	*out = NULL;
@@ -238,8 +240,12 @@ claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char
 	if (resume != NULL) {
 		const char *sp = strchr(resume, ' ');
 		j->resume_url = sp ? strndup(resume, (size_t)(sp - resume)) : NULL;
-		if (sp && sp[1] != '\0')
-			j->resume_key_pem = strdup(sp + 1);
+		/* opened here: workers never see a sealed key */
+		if (sp && sp[1] != '\0' &&
+		    (j->resume_key_pem = keyring_open(keyring_installed(), SEAL_AT_ORDERS, sp + 1, &kerr)) == NULL) {
+			snprintf(why, whylen, "claim: job %" PRId64 ": the key of its order: %.120s", id, kerr.msg);
+			goto out;
+		}
 	}
 	if (key_type_parse(key_type, &j->key_type) != 0) {
 		snprintf(why, whylen, "claim: job %" PRId64 " has an unknown key type \"%.40s\"", id, key_type);

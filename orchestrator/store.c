@@ -3,6 +3,8 @@
  * statements whose rows come from unnest() over array parameters; store_one writes a single
  * message with the same SQL and one-element arrays. The statements that end a job or put it back
  * in the queue are the queue's (queue.c); this file builds their array parameters.
+ * Private keys are sealed (keyring.h) before they go into a parameter: no statement carries one
+ * in clear, and an order's key is cleared in the statement that stores its result.
  */
 #include "store.h"
 
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "keyring.h"
 #include "pgarray.h"
 #include "queue.h"
 
@@ -41,12 +44,14 @@ static const char *const sql_records =
 static const char *const sql_retire =
     "UPDATE results SET is_current = false WHERE certificate_id = ANY($1::bigint[]) AND is_current";
 
+/* The order's copy of the key is cleared with the result that keeps it (the CTE sees the orders upsert). */
 static const char *const sql_results =
-    "INSERT INTO results (job_id, certificate_id, order_url, leaf_pem, chain_pem, key_pem, serial, "
+    "WITH ins AS (INSERT INTO results (job_id, certificate_id, order_url, leaf_pem, chain_pem, key_pem, serial, "
     "not_before, not_after, issuer) "
     "SELECT j, c, o, l, ch, k, s, to_timestamp(nb), to_timestamp(na), i FROM unnest($1::bigint[], "
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
-    "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i)";
+    "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i) RETURNING order_url) "
+    "UPDATE orders SET key_pem = NULL WHERE order_url IN (SELECT order_url FROM ins) AND key_pem IS NOT NULL";
 
 static const char *const sql_events =
     "INSERT INTO events (job_id, kind, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])";
@@ -131,6 +136,19 @@ struct record_row {
 	bool verified;
 	bool confirmed;
 };
+
+/* plain (NULL stays NULL) sealed at place into a; -1 with err. */
+static int
+add_sealed(struct pgarray *a, const char *place, const char *plain, cf_err *err)
+{
+	char *sealed = NULL;
+
+	if (plain != NULL && (sealed = keyring_seal(keyring_installed(), place, plain, err)) == NULL)
+		return -1;
+	pgarray_add(a, sealed);
+	free(sealed);
+	return 0;
+}
 
 static void
 add_event(struct cols *c, int64_t job, const char *kind, const char *detail)
@@ -234,11 +252,15 @@ fill_record(struct merged *g, const struct outmsg *m)
  * attempt downloads the certificate of any order that is not failed, never ordering it again)
  */
 static int
-fill_issued(struct cols *c, struct merged *g, const struct outmsg *m)
+fill_issued(struct cols *c, struct merged *g, const struct outmsg *m, cf_err *err)
 {
 	struct order_row *row = merged_order(g, m);
 
-	if (row == NULL)
+	if (row == NULL) {
+		cf_errf(err, "storing reports: out of memory");
+		return -1;
+	}
+	if (add_sealed(&c->s_key, SEAL_AT_RESULTS, m->key_pem, err) != 0)
 		return -1;
 	row->state = "valid";
 	pgarray_add_i64(&c->s_job, m->job_id);
@@ -246,7 +268,6 @@ fill_issued(struct cols *c, struct merged *g, const struct outmsg *m)
 	pgarray_add(&c->s_url, m->order_url);
 	pgarray_add(&c->s_leaf, m->leaf_pem);
 	pgarray_add(&c->s_chain, m->chain_pem);
-	pgarray_add(&c->s_key, m->key_pem);
 	pgarray_add(&c->s_serial, m->serial);
 	pgarray_add_i64(&c->s_nb, m->not_before);
 	pgarray_add_i64(&c->s_na, m->not_after);
@@ -268,19 +289,21 @@ fill_failed(struct cols *c, const struct outmsg *m)
 }
 
 /* The merged order rows into the orders statement's columns. */
-static void
-cols_add_orders(struct cols *c, const struct merged *g)
+static int
+cols_add_orders(struct cols *c, const struct merged *g, cf_err *err)
 {
 	for (size_t i = 0; i < g->no; i++) {
+		if (add_sealed(&c->o_key, SEAL_AT_ORDERS, g->orders[i].key_pem, err) != 0)
+			return -1;
 		pgarray_add_i64(&c->o_job, g->orders[i].first->job_id);
 		pgarray_add_i64(&c->o_acct, g->orders[i].first->account_id);
 		pgarray_add(&c->o_url, g->orders[i].first->order_url);
 		pgarray_add(&c->o_state, g->orders[i].state);
 		pgarray_add(&c->o_fin, g->orders[i].finalize_url);
 		pgarray_add(&c->o_cert, g->orders[i].certificate_url);
-		pgarray_add(&c->o_key, g->orders[i].key_pem);
 	}
 	c->norders = g->no;
+	return 0;
 }
 
 /* The merged record rows into the records statement's columns. */
@@ -303,26 +326,32 @@ cols_add_records(struct cols *c, const struct merged *g)
 	c->nrecords = g->nr;
 }
 
-/* One report into the columns, or into the merged rows; -1 on OOM. */
+/* One report into the columns, or into the merged rows; -1 with err. */
 static int
-fill_one(struct cols *c, struct merged *g, const struct outmsg *m)
+fill_one(struct cols *c, struct merged *g, const struct outmsg *m, cf_err *err)
 {
+	int rc = 0;
+
 	switch (m->kind) {
 	case OUT_ORDER:
-		return fill_order(g, m);
+		rc = fill_order(g, m);
+		break;
 	case OUT_RECORD_WRITTEN:
 	case OUT_RECORD_VERIFIED:
-		return fill_record(g, m);
+		rc = fill_record(g, m);
+		break;
 	case OUT_ISSUED:
-		return fill_issued(c, g, m);
+		return fill_issued(c, g, m, err);
 	case OUT_FAILED:
 		fill_failed(c, m);
-		return 0;
+		break;
 	case OUT_EVENT:
 		add_event(c, m->job_id, m->event_kind, m->detail);
-		return 0;
+		break;
 	}
-	return 0;
+	if (rc != 0)
+		cf_errf(err, "storing reports: out of memory");
+	return rc;
 }
 
 /* Fills the columns from list, merging the reports on one order or one record (struct merged). */
@@ -335,17 +364,18 @@ cols_fill(struct cols *c, const struct outmsg *list, cf_err *err)
 
 	for (const struct outmsg *m = list; m; m = m->next)
 		n++;
-	if (merged_init(&g, n) != 0)
+	if (merged_init(&g, n) != 0) {
+		cf_errf(err, "storing reports: out of memory");
 		goto out;
+	}
 	for (const struct outmsg *m = list; m; m = m->next)
-		if (fill_one(c, &g, m) != 0)
+		if (fill_one(c, &g, m, err) != 0)
 			goto out;
-	cols_add_orders(c, &g);
+	if (cols_add_orders(c, &g, err) != 0)
+		goto out;
 	cols_add_records(c, &g);
 	rc = 0;
 out:
-	if (rc != 0)
-		cf_errf(err, "storing reports: out of memory");
 	merged_free(&g);
 	return rc;
 }

@@ -8,6 +8,13 @@ cf=${CERTFLEET_BIN:-$repo/build/certfleet}
 "$repo/scripts/stack.sh" start
 eval "$("$repo/scripts/stack.sh" env)"
 
+# every private key certfleet stores is sealed under a key-encryption key: the demo keeps its own
+# beside the stack's state (set CERTFLEET_KEK_FILE to use another)
+if [ -z "${CERTFLEET_KEK_FILE:-}" ]; then
+	export CERTFLEET_KEK_FILE="${CERTFLEET_STACK_DIR:-$repo/.stack}/demo.kek"
+	[ -e "$CERTFLEET_KEK_FILE" ] || "$cf" keys generate-kek "$CERTFLEET_KEK_FILE"
+fi
+
 "$cf" migrate
 "$cf" account register --agree-tos --contact mailto:ops@demo.example
 "$cf" account show

@@ -11,6 +11,9 @@ T_PASSED=0
 T_FAILED=0
 # each test file's own journal (run --journal), so that no test sees another's entries
 export CERTFLEET_JOURNAL="${TMPDIR:-/tmp}/certfleet-journal.$TEST_NAME.$RUN_ID"
+# and its own key-encryption key: certfleet seals every private key it stores under it
+export CERTFLEET_KEK_FILE="${TMPDIR:-/tmp}/certfleet-kek.$TEST_NAME.$RUN_ID"
+"$CF" keys generate-kek "$CERTFLEET_KEK_FILE" >/dev/null || exit 1
 # challtestsrv's management API and the fake provider APIs are plain http on 127.0.0.1
 export CERTFLEET_ALLOW_HTTP_LOOPBACK=1
 
@@ -50,14 +53,14 @@ check_unfinished() {
 
 # result_keys_checked [SAMPLE]: "MISMATCHED/CHECKED" over every result (or SAMPLE of them, picked
 # at random): does its stored key hold its leaf's public key? One query for all of them (line ends
-# cross it as '~'); the PEMs pass through files in $tmp, the test's private temporary folder, and
-# the last key is removed. About 20 ms per result.
+# cross it as '~'); the keys are opened with `certfleet keys open`; the PEMs pass through files in
+# $tmp, the test's private temporary folder, and the last key is removed. About 25 ms per result.
 result_keys_checked() {
 	local bad=0 n=0 rid leaf key limit=${1:+"ORDER BY random() LIMIT $1"}
 	while IFS='|' read -r rid leaf key; do
 		n=$((n + 1))
 		printf '%s\n' "${leaf//\~/$'\n'}" >"$tmp/leaf.pem"
-		printf '%s\n' "${key//\~/$'\n'}" >"$tmp/key.pem"
+		printf '%s\n' "${key//\~/$'\n'}" | "$CF" keys open results.key_pem >"$tmp/key.pem"
 		cmp -s <(openssl x509 -in "$tmp/leaf.pem" -noout -pubkey 2>/dev/null) \
 			<(openssl pkey -in "$tmp/key.pem" -pubout 2>/dev/null) || bad=$((bad + 1))
 	done < <(sql "SELECT id, translate(leaf_pem, E'\n', '~'), translate(key_pem, E'\n', '~') FROM results ${limit:-}")
@@ -112,6 +115,7 @@ require_tools() {
 }
 
 finish() {
+	rm -f "$CERTFLEET_KEK_FILE"
 	echo "# $TEST_NAME: $T_PASSED passed, $T_FAILED failed"
 	[ "$T_FAILED" -eq 0 ]
 }

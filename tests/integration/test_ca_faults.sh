@@ -69,7 +69,7 @@ lost_new_orders=$(stat_of "sum(v for k, v in d['faults_by_endpoint'].get('/order
 # own state. A garbled answer to a fetch is fetched again.
 check_eq "every certificate has exactly one current result with its key" \
 	"$(sql "SELECT count(*) FROM certificates c WHERE (SELECT count(*) FROM results r WHERE r.certificate_id = c.id
-		AND r.is_current AND r.key_pem LIKE '-----BEGIN PRIVATE KEY-----%' AND r.leaf_pem LIKE '-----BEGIN CERTIFICATE-----%') = 1")" "$certs"
+		AND r.is_current AND r.key_pem LIKE 'cfseal1:%' AND r.leaf_pem LIKE '-----BEGIN CERTIFICATE-----%') = 1")" "$certs"
 check_eq "no certificate without its current result" \
 	"$(sql "SELECT count(*) FROM certificates c WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = c.id AND r.is_current)")" 0
 check_eq "every job issued (none failed, none left)" "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" 0

@@ -92,7 +92,7 @@ r1=$(now)
 check_eq "the second run exits 0" "$rc2" 0
 check_eq "every certificate has exactly one current result with its key" \
 	"$(sql "SELECT count(*) FROM certificates c WHERE (SELECT count(*) FROM results r WHERE r.certificate_id = c.id
-		AND r.is_current AND r.key_pem LIKE '-----BEGIN PRIVATE KEY-----%') = 1")" "$certs"
+		AND r.is_current AND r.key_pem LIKE 'cfseal1:%') = 1")" "$certs"
 check_eq "issued exactly once: one result per certificate, none doubled" "$(sql "SELECT count(*) FROM results")" "$certs"
 check_eq "every job issued" "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" 0
 check_unfinished "after the hang"

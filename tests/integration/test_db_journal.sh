@@ -57,8 +57,9 @@ serials_since | LC_ALL=C sort >"$tmp/ca.serials"
 sql "SELECT serial FROM results" | LC_ALL=C sort >"$tmp/db.serials"
 missing=$(LC_ALL=C comm -23 "$tmp/ca.serials" "$tmp/db.serials")
 check_eq "exactly one certificate the CA issued is not in PostgreSQL" "$(echo "$missing" | grep -c .)" 1
-check "the journal holds that certificate (serial ${missing:-none}) with its key" \
-	grep -q "\"leaf_pem\":\"-----BEGIN CERTIFICATE.*\"key_pem\":\"-----BEGIN PRIVATE KEY.*\"serial\":\"${missing:-none}\"" "$journal"
+check "the journal holds that certificate (serial ${missing:-none}) with its key, sealed" \
+	grep -q "\"leaf_pem\":\"-----BEGIN CERTIFICATE.*\"key_pem\":\"cfseal1:[0-9a-f]\{16\}:.*\"serial\":\"${missing:-none}\"" "$journal"
+check "the journal holds no key in clear" bash -c "! grep -q 'PRIVATE KEY' '$journal'"
 check_eq "its job failed with certfleet:store" \
 	"$(sql "SELECT state || ' ' || last_problem_type FROM jobs WHERE id = $job")" "failed certfleet:store"
 check "the job's error names the serial and the journal" \
@@ -99,7 +100,7 @@ check_eq "the journalled certificate is now its current result, with its key" \
 	"$(sql "SELECT count(*) FROM results WHERE certificate_id = $cert AND is_current AND key_pem IS NOT NULL AND serial = '${missing:-none}'")/$(sql "SELECT count(*) FROM results WHERE certificate_id = $cert")" \
 	1/1
 sql "SELECT leaf_pem FROM results WHERE certificate_id = $cert" >"$tmp/leaf.pem"
-sql "SELECT key_pem FROM results WHERE certificate_id = $cert" >"$tmp/key.pem"
+sql "SELECT key_pem FROM results WHERE certificate_id = $cert" | "$CF" keys open results.key_pem >"$tmp/key.pem"
 check "its key matches the certificate" \
 	cmp -s <(openssl x509 -in "$tmp/leaf.pem" -noout -pubkey 2>/dev/null) <(openssl pkey -in "$tmp/key.pem" -pubout 2>/dev/null)
 rm -f "$tmp/key.pem"

@@ -89,10 +89,11 @@ cf() {
 		CERTFLEET_CHALLTESTSRV_URL="$CERTFLEET_CHALLTESTSRV_URL" CERTFLEET_ALLOW_HTTP_LOOPBACK=1 \
 		CERTFLEET_CHALLTESTSRV_DNS="$CERTFLEET_CHALLTESTSRV_DNS" \
 		CERTFLEET_SEPARATE_NEW_ORDERS="${CERTFLEET_SEPARATE_NEW_ORDERS:-}" \
-		CERTFLEET_JOURNAL=/var/lib/certfleet/journal certfleet "$@"
+		CERTFLEET_JOURNAL=/var/lib/certfleet/journal CERTFLEET_KEK_FILE=/var/lib/certfleet/kek certfleet "$@"
 }
 # cf_log ARGS...: cf with its output kept in $tmp/cf.log (shown on a failure)
 cf_log() { cf "$@" >>"$tmp/cf.log" 2>&1 || { tail -n 20 "$tmp/cf.log" >&2; return 1; }; }
+check "runtime root: certfleet keys generate-kek (as the certfleet user)" cf_log keys generate-kek /var/lib/certfleet/kek
 check "runtime root: certfleet migrate" cf_log migrate
 check "runtime root: certfleet account register" cf_log account register --agree-tos --contact "mailto:ops@$ZONE"
 check "runtime root: certfleet enqueue 5" cf_log enqueue "a.$ZONE" "b.$ZONE,www.b.$ZONE" "*.c.$ZONE" "d.$ZONE" "e.$ZONE"

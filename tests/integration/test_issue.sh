@@ -31,12 +31,13 @@ check_eq "every record verified by the CA" "$(sql "SELECT count(*) FROM records 
 
 # Verify every result with OpenSSL against Pebble's own root and intermediate.
 if pebble_chain_files "$tmp/root.pem" "$tmp/inter.pem"; then ok "fetch Pebble root and intermediate"; else not_ok "fetch Pebble root and intermediate"; fi
-bad_chain=0 bad_san=0 bad_key=0 bad_chainpem=0 n=0
+bad_chain=0 bad_san=0 bad_key=0 bad_chainpem=0 bad_pkcs8=0 n=0
 while IFS='|' read -r rid names; do
 	n=$((n + 1))
 	sql "SELECT leaf_pem FROM results WHERE id = $rid" >"$tmp/leaf.pem"
 	sql "SELECT chain_pem FROM results WHERE id = $rid" >"$tmp/chain.pem"
-	sql "SELECT key_pem FROM results WHERE id = $rid" >"$tmp/key.pem"
+	sql "SELECT key_pem FROM results WHERE id = $rid" | "$CF" keys open results.key_pem >"$tmp/key.pem"
+	head -1 "$tmp/key.pem" | grep -qx -- '-----BEGIN PRIVATE KEY-----' || bad_pkcs8=$((bad_pkcs8 + 1))
 	openssl verify -CAfile "$tmp/root.pem" -untrusted "$tmp/inter.pem" "$tmp/leaf.pem" >/dev/null 2>&1 || bad_chain=$((bad_chain + 1))
 	# the stored chain must be the intermediate that signed the leaf
 	cmp -s <(openssl x509 -in "$tmp/chain.pem" -outform DER) <(openssl x509 -in "$tmp/inter.pem" -outform DER) || bad_chainpem=$((bad_chainpem + 1))
@@ -52,7 +53,8 @@ check_eq "every SAN list equals the requested names" "$bad_san" 0
 check_eq "every stored key matches its certificate" "$bad_key" 0
 check_eq "serial, dates and issuer stored" \
 	"$(sql "SELECT count(*) FROM results WHERE serial ~ '^[0-9a-f]+\$' AND not_after > not_before AND not_after > now() AND issuer <> ''")" 50
-check_eq "key PEM is PKCS#8" "$(sql "SELECT count(*) FROM results WHERE key_pem LIKE '-----BEGIN PRIVATE KEY-----%'")" 50
+check_eq "every key stored sealed" "$(sql "SELECT count(*) FROM results WHERE key_pem LIKE 'cfseal1:%'")" 50
+check_eq "every key PEM, opened, is PKCS#8" "$bad_pkcs8" 0
 check_eq "orders stored as valid" "$(sql "SELECT count(*) FROM orders WHERE state = 'valid'")" 50
 check_eq "wildcard record carries policy=wildcard" \
 	"$(sql "SELECT value LIKE '%; policy=wildcard' FROM records WHERE fqdn = '_validation-persist.wild.$ZONE'")" t
