@@ -75,8 +75,9 @@ check "status on the loopback database works as before" bash -c "'$CF' status >/
 # has the files in its /proc/PID owned by root, so run runs as nobody here to tell the two apart.
 check "account register for Pebble" register
 ntmp=$(mktemp -d)
-chown 65534 "$ntmp"
-setpriv --reuid=65534 --regid=65534 --clear-groups env CERTFLEET_JOURNAL="$ntmp/journal" \
+cp "$CERTFLEET_KEK_FILE" "$ntmp/kek"
+chown -R 65534 "$ntmp"
+setpriv --reuid=65534 --regid=65534 --clear-groups env CERTFLEET_JOURNAL="$ntmp/journal" CERTFLEET_KEK_FILE="$ntmp/kek" \
 	"$CF" run --follow --poll-only --no-progress >"$tmp/run.out" 2>&1 &
 rpid=$!
 for _ in $(seq 100); do grep -q "run: account" "$tmp/run.out" 2>/dev/null && break; sleep 0.1; done
