@@ -1,8 +1,10 @@
 /* http.c - HTTP transfers on libcurl easy handles: request set-up and response header capture. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,53 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (cf_buf_append(&req->body, ptr, n) != 0)
 		return 0;
 	return n;
+}
+
+bool
+http_url_loopback(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool loopback = false;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	size_t n = strlen(host);
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		loopback = inet_pton(AF_INET6, host + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	} else if (inet_pton(AF_INET, host, &a4) == 1) {
+		loopback = (ntohl(a4.s_addr) >> 24) == 127;
+	} else {
+		loopback = strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
+	}
+out:
+	curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
+}
+
+int
+http_url_check(const char *url, bool allow_http_loopback, const char *what, cf_err *err)
+{
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 0;
+	if (strncasecmp(url, "http://", 7) != 0) {
+		cf_errf(err, "%s %s: not an https:// URL", what, url);
+		return -1;
+	}
+	if (allow_http_loopback && http_url_loopback(url))
+		return 0;
+	if (http_url_loopback(url))
+		cf_errf(err, "%s %s: plain http is refused; use https, or allow plain http to this loopback "
+		    "host with --allow-http-loopback or CERTFLEET_ALLOW_HTTP_LOOPBACK=1", what, url);
+	else
+		cf_errf(err, "%s %s: plain http is refused; use https (plain http is allowed only to a "
+		    "loopback host, with --allow-http-loopback or CERTFLEET_ALLOW_HTTP_LOOPBACK=1)", what, url);
+	return -1;
 }
 
 /*
@@ -131,10 +180,12 @@ struct http_req *
 http_req_new(const struct http_settings *s, const char *url, const char *post_body,
     const char *content_type, bool head, cf_err *err)
 {
-	struct http_req *req = calloc(1, sizeof(*req));
+	struct http_req *req = NULL;
 	char ct[128];
 
-	if (req == NULL)
+	if (http_url_check(url, s && s->allow_http_loopback, "request to", err) != 0)
+		return NULL;
+	if ((req = calloc(1, sizeof(*req))) == NULL)
 		goto oom;
 	req->retry_after_s = -1;
 	req->url = strdup(url);

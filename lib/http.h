@@ -21,7 +21,18 @@ struct http_settings {
 	long timeout_ms;        /* whole transfer */
 	long connect_timeout_ms;
 	CURLSH *share;          /* process-wide DNS cache, may be NULL */
+	bool allow_http_loopback; /* plain http to a loopback host (a local test server or API) */
 };
+
+/*
+ * Whether url may be used: https, or plain http to a loopback host (127.0.0.0/8, ::1, localhost)
+ * when allow_http_loopback. 0, or -1 with err naming what (e.g. "ACME directory") and the URL.
+ * http_req_new checks every URL this way, so a URL that a server hands out is held to it too.
+ */
+int http_url_check(const char *url, bool allow_http_loopback, const char *what, cf_err *err) CF_MUST;
+
+/* True when url's host is a loopback address or localhost (whatever the scheme). */
+bool http_url_loopback(const char *url);
 
 struct http_req {
 	CURL *easy;

@@ -20,7 +20,7 @@ cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct a
 		return EXIT_USAGE;
 	}
 	if ((*c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	found = account_load(*c, cfg->directory_url, acct, &err);
 	if (found == 1)
 		return EXIT_OK;
@@ -164,6 +164,7 @@ account_do_register(PGconn *c, const struct config *cfg, struct account_opts *o,
 	o->ro.directory_url = cfg->directory_url;
 	o->ro.contacts = o->contacts;
 	o->ro.http.ca_bundle = cfg->ca_bundle;
+	o->ro.http.allow_http_loopback = cfg->allow_http_loopback;
 	if (account_register(c, &o->ro, acct, &err) != 0) {
 		log_error("account register: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
@@ -188,8 +189,12 @@ cmd_account(struct config *cfg, int argc, char **argv)
 		log_error("account: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory");
 		return EXIT_USAGE;
 	}
+	if (strcmp(o.sub, "register") == 0 && !config_directory_ok(cfg, "account register"))
+		return EXIT_USAGE;
+	if ((rc = cmd_protect_memory("account")) != EXIT_OK)
+		return rc;
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	found = account_load(c, cfg->directory_url, &acct, &err);
 	if (found < 0) {
 		log_error("%s", err.msg);

@@ -44,7 +44,7 @@ keys_rotate(const struct config *cfg)
 	if ((rc = cmd_keyring("keys rotate", true)) != EXIT_OK)
 		return rc;
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	if (rewrap_check(c, keyring_installed(), &plain, &err) != 0) {
 		log_error("keys rotate: %s", err.msg);
 		rc = EXIT_USAGE;
@@ -115,7 +115,7 @@ cmd_keys(struct config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = { CONFIG_COMMON_OPTIONS, { 0 } };
 	cf_err err;
-	int opt;
+	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'h') {
@@ -125,6 +125,9 @@ cmd_keys(struct config *cfg, int argc, char **argv)
 		if (!config_common_option(cfg, opt, optarg))
 			return EXIT_USAGE;
 	}
+	/* key-encryption keys and, for open and rotate, private keys pass through memory */
+	if ((rc = cmd_protect_memory("keys")) != EXIT_OK)
+		return rc;
 	if (optind < argc && strcmp(argv[optind], "generate-kek") == 0 && optind + 2 == argc) {
 		if (keyring_generate_file(argv[optind + 1], &err) != 0) {
 			log_error("keys generate-kek: %s", err.msg);

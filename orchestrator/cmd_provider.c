@@ -288,6 +288,7 @@ provider_wire(const struct config *cfg, const char *action, struct provider_cmd 
 	p->env.challtestsrv_url = cfg->challtestsrv_url;
 	p->env.challtestsrv_dns = cfg->challtestsrv_dns;
 	p->env.http.timeout_ms = 60000;
+	p->env.http.allow_http_loopback = cfg->allow_http_loopback;
 	/*
 	 * With a database that has certfleet's schema, the accounts' limits are the ones the runs
 	 * share, so a call made by hand counts against them; otherwise a bucket of this process.
@@ -365,6 +366,11 @@ cmd_provider(struct config *cfg, int argc, char **argv)
 	int rc;
 
 	if ((rc = provider_parse(cfg, argc, argv, &action, &help)) != EXIT_OK || help)
+		return rc;
+	if (!cmd_db_allowed(cfg, "provider"))
+		return EXIT_USAGE;
+	/* the accounts' credentials are read into memory */
+	if ((rc = cmd_protect_memory("provider")) != EXIT_OK)
 		return rc;
 	if ((rc = provider_wire(cfg, action, &p)) != EXIT_OK)
 		goto out;

@@ -60,7 +60,7 @@ cmd_cancel(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	if (queue_cancel(c, job, run, &now, &later, &err) != 0) {
 		log_error("%s", err.msg);
 		PQfinish(c);
@@ -112,7 +112,7 @@ cmd_cleanup(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	snprintf(dbuf, sizeof(dbuf), "%ld", days);
 	const char *p[] = { dbuf };
 	res = db_exec(c, "cleanup", sql_cleanup, 1, p, &err);

@@ -43,7 +43,7 @@ cmd_status(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((c = cmd_connect(cfg, true)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	res = db_exec(c, "counting jobs",
 	    "SELECT s.state, count(j.id) AS n FROM unnest(ARRAY['ready','running','issued','failed','cancelled']) "
 	    "WITH ORDINALITY AS s(state, ord) LEFT JOIN jobs j ON j.state = s.state GROUP BY s.state, s.ord "

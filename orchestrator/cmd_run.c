@@ -296,6 +296,7 @@ run_wire_providers(const struct config *cfg, struct run *r)
 	r->penv.challtestsrv_dns = cfg->challtestsrv_dns;
 	r->penv.http.timeout_ms = 30000;
 	r->penv.http.share = r->share;
+	r->penv.http.allow_http_loopback = cfg->allow_http_loopback;
 	r->penv.pool = r->blocking;
 	r->penv.make_limiter = sharedlimit_limiter;
 	r->penv.make_limiter_arg = r->shared;
@@ -383,6 +384,7 @@ run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
 	wc.acme.issuer = r->acct.issuer;
 	wc.acme.http.ca_bundle = cfg->ca_bundle;
 	wc.acme.http.share = r->share;
+	wc.acme.http.allow_http_loopback = cfg->allow_http_loopback;
 	wc.acme.providers = r->providers;
 	wc.acme.pool = r->blocking;
 	wc.acme.outbox = &r->ob;
@@ -543,6 +545,10 @@ cmd_run(struct config *cfg, int argc, char **argv)
 	cf_err err;
 
 	if ((rc = run_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
+		return rc;
+	if (!config_directory_ok(cfg, "run"))
+		return EXIT_USAGE;
+	if ((rc = cmd_protect_memory("run")) != EXIT_OK)
 		return rc;
 	/* before any thread starts, so that every thread leaves the signals to it */
 	if ((r.stopper = stopper_start(&stop_requested, EXIT_INTERRUPTED, &err)) == NULL) {

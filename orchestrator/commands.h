@@ -24,8 +24,17 @@ int cmd_keys(struct config *cfg, int argc, char **argv);
  */
 int cmd_migrate_keys(PGconn *c);
 
-/* Connects (and checks the schema when need_schema), or logs why not and returns NULL. */
+/*
+ * Connects (and checks the schema when need_schema), or logs why not and returns NULL. A server
+ * off loopback must be verified (sslmode=verify-full) unless CERTFLEET_DB_ALLOW_PLAINTEXT=1.
+ */
 PGconn *cmd_connect(const struct config *cfg, bool need_schema);
+
+/* The exit code for the last cmd_connect that failed: EXIT_USAGE when its settings were refused. */
+int cmd_connect_failure(void);
+
+/* Whether CERTFLEET_DB (or --db) may be used (see cmd_connect); logs why not, prefixed by cmd. */
+bool cmd_db_allowed(const struct config *cfg, const char *cmd);
 
 struct account;
 /*
@@ -33,6 +42,13 @@ struct account;
  * and loads the account. Returns EXIT_OK, or the exit code after logging why (prefixed by cmd).
  */
 int cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct account *acct);
+
+/*
+ * For commands that hold private keys or credentials in memory: no core dump (RLIMIT_CORE 0) and
+ * not dumpable (PR_SET_DUMPABLE 0: no core, no ptrace and no /proc/PID/mem or environ for other
+ * processes of the same user). Returns EXIT_OK, or the exit code after logging why.
+ */
+int cmd_protect_memory(const char *cmd);
 
 /*
  * Loads the key-encryption keys the environment names (keyring.h) and installs them for this

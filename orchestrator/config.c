@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "log.h"
 
 static const char *
@@ -30,6 +31,10 @@ config_defaults(struct config *cfg)
 	cfg->challtestsrv_dns = env("CERTFLEET_CHALLTESTSRV_DNS");
 	cfg->providers_path = env("CERTFLEET_PROVIDERS");
 	cfg->provider = env("CERTFLEET_PROVIDER") ? env("CERTFLEET_PROVIDER") : "challtestsrv";
+	cfg->allow_http_loopback = env("CERTFLEET_ALLOW_HTTP_LOOPBACK") &&
+	    strcmp(env("CERTFLEET_ALLOW_HTTP_LOOPBACK"), "1") == 0;
+	cfg->db_allow_plaintext = env("CERTFLEET_DB_ALLOW_PLAINTEXT") &&
+	    strcmp(env("CERTFLEET_DB_ALLOW_PLAINTEXT"), "1") == 0;
 	cfg->verbosity = CF_LOG_INFO;
 	if (lvl) {
 		static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -72,6 +77,9 @@ config_common_option(struct config *cfg, int opt, const char *arg)
 	case 1002:
 		cfg->ca_bundle = arg;
 		return 1;
+	case 1003:
+		cfg->allow_http_loopback = true;
+		return 1;
 	case 'v':
 		if (cfg->verbosity < CF_LOG_DEBUG)
 			cfg->verbosity++;
@@ -84,4 +92,20 @@ config_common_option(struct config *cfg, int opt, const char *arg)
 	default:
 		return 0;
 	}
+}
+
+bool
+config_directory_ok(const struct config *cfg, const char *cmd)
+{
+	cf_err err;
+
+	if (cfg->directory_url == NULL) {
+		log_error("%s: no ACME directory: set CERTFLEET_DIRECTORY or pass --directory", cmd);
+		return false;
+	}
+	if (http_url_check(cfg->directory_url, cfg->allow_http_loopback, "ACME directory", &err) != 0) {
+		log_error("%s: %s", cmd, err.msg);
+		return false;
+	}
+	return true;
 }

@@ -3,6 +3,7 @@
 #define CF_CONFIG_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct config {
@@ -13,6 +14,8 @@ struct config {
 	const char *challtestsrv_dns;  /* CERTFLEET_CHALLTESTSRV_DNS: where its records are confirmed */
 	const char *providers_path;    /* CERTFLEET_PROVIDERS: the provider accounts file */
 	const char *provider;          /* CERTFLEET_PROVIDER, --provider: default for enqueue */
+	bool allow_http_loopback;      /* CERTFLEET_ALLOW_HTTP_LOOPBACK=1, --allow-http-loopback */
+	bool db_allow_plaintext;       /* CERTFLEET_DB_ALLOW_PLAINTEXT=1: a remote database unverified */
 	int verbosity;                 /* CERTFLEET_LOG (error|warn|info|debug), -v, -q */
 };
 
@@ -34,6 +37,7 @@ void config_defaults(struct config *cfg);
 	{ "db", required_argument, NULL, 1000 },                    \
 	{ "directory", required_argument, NULL, 1001 },             \
 	{ "ca-bundle", required_argument, NULL, 1002 },             \
+	{ "allow-http-loopback", no_argument, NULL, 1003 },         \
 	{ "verbose", no_argument, NULL, 'v' },                      \
 	{ "quiet", no_argument, NULL, 'q' },                        \
 	{ "help", no_argument, NULL, 'h' }
@@ -45,10 +49,16 @@ void config_defaults(struct config *cfg);
 	"  --db URL          PostgreSQL connection URL (env CERTFLEET_DB)\n"                   \
 	"  --directory URL   ACME directory URL (env CERTFLEET_DIRECTORY)\n"                   \
 	"  --ca-bundle FILE  CA certificates to trust for the ACME server (env CERTFLEET_CA_BUNDLE)\n" \
+	"  --allow-http-loopback  allow plain http to 127.0.0.0/8, ::1 and localhost for the ACME\n" \
+	"                    directory and provider APIs (env CERTFLEET_ALLOW_HTTP_LOOPBACK=1);\n" \
+	"                    every other URL must be https\n"                                    \
 	"  -v, --verbose     more log output (repeat for debug); -q, --quiet: errors only\n"  \
 	"  -h, --help        this help\n"
 
 /* Applies a common option; returns 1 when it was one, 0 when not. */
 int config_common_option(struct config *cfg, int opt, const char *arg);
+
+/* The ACME directory URL is set and https (or allowed plain http on loopback); else logs why. */
+bool config_directory_ok(const struct config *cfg, const char *cmd);
 
 #endif

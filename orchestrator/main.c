@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "db.h"
+#include "dbtls.h"
 #include "keyring.h"
 #include "log.h"
 
@@ -42,13 +45,38 @@ usage(FILE *f)
 		   "3 a run finished but some jobs failed, 4 a run finished with jobs left for a later retry.\n");
 }
 
+/* Set by cmd_connect when it refused the settings rather than failed to connect. */
+static bool connect_refused;
+
+bool
+cmd_db_allowed(const struct config *cfg, const char *cmd)
+{
+	cf_err err;
+
+	if (cfg->db_url == NULL || dbtls_check(cfg->db_url, cfg->db_allow_plaintext, &err) == 0)
+		return true;
+	log_error("%s: %s", cmd, err.msg);
+	return false;
+}
+
+int
+cmd_connect_failure(void)
+{
+	return connect_refused ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+}
+
 PGconn *
 cmd_connect(const struct config *cfg, bool need_schema)
 {
 	cf_err err;
-	PGconn *c = db_connect(cfg->db_url, &err);
+	PGconn *c;
 
-	if (c == NULL) {
+	connect_refused = false;
+	if (!cmd_db_allowed(cfg, "database")) {
+		connect_refused = true;
+		return NULL;
+	}
+	if ((c = db_connect(cfg->db_url, &err)) == NULL) {
 		log_error("%s", err.msg);
 		return NULL;
 	}
@@ -58,6 +86,22 @@ cmd_connect(const struct config *cfg, bool need_schema)
 		return NULL;
 	}
 	return c;
+}
+
+int
+cmd_protect_memory(const char *cmd)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0) {
+		log_error("%s: setrlimit RLIMIT_CORE 0: %s", cmd, strerror(errno));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		log_error("%s: prctl PR_SET_DUMPABLE 0: %s", cmd, strerror(errno));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	return EXIT_OK;
 }
 
 int
@@ -122,7 +166,7 @@ cmd_migrate(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((c = cmd_connect(cfg, false)) == NULL)
-		return EXIT_FAILURE_RUNTIME;
+		return cmd_connect_failure();
 	if (db_migrate(c, &applied, &err) != 0) {
 		log_error("%s", err.msg);
 		PQfinish(c);

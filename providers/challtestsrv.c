@@ -23,6 +23,8 @@ cts_open(struct provider_account *acct, cf_err *err)
 		    "http://127.0.0.1:8055 (CERTFLEET_CHALLTESTSRV_URL)", acct->name);
 		return -1;
 	}
+	if (provider_url_check(acct, "url", url, err) != 0)
+		return -1;
 	return 0;
 }
 

@@ -240,6 +240,8 @@ cfl_open(struct provider_account *acct, cf_err *err)
 		    "without spaces, query or fragment", acct->name);
 		goto out;
 	}
+	if (provider_url_check(acct, "api_url", url, err) != 0)
+		goto out;
 	n = strlen(url);
 	while (n > 0 && url[n - 1] == '/')
 		n--;

@@ -2,7 +2,8 @@
  * exec.c - the exec provider: an operator's program publishes and removes each record, run as
  * `command ensure|remove FQDN VALUE` on a pool thread (never on a worker's loop).
  *
- * Settings: "command" (absolute path of an executable, required), "timeout" (seconds) [60].
+ * Settings: "command" (absolute path of an executable, required), "timeout" (seconds) [60],
+ * "env" (an object of variables for the program, NAME: "value").
  *
  * The program runs without a shell (posix_spawn), in its own process group, with stdin and
  * stdout on /dev/null and no file descriptor of certfleet's but stderr, whose start (up to 200
@@ -10,10 +11,11 @@
  * a failure worth retrying, any other status a permanent failure. At the timeout its whole
  * process group is killed (SIGKILL) and the failure is retryable.
  *
- * The environment: the program gets certfleet's own environment as it is, including whatever
- * secrets it holds (CERTFLEET_DB with a password, variables named by other accounts' *_env
- * settings). Pass credentials to the program that way, or run certfleet with a minimal
- * environment, or have the program clear what it does not need.
+ * The environment: the program gets PATH, HOME, LANG and LC_ALL from certfleet's own (those set),
+ * then the account's "env" settings, and nothing else: certfleet's environment holds secrets that
+ * are not the program's (CERTFLEET_DB with a password, PGPASSWORD, variables that other accounts'
+ * *_env settings name). The record itself comes as arguments. The environment is built once, when
+ * the account opens; "env" may override PATH and the others.
  *
  * Known limits: one process per record (batch_max 1). A program that leaves a child in the
  * background is not waited for (only the program itself is), nor is the child killed unless the
@@ -28,6 +30,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +42,23 @@
 
 #include "provider.h"
 
-extern char **environ;
-
 #define EXEC_DEFAULT_TIMEOUT_S 60
 #define EXEC_MAX_TIMEOUT_S 86400
 #define EXEC_STDERR_MAX 300      /* octets of stderr kept (more than quoted: shows the cut) */
 #define EXEC_QUOTE_MAX 200       /* of which at most this many are quoted (the message is 512) */
 #define EXEC_TEMPFAIL 75         /* EX_TEMPFAIL of sysexits.h */
 #define EXEC_POLL_MS 50          /* how often the exit is checked without a pidfd */
+#define EXEC_ENV_MAX 64          /* variables in "env" */
+
+/* What the program inherits from certfleet's environment, when set; nothing else is passed. */
+static const char *const exec_inherited[] = { "PATH", "HOME", "LANG", "LC_ALL", NULL };
 
 /* An account's parsed settings. */
 struct exec_state {
 	char *command;             /* absolute path */
 	const char *base;          /* its last component, for messages */
 	int64_t timeout_ms;
+	char **envp;               /* the program's environment, NULL-terminated */
 };
 
 /* How one run ended. */
@@ -70,7 +76,86 @@ exec_state_free(struct exec_state *st)
 	if (st == NULL)
 		return;
 	free(st->command);
+	for (char **e = st->envp; e && *e; e++)
+		free(*e);
+	free(st->envp);
 	free(st);
+}
+
+/* True when name is a portable environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool
+exec_env_name_ok(const char *name)
+{
+	if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+		    *c == '_'))
+			return false;
+	return true;
+}
+
+/* Appends "name=value" to st->envp (room was made for it). */
+static int
+exec_env_add(struct exec_state *st, size_t *n, const char *name, const char *value)
+{
+	size_t len = strlen(name) + strlen(value) + 2;
+	char *kv = malloc(len);
+
+	if (kv == NULL)
+		return -1;
+	snprintf(kv, len, "%s=%s", name, value);
+	st->envp[(*n)++] = kv;
+	return 0;
+}
+
+/*
+ * The program's environment: the inherited variables that are set and that "env" does not name,
+ * then "env". Validates "env": an object of at most EXEC_ENV_MAX names to strings.
+ */
+static int
+exec_env_build(struct provider_account *acct, struct exec_state *st, cf_err *err)
+{
+	json_t *env = json_object_get(acct->settings, "env"), *v;
+	const char *name;
+	size_t n = 0, cap = sizeof(exec_inherited) / sizeof(exec_inherited[0]);
+
+	if (env != NULL && !json_is_object(env)) {
+		cf_errf(err, "provider %s: \"env\" must be an object of NAME: \"value\"", acct->name);
+		return -1;
+	}
+	if (env != NULL && json_object_size(env) > EXEC_ENV_MAX) {
+		cf_errf(err, "provider %s: \"env\" has more than %d variables", acct->name, EXEC_ENV_MAX);
+		return -1;
+	}
+	json_object_foreach(env, name, v) {
+		const char *s = json_string_value(v);
+		if (!exec_env_name_ok(name)) {
+			cf_errf(err, "provider %s: \"env\": \"%.64s\" is not a variable name "
+			    "([A-Za-z_][A-Za-z0-9_]*)", acct->name, name);
+			return -1;
+		}
+		if (s == NULL || strlen(s) != json_string_length(v)) {
+			cf_errf(err, "provider %s: \"env\": %s must be a string without NUL", acct->name, name);
+			return -1;
+		}
+	}
+	cap += json_object_size(env);
+	if ((st->envp = calloc(cap, sizeof(*st->envp))) == NULL)
+		goto oom;
+	for (size_t i = 0; exec_inherited[i]; i++) {
+		const char *val = getenv(exec_inherited[i]);
+		if (val != NULL && json_object_get(env, exec_inherited[i]) == NULL &&
+		    exec_env_add(st, &n, exec_inherited[i], val) != 0)
+			goto oom;
+	}
+	json_object_foreach(env, name, v)
+		if (exec_env_add(st, &n, name, json_string_value(v)) != 0)
+			goto oom;
+	return 0;
+oom:
+	cf_errf(err, "provider %s: out of memory", acct->name);
+	return -1;
 }
 
 static int
@@ -113,6 +198,8 @@ exec_open(struct provider_account *acct, cf_err *err)
 	st->timeout_ms = (int64_t)(secs * 1000);
 	if (st->timeout_ms < 1)
 		st->timeout_ms = 1;
+	if (exec_env_build(acct, st, err) != 0)
+		goto out;
 	acct->state = st;
 	st = NULL;
 	rc = 0;
@@ -220,7 +307,7 @@ exec_attrs(posix_spawnattr_t *attr, bool *attr_init)
 
 /* Starts argv with its stderr into errfd; the pid, or -1 with o->spawn_errno set. */
 static pid_t
-exec_spawn(char *const argv[], int errfd, struct exec_outcome *o)
+exec_spawn(char *const argv[], char *const envp[], int errfd, struct exec_outcome *o)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -232,7 +319,7 @@ exec_spawn(char *const argv[], int errfd, struct exec_outcome *o)
 	if (e == 0)
 		e = exec_attrs(&attr, &attr_init);
 	if (e == 0)
-		e = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
+		e = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
 	if (e != 0) {
 		o->spawn_errno = e;
 		pid = -1;
@@ -310,12 +397,12 @@ exec_reap(pid_t pid, struct exec_outcome *o)
 }
 
 /*
- * Runs argv (argv[0] = the command) in a process group of its own with stdin and stdout on
- * /dev/null and stderr into a pipe, and waits for it at most timeout_ms (then kills the group).
+ * Runs argv (argv[0] = the command) with the environment envp in a process group of its own,
+ * with stdin and stdout on /dev/null and stderr into a pipe, and waits for it at most timeout_ms (then kills the group).
  * Fills o; returns -1 only when the program could not be started (o->spawn_errno).
  */
 static int
-exec_run(char *const argv[], int64_t timeout_ms, struct exec_outcome *o)
+exec_run(char *const argv[], char *const envp[], int64_t timeout_ms, struct exec_outcome *o)
 {
 	int fds[2] = { -1, -1 }, pidfd = -1, rc = -1;
 	pid_t pid = -1;
@@ -326,7 +413,7 @@ exec_run(char *const argv[], int64_t timeout_ms, struct exec_outcome *o)
 		o->spawn_errno = errno;
 		goto out;
 	}
-	if ((pid = exec_spawn(argv, fds[1], o)) < 0)
+	if ((pid = exec_spawn(argv, envp, fds[1], o)) < 0)
 		goto out;
 	close(fds[1]);
 	fds[1] = -1;
@@ -361,7 +448,7 @@ exec_record(struct provider_call *call, const struct provider_record *rec)
 	char q[4 * EXEC_QUOTE_MAX + 8], errbuf[128], tail[4 * EXEC_QUOTE_MAX + 32] = "";
 	size_t n;
 
-	if (exec_run(argv, st->timeout_ms, &o) != 0) {
+	if (exec_run(argv, st->envp, st->timeout_ms, &o) != 0) {
 		int e = o.spawn_errno;
 		bool transient = e == EAGAIN || e == ENOMEM || e == EMFILE || e == ENFILE;
 		provider_call_fail(call, transient, -1, "exec account %s: posix_spawn %s for %s %s: %s",
@@ -419,11 +506,11 @@ exec_start(struct provider_call *call)
 	provider_blocking(call, exec_work);
 }
 
-static const char *const exec_settings[] = { "command", "timeout", NULL };
+static const char *const exec_settings[] = { "command", "timeout", "env", NULL };
 
 const struct provider_ops provider_exec = {
 	.type = "exec",
-	.summary = "an operator's program: COMMAND ensure|remove FQDN VALUE (command, timeout)",
+	.summary = "an operator's program: COMMAND ensure|remove FQDN VALUE (command, timeout, env)",
 	.batch_max = 1,
 	.zoneless = true,
 	.default_rate = NULL,

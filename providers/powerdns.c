@@ -4,7 +4,9 @@
  *
  * Settings: "api_url" (http://127.0.0.1:8081, required), "server_id" ["localhost"], the key as
  * "api_key", "api_key_file" or "api_key_env" (sent as X-API-Key, never printed), "ttl" (seconds,
- * for the RRsets this provider creates) [300].
+ * for the RRsets this provider creates) [300]. PowerDNS serves its API as plain http by default:
+ * certfleet takes an http:// api_url only on loopback and only when the operator allowed it
+ * (--allow-http-loopback), since the key travels in the request.
  *
  * A call reads the TXT RRsets of its names (GET /api/v1/servers/{server}/zones/{zone}, filtered
  * with rrset_name when the call has one name, the whole zone otherwise), then sends one PATCH
@@ -97,6 +99,8 @@ pdns_open(struct provider_account *acct, cf_err *err)
 		    "https:// URL (e.g. http://127.0.0.1:8081)", acct->name);
 		goto out;
 	}
+	if (provider_url_check(acct, "api_url", url, err) != 0)
+		goto out;
 	if (sid == NULL && json_object_get(acct->settings, "server_id") != NULL) {
 		cf_errf(err, "provider %s: \"server_id\" must be a string", acct->name);
 		goto out;

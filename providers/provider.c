@@ -108,6 +108,15 @@ provider_secret(const struct provider_account *acct, const char *key, bool requi
 	return NULL;
 }
 
+int
+provider_url_check(const struct provider_account *acct, const char *key, const char *url, cf_err *err)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "provider %s: \"%s\"", acct->name, key);
+	return http_url_check(url, acct->http.allow_http_loopback, what, err);
+}
+
 /* ---- zones ---- */
 
 char *

@@ -130,6 +130,13 @@ const char *provider_setting(const struct provider_account *acct, const char *ke
  */
 char *provider_secret(const struct provider_account *acct, const char *key, bool required, cf_err *err);
 
+/*
+ * Whether the URL of setting key may be used: https, or plain http to a loopback host when the
+ * operator allowed it (acct->http.allow_http_loopback). -1 with err naming the account and URL.
+ */
+int provider_url_check(const struct provider_account *acct, const char *key, const char *url,
+    cf_err *err) CF_MUST;
+
 /* name in lower case, without a trailing dot, in a new string; NULL when out of memory. */
 char *provider_zone_name(const char *name);
 

@@ -611,6 +611,8 @@ r53_parse_endpoint(struct provider_account *acct, struct r53_state *st, cf_err *
 		    "without spaces, user, query or fragment", acct->name);
 		return -1;
 	}
+	if (provider_url_check(acct, "endpoint", ep, err) != 0)
+		return -1;
 	auth += 3;
 	slash = strchr(auth, '/');
 	if (slash == auth || (slash != NULL && strspn(slash, "/") != strlen(slash))) {

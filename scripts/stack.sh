@@ -318,6 +318,9 @@ EOF
     if [[ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'certfleet'")" != 1 ]]; then
         "${psql[@]}" -c "CREATE ROLE certfleet LOGIN CREATEDB"
     fi
+    # CREATEROLE: `certfleet migrate` creates the least-privilege roles, and tests make login
+    # roles that hold them
+    "${psql[@]}" -c "ALTER ROLE certfleet CREATEROLE"
     if [[ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'certfleet'")" != 1 ]]; then
         "${psql[@]}" -c "CREATE DATABASE certfleet OWNER certfleet"
     fi
@@ -480,6 +483,8 @@ env_lines() {
     q CERTFLEET_CA_BUNDLE "$TLS/ca.pem"
     q CERTFLEET_CHALLTESTSRV_URL "http://127.0.0.1:$CHALLTESTSRV_PORT"
     q CERTFLEET_CHALLTESTSRV_DNS "127.0.0.1:$DNS_PORT"
+    # challtestsrv's management API is plain http on 127.0.0.1
+    q CERTFLEET_ALLOW_HTTP_LOOPBACK 1
     q CERTFLEET_PEBBLE_MGMT "https://localhost:$PEBBLE_MGMT_PORT"
     q CERTFLEET_STACK_DIR "$STATE"
     q CERTFLEET_CHALLTESTSRV_LOG "$LOGS/challtestsrv.log"

@@ -130,18 +130,21 @@ check_eq "a job flagged for cancel is cancelled when claimed, not worked" \
 # a cancel that reaches a job while it runs: its process ends the order at the next renewal of
 # its lease (every second here), although the provider's program still hangs
 # (two exec accounts running exec_hook.sh: "slow" for this test, "late" for the next one, which
-# confirms its record at challtestsrv)
-printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 20, "zones": ["%s"] },
-	"late": { "type": "exec", "command": "%s", "timeout": 3, "zones": ["%s"],
+# confirms its record at challtestsrv); the hook's mode is in the file $EXEC_HOOK_LOG.mode
+EXEC_HOOK_LOG="$tmp/hook.log"
+printf '{ "providers": { "slow": { "type": "exec", "command": "%s", "timeout": 20, "zones": ["%s"],
+	"env": { "EXEC_HOOK_LOG": "%s" } },
+	"late": { "type": "exec", "command": "%s", "timeout": 3, "zones": ["%s"], "env": { "EXEC_HOOK_LOG": "%s" },
 	"verify": { "servers": ["%s"], "require_aa": false, "interval": 0.2, "deadline": 20 } } } }\n' \
-	"$here/exec_hook.sh" "$ZONE" "$here/exec_hook.sh" "$ZONE" "$CERTFLEET_CHALLTESTSRV_DNS" >"$tmp/exec.json"
+	"$here/exec_hook.sh" "$ZONE" "$EXEC_HOOK_LOG" "$here/exec_hook.sh" "$ZONE" "$EXEC_HOOK_LOG" \
+	"$CERTFLEET_CHALLTESTSRV_DNS" >"$tmp/exec.json"
 chmod 0600 "$tmp/exec.json"
 export CERTFLEET_PROVIDERS="$tmp/exec.json"
-export EXEC_HOOK_LOG="$tmp/hook.log"
 : >"$EXEC_HOOK_LOG"
 check "enqueue a job whose provider hangs" "$CF" enqueue --provider slow "z1.$ZONE"
 zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['z1.$ZONE']")
-EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/zrun.out" 2>&1 &
+echo hang >"$EXEC_HOOK_LOG.mode"
+"$CF" run --lease 3 --no-progress >"$tmp/zrun.out" 2>&1 &
 zpid=$!
 eventually 10 test -s "$EXEC_HOOK_LOG.pids"
 check_eq "the job runs, its provider's program hangs" "$(sql "SELECT state FROM jobs WHERE id = $zid")" running
@@ -164,12 +167,14 @@ check "enqueue a job for the late report" "$CF" enqueue --provider late "z2.$ZON
 done
 zid=$(sql "SELECT j.id FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['z2.$ZONE']")
 rm -f "$EXEC_HOOK_LOG.pids"
-EXEC_HOOK_MODE=hang "$CF" run --lease 3 --no-progress >"$tmp/late-a.out" 2>&1 &
+echo hang >"$EXEC_HOOK_LOG.mode"
+"$CF" run --lease 3 --no-progress >"$tmp/late-a.out" 2>&1 &
 apid=$!
 eventually 10 test -s "$EXEC_HOOK_LOG.pids"
 kill -STOP "$apid"
 sleep 4
-EXEC_HOOK_MODE=ok "$CF" run --lease 3 --no-progress >"$tmp/late-b.out" 2>&1
+echo ok >"$EXEC_HOOK_LOG.mode"
+"$CF" run --lease 3 --no-progress >"$tmp/late-b.out" 2>&1
 check_eq "the stalled run's job is taken over and issued" "$?" 0
 check_eq "it is issued" "$(sql "SELECT state FROM jobs WHERE id = $zid")" issued
 kill -CONT "$apid"

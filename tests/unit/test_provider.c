@@ -41,6 +41,7 @@ load(const char *json, mode_t mode, cf_err *err)
 	struct provider_env env = { 0 };
 
 	env.path = write_file("providers.json", json, mode);
+	env.http.allow_http_loopback = true; /* the challtestsrv accounts are http on 127.0.0.1 */
 	return provider_registry_load(&env, err);
 }
 
@@ -146,7 +147,7 @@ test_secrets(void)
 	char private_path[256];
 	snprintf(private_path, sizeof(private_path), "%s", write_file("token-private", "s3cret-token\n", 0600));
 	path = private_path;
-	reg = load("{ \"providers\": { \"x\": { \"type\": \"challtestsrv\", \"url\": \"http://h\" } } }", 0644, &err);
+	reg = load("{ \"providers\": { \"x\": { \"type\": \"challtestsrv\", \"url\": \"https://h\" } } }", 0644, &err);
 	CHECK(reg != NULL);
 	if (reg == NULL)
 		return;
