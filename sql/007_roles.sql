@@ -1,4 +1,4 @@
--- 008_roles.sql - least-privilege roles. Operators GRANT them to their login roles:
+-- 007_roles.sql - least-privilege roles. Operators GRANT them to their login roles:
 --   certfleet_run      everything `run` (and `account register`, `cancel`, `cleanup`) needs,
 --                      including the key columns;
 --   certfleet_enqueue  adds certificates and jobs (`enqueue`) and reads the account without its key;

@@ -35,7 +35,7 @@ check_string(const char *s, const char *line, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct http_settings settings = { NULL, 1000, 1000, NULL };
+	static const struct http_settings settings = { .timeout_ms = 1000, .connect_timeout_ms = 1000 };
 	cf_err err = { { 0 } };
 	size_t off = 0;
 
