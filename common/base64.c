@@ -1,4 +1,4 @@
-/* base64.c - base64url (RFC 4648 section 5) without padding, and the digits of both alphabets. */
+/* base64.c - base64url (RFC 4648 section 5) without padding, the digits of both alphabets, hex digits. */
 #include "base64.h"
 
 #include <stdint.h>
@@ -49,6 +49,18 @@ b64url_put(char *dst, const unsigned char *in, size_t len)
 		*p++ = b64url_alphabet[(v >> 6) & 0x3f];
 	}
 	return (size_t)(p - dst);
+}
+
+int
+hex_digit(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 size_t

@@ -1,4 +1,4 @@
-/* base64.h - base64url (RFC 4648 section 5) without padding, and the digits of both alphabets. */
+/* base64.h - base64url (RFC 4648 section 5) without padding, the digits of both alphabets, hex digits. */
 #ifndef CF_BASE64_H
 #define CF_BASE64_H
 
@@ -9,6 +9,9 @@
 
 /* The 6-bit value of a base64 digit, or -1; url picks the base64url alphabet ('-', '_'). */
 int b64_digit(unsigned char c, bool url);
+
+/* The value of a hexadecimal digit (either case), or -1. */
+int hex_digit(unsigned char c);
 
 /* The length of the unpadded base64url of len octets. */
 size_t b64url_len(size_t len);

@@ -28,18 +28,6 @@ struct keyring {
 
 static struct keyring *installed;
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 32 key octets of text (64 hex digits, or base64 / base64url of 32 octets); -1 otherwise. */
 static int
 parse_key(char *text, size_t len, unsigned char *key)
@@ -50,7 +38,7 @@ parse_key(char *text, size_t len, unsigned char *key)
 
 	if (len == 2 * SEAL_KEY_LEN) {
 		for (size_t i = 0; i < SEAL_KEY_LEN; i++) {
-			int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+			int hi = hex_digit((unsigned char)text[2 * i]), lo = hex_digit((unsigned char)text[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			key[i] = (unsigned char)(hi << 4 | lo);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "osslerr.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -117,18 +118,6 @@ is_amz_date(const char *s)
 		if (i != 8 && (s[i] < '0' || s[i] > '9'))
 			return false;
 	return true;
-}
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void
@@ -328,8 +317,8 @@ canonical_query_part(cf_buf *b, const char *s, size_t n, cf_err *err)
 			return -1;
 		}
 		if (c == '%') {
-			hi = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-			lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+			hi = i + 1 < n ? hex_digit((unsigned char)s[i + 1]) : -1;
+			lo = i + 2 < n ? hex_digit((unsigned char)s[i + 2]) : -1;
 			if (hi < 0 || lo < 0) {
 				cf_errf(err, "sigv4: query has a '%%' not followed by two hex digits");
 				return -1;

@@ -387,6 +387,16 @@ order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 	order_unref(o);
 }
 
+/* True when s is one of the n strings of list. */
+static bool
+in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Failures a later attempt may mend: the CA, the provider, the network or the database had a bad
  * moment. The CA refusing what was asked (unauthorized, malformed, rejectedIdentifier, caa,
@@ -404,10 +414,7 @@ problem_retryable(const char *type)
 		"urn:ietf:params:acme:error:dns",
 	};
 
-	for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
-		if (strcmp(type, retry[i]) == 0)
-			return true;
-	return false;
+	return in_list(type, retry, sizeof(retry) / sizeof(retry[0]));
 }
 
 /*
@@ -1392,10 +1399,7 @@ finalize_refused(const char *type)
 		"urn:ietf:params:acme:error:unsupportedIdentifier",
 	};
 
-	for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
-		if (strcmp(type, final[i]) == 0)
-			return true;
-	return false;
+	return in_list(type, final, sizeof(final) / sizeof(final[0]));
 }
 
 static void

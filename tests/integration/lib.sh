@@ -114,6 +114,19 @@ require_tools() {
 	done
 }
 
+# start_faultproxy ARGS...: starts faultproxy.py (HTTPS in front of Pebble) with ARGS and a control
+# port, its output in $tmp; sets proxy (its pid), port and ctl (the control port). The test ends
+# when the proxy does not start.
+start_faultproxy() {
+	python3 "$(dirname "${BASH_SOURCE[0]}")/faultproxy.py" --control-port 0 "$@" \
+		>"$tmp/proxy.ports" 2>"$tmp/proxy.err" &
+	proxy=$!
+	for _ in $(seq 50); do [ "$(wc -l <"$tmp/proxy.ports")" -ge 2 ] && break; sleep 0.1; done
+	port=$(sed -n 1p "$tmp/proxy.ports")
+	ctl=$(sed -n 2p "$tmp/proxy.ports")
+	if [ -z "$ctl" ]; then not_ok "fault proxy started"; cat "$tmp/proxy.err" >&2; finish; exit 1; fi
+}
+
 finish() {
 	rm -f "$CERTFLEET_KEK_FILE"
 	echo "# $TEST_NAME: $T_PASSED passed, $T_FAILED failed"

@@ -8,7 +8,6 @@
 # and the kinds of faults.
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
 certs=${FAULT_CERTS:-500}
 rate=${FAULT_RATE:-0.1}
 seed=${FAULT_SEED:-$RANDOM}
@@ -29,13 +28,7 @@ stat_of() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(e
 # The proxy starts without faults, so that the account is registered through it (Pebble's
 # account URL, and with it the accounturi of every record, names the host and port the client
 # used); the faults start with the run.
-python3 "$here/faultproxy.py" --rate 0 --faults "$kinds" --delay 3 --seed "$seed" --control-port 0 \
-	--stats "$tmp/stats.json" --max-seconds 600 >"$tmp/proxy.ports" 2>"$tmp/proxy.err" &
-proxy=$!
-for _ in $(seq 50); do [ "$(wc -l <"$tmp/proxy.ports")" -ge 2 ] && break; sleep 0.1; done
-port=$(sed -n 1p "$tmp/proxy.ports")
-ctl=$(sed -n 2p "$tmp/proxy.ports")
-if [ -z "$ctl" ]; then not_ok "fault proxy started"; cat "$tmp/proxy.err" >&2; finish; exit 1; fi
+start_faultproxy --rate 0 --faults "$kinds" --delay 3 --seed "$seed" --stats "$tmp/stats.json" --max-seconds 600
 export CERTFLEET_DIRECTORY="https://localhost:$port/dir"
 check "account register through the proxy" register
 

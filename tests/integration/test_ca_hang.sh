@@ -6,7 +6,6 @@
 # issued exactly once.
 . "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
 certs=50
 db_new || { not_ok "create database"; finish; exit 1; }
 tmp=$(mktemp -d)
@@ -27,13 +26,7 @@ orders_at_least() { [ "$(sql "SELECT count(*) FROM orders")" -ge "$1" ]; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-python3 "$here/faultproxy.py" --rate 0 --control-port 0 --max-seconds 300 \
-	>"$tmp/proxy.ports" 2>"$tmp/proxy.err" &
-proxy=$!
-for _ in $(seq 50); do [ "$(wc -l <"$tmp/proxy.ports")" -ge 2 ] && break; sleep 0.1; done
-port=$(sed -n 1p "$tmp/proxy.ports")
-ctl=$(sed -n 2p "$tmp/proxy.ports")
-if [ -z "$ctl" ]; then not_ok "fault proxy started"; cat "$tmp/proxy.err" >&2; finish; exit 1; fi
+start_faultproxy --rate 0 --max-seconds 300
 # registered through the proxy, which stays on this port: the account URL names it
 export CERTFLEET_DIRECTORY="https://localhost:$port/dir"
 check "account register through the proxy" register
