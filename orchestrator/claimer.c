@@ -28,6 +28,9 @@ struct claimer {
 	int64_t last_progress;
 	long claimed;             /* jobs claimed: handed to the pool, or unparsed */
 	long failed;              /* unparsed jobs ended as failed */
+	int claim_failures;       /* claims refused in a row */
+	int64_t claim_after;      /* no claim before this (cf_mono_ms), after refused ones */
+	int64_t claim_warned;     /* when a refused claim was last logged */
 	struct queue_unparsed unparsed; /* claimed rows that could not be parsed, not ended yet */
 };
 
@@ -160,6 +163,29 @@ claimer_tend_leases(struct claimer *cl, int64_t now)
  * rows could not be parsed, which it ends as failed; *n counts both. -1 when the claim failed
  * (logged; the connection is reset if it was lost).
  */
+#define CLAIM_PAUSE_MAX_MS 5000
+#define CLAIM_WARN_EVERY_MS 10000
+
+/*
+ * A claim PostgreSQL refused (away, or refusing writes): the next waits a while, doubling up to
+ * 5 s, and the refusal is logged at the first and then every 10 s, not at every try.
+ */
+static void
+claimer_refused(struct claimer *cl, const char *why)
+{
+	int64_t now = cf_mono_ms();
+	int shift = cl->claim_failures < 5 ? cl->claim_failures : 5;
+	int64_t pause = (int64_t)250 << shift;
+
+	cl->claim_failures++;
+	cl->claim_after = now + (pause < CLAIM_PAUSE_MAX_MS ? pause : CLAIM_PAUSE_MAX_MS);
+	if (cl->claim_failures == 1 || now - cl->claim_warned >= CLAIM_WARN_EVERY_MS) {
+		log_error("run: %s (claims pause; %d refused in a row)", why, cl->claim_failures);
+		cl->claim_warned = now;
+	}
+	claimer_reconnect(cl);
+}
+
 static int
 claimer_claim(struct claimer *cl, long free_slots, int *n)
 {
@@ -170,9 +196,12 @@ claimer_claim(struct claimer *cl, long free_slots, int *n)
 
 	if (want > 0 && queue_claim_batch(cl->c, cl->cfg.account_id, (int)want, cl->cfg.owner, &jobs, n,
 	    &cl->unparsed, &err) != 0) {
-		log_error("run: %s", err.msg);
-		claimer_reconnect(cl);
+		claimer_refused(cl, err.msg);
 		return -1;
+	}
+	if (cl->claim_failures > 0) {
+		log_info("run: claims go on after %d refused in a row", cl->claim_failures);
+		cl->claim_failures = 0;
 	}
 	while (jobs) {
 		struct job *next = jobs->next;
@@ -265,7 +294,8 @@ claimer_run(struct claimer *cl)
 		claimer_end_unparsed(cl);
 		worker_pool_stats(cl->pool, &st);
 		/* Claim when a useful batch fits, or whenever the pool has run dry. */
-		if (!stop && (free_slots >= (cl->cfg.batch < pool_size ? cl->cfg.batch : 1) || st.inflight == 0)) {
+		if (!stop && now >= cl->claim_after &&
+		    (free_slots >= (cl->cfg.batch < pool_size ? cl->cfg.batch : 1) || st.inflight == 0)) {
 			if (claimer_claim(cl, free_slots, &n) != 0) {
 				worker_pool_wait(cl->pool, 1000);
 				continue;
@@ -273,6 +303,11 @@ claimer_run(struct claimer *cl)
 		}
 		claimer_progress(cl);
 		worker_pool_stats(cl->pool, &st);
+		if (n == 0 && st.inflight == 0 && !stop && cf_mono_ms() < cl->claim_after) {
+			/* claims pause after a refusal: nothing can be done before the next try */
+			worker_pool_wait(cl->pool, (int)(cl->claim_after - cf_mono_ms()) + 1);
+			continue;
+		}
 		if (n == 0 && st.inflight == 0) {
 			if (claimer_done(cl))
 				break;

@@ -85,6 +85,10 @@ check_eq "the summary says journalled=0 lost=0" "$(summary_field journalled) $(s
 check "the writer warned that PostgreSQL does not take writes (SQLSTATE 53100)" \
 	grep -q "writer: PostgreSQL does not take writes (SQLSTATE 53100)" "$tmp/run.err"
 check "the writer said when PostgreSQL took writes again" grep -q "PostgreSQL takes writes again" "$tmp/run.err"
+# the claimer pauses its claims after a refusal and says so at the first and then every 10 s
+refused_claims=$(grep -c "run: claiming jobs:" "$tmp/run.err")
+check "the claimer logged the refused claims at most 3 times ($refused_claims), not at every try" \
+	test "$refused_claims" -le 3
 waits=$(summary_field db_waits)
 longest=$(summary_field db_longest_wait_s)
 check "the summary counts waits (db_waits=$waits)" test "${waits:-0}" -gt 0
