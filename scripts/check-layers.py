@@ -88,12 +88,29 @@ def find_cycles(edges):
     return comps
 
 
+def depend(edges, why, problems, path, target, above, tie):
+    """Records that path depends on target: above (a message) when target is a layer above, and
+    the edge between their modules, with tie saying how, for the circles."""
+    layer, tlayer = path.split("/")[0], target.split("/")[0]
+    if RANK[tlayer] > RANK[layer]:
+        problems.append(f"{above}, a layer above {layer}/")
+    a, b = module_of(path), module_of(target)
+    if a != b:
+        edges.setdefault(a, set()).add(b)
+        why.setdefault((a, b), tie)
+
+
+def report_cycles(edges, why, verb, problems):
+    for comp in find_cycles(edges):
+        ties = [why[(a, b)] for a in comp for b in sorted(edges.get(a, ())) if b in comp]
+        problems.append(f"modules {verb} each other: " + ", ".join(comp) + " (" + "; ".join(ties) + ")")
+
+
 def check_includes(root, problems):
     edges = {}
     why = {}
     files = sources(root)
     for path in files:
-        layer = path.split("/")[0]
         with open(os.path.join(root, path), encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 m = INCLUDE.match(line)
@@ -102,16 +119,9 @@ def check_includes(root, problems):
                 target = resolve(root, path, m.group(1))
                 if target is None:
                     continue
-                tlayer = target.split("/")[0]
-                if RANK[tlayer] > RANK[layer]:
-                    problems.append(f"{path}:{lineno}: includes {target}, a layer above {layer}/")
-                a, b = module_of(path), module_of(target)
-                if a != b:
-                    edges.setdefault(a, set()).add(b)
-                    why.setdefault((a, b), f"{path}:{lineno} includes {target}")
-    for comp in find_cycles(edges):
-        ties = [why[(a, b)] for a in comp for b in sorted(edges.get(a, ())) if b in comp]
-        problems.append("modules include each other: " + ", ".join(comp) + " (" + "; ".join(ties) + ")")
+                depend(edges, why, problems, path, target, f"{path}:{lineno}: includes {target}",
+                       f"{path}:{lineno} includes {target}")
+    report_cycles(edges, why, "include", problems)
     return len(files)
 
 
@@ -147,23 +157,15 @@ def check_objects(root, build, problems):
     edges = {}
     why = {}
     for path, undefined in needs.items():
-        layer = path.split("/")[0]
         for s in sorted(undefined):
             target = owner.get(s)
             if target is None:
                 continue
             if path == "orchestrator/main.c":
                 continue
-            tlayer = target.split("/")[0]
-            if RANK[tlayer] > RANK[layer]:
-                problems.append(f"{path}: calls {s}, defined in {target}, a layer above {layer}/")
-            a, b = module_of(path), module_of(target)
-            if a != b:
-                edges.setdefault(a, set()).add(b)
-                why.setdefault((a, b), f"{path} calls {s} ({target})")
-    for comp in find_cycles(edges):
-        ties = [why[(a, b)] for a in comp for b in sorted(edges.get(a, ())) if b in comp]
-        problems.append("modules call each other: " + ", ".join(comp) + " (" + "; ".join(ties) + ")")
+            depend(edges, why, problems, path, target, f"{path}: calls {s}, defined in {target}",
+                   f"{path} calls {s} ({target})")
+    report_cycles(edges, why, "call", problems)
     return len(needs)
 
 
