@@ -127,7 +127,61 @@ start_faultproxy() {
 	if [ -z "$ctl" ]; then not_ok "fault proxy started"; cat "$tmp/proxy.err" >&2; finish; exit 1; fi
 }
 
+# start_pebble NAME [CONFIG_JSON]: starts another Pebble (one more CA) beside the stack's, on free
+# ports, with the stack's TLS certificate and DNS server; CONFIG_JSON is merged into its "pebble"
+# settings (say '{"externalAccountBindingRequired": true, ...}'); PEBBLE_* variables in the
+# environment pass through as for the stack's Pebble. Sets pebble_dir (its directory URL),
+# pebble_mgmt (its management URL) and pebble_log. finish stops it.
+extra_pebbles=()
+start_pebble() {
+	local name=$1 extra=${2:-'{}'} api mgmt i pid
+	local tls="$CERTFLEET_STACK_DIR/tls" bin="${CERTFLEET_TOOLS:-$HOME/.cache/certfleet/bin}/pebble"
+	for i in 1 2 3 4 5; do
+		api=$(random_port)
+		mgmt=$((api + 1))
+		python3 - "$tmp/pebble-$name.json" "$api" "$mgmt" "$tls" "$extra" <<'PY' || return 1
+import json, sys
+path, api, mgmt, tls, extra = sys.argv[1:]
+cfg = {
+    "listenAddress": "127.0.0.1:" + api, "managementListenAddress": "127.0.0.1:" + mgmt,
+    "certificate": tls + "/server.pem", "privateKey": tls + "/server.key",
+    "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
+    "externalAccountBindingRequired": False,
+    "retryAfter": {"authz": 1, "order": 1}, "keyAlgorithm": "ecdsa",
+    "profiles": {"default": {"description": "default", "validityPeriod": 7776000},
+                 "shortlived": {"description": "short-lived", "validityPeriod": 518400}},
+}
+cfg.update(json.loads(extra))
+json.dump({"pebble": cfg}, open(path, "w"), indent=1)
+PY
+		pebble_log="$tmp/pebble-$name.log"
+		env -u PEBBLE_VA_ALWAYS_VALID PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP:-1}" \
+			PEBBLE_AUTHZREUSE="${PEBBLE_AUTHZREUSE:-0}" \
+			"$bin" -config "$tmp/pebble-$name.json" -dnsserver "$CERTFLEET_CHALLTESTSRV_DNS" \
+			>"$pebble_log" 2>&1 &
+		pid=$!
+		pebble_dir="https://localhost:$api/dir"
+		pebble_mgmt="https://localhost:$mgmt"
+		for _ in $(seq 100); do
+			if curl -sf -o /dev/null --cacert "$CERTFLEET_CA_BUNDLE" "$pebble_dir" &&
+				curl -sf -o /dev/null --cacert "$CERTFLEET_CA_BUNDLE" "$pebble_mgmt/roots/0"; then
+				extra_pebbles+=("$pid")
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	echo "# pebble $name did not start; its log:" >&2
+	sed 's/^/# /' "$pebble_log" >&2
+	return 1
+}
+
 finish() {
+	local p
+	for p in "${extra_pebbles[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	rm -f "$CERTFLEET_KEK_FILE"
 	echo "# $TEST_NAME: $T_PASSED passed, $T_FAILED failed"
 	[ "$T_FAILED" -eq 0 ]

@@ -35,8 +35,10 @@ db2="t_${TEST_NAME}_old_$RUN_ID"
 psql -q "$base/$db" -c "CREATE DATABASE \"$db2\"" >/dev/null || not_ok "create second database"
 export CERTFLEET_DB="$base/$db2"
 old_schema
-# the account row of the first database, so that the jobs below belong to a registered account
-psql -qAt "$base/$db" -c "COPY accounts TO STDOUT" | psql -q "$CERTFLEET_DB" -c "COPY accounts FROM STDIN" ||
+# the account row of the first database (the columns of 001), so that the jobs below belong to a
+# registered account
+cols="id, directory_url, account_url, key_pem, key_thumbprint, contact, issuer_domain, status, created_at"
+psql -qAt "$base/$db" -c "COPY accounts ($cols) TO STDOUT" | psql -q "$CERTFLEET_DB" -c "COPY accounts ($cols) FROM STDIN" ||
 	not_ok "copy the account"
 sql "INSERT INTO certificates (id, names, names_key, provider) VALUES
 	(1, ARRAY['o1.$ZONE'], 'o1.$ZONE', 'challtestsrv'), (2, ARRAY['o2.$ZONE'], 'o2.$ZONE', 'challtestsrv'),
@@ -55,6 +57,8 @@ check "enqueue of a certificate with a job in flight adds nothing" \
 	bash -c "'$CF' enqueue 'o2.$ZONE' | grep -q '0 jobs in run.*1 already queued or running'"
 check_eq "still one job for o2" "$(sql "SELECT count(*) FROM jobs WHERE certificate_id = 2")" 1
 check_unfinished "after migrate"
+check_eq "every certificate names the account of its latest job" \
+	"$(sql "SELECT count(*) FROM certificates WHERE account_id IS DISTINCT FROM $acct")" 0
 "$CF" run --no-progress >"$tmp/run.out" 2>&1
 check_eq "run after migrate exits 0" "$?" 0
 check_eq "the ready job and the dead runner's job were issued" \
