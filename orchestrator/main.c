@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "account", cmd_account, "register an ACME account (account register) or show it (account show)" },
 	{ "enqueue", cmd_enqueue, "add certificates to the fleet and queue them for issuance" },
 	{ "run", cmd_run, "work the queue until it is empty" },
+	{ "renew", cmd_renew, "queue the certificates due for renewal (ARI, lifetime, revoked) as one run" },
 	{ "status", cmd_status, "job counts by state and the latest failures" },
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },

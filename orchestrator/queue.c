@@ -78,12 +78,12 @@ static const char sql_claim_fmt[] =
     "finished_at = CASE WHEN j.cancel_requested THEN now() END, "
     "attempts = j.attempts + CASE WHEN j.cancel_requested THEN 0 ELSE 1 END, locked_by = $2, updated_at = now() "
     "WHERE j.id = ANY (ARRAY(SELECT job_id FROM q)) AND j.state = 'ready' "
-    "RETURNING j.id, j.state, j.certificate_id, j.attempts, j.max_attempts), "
+    "RETURNING j.id, j.state, j.certificate_id, j.attempts, j.max_attempts, j.replaces), "
     "e AS (INSERT INTO events (job_id, kind, detail) SELECT id, 'cancelled', 'cancelled by the operator' "
     "FROM u WHERE state = 'cancelled'), "
     "f AS (DELETE FROM unfinished_jobs WHERE EXISTS (SELECT 1 FROM u WHERE state = 'cancelled') "
     "AND job_id = ANY (ARRAY(SELECT id FROM u WHERE state = 'cancelled'))) "
-    "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, array_to_string(ce.names, ' ') AS names, "
+    "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, u.replaces, array_to_string(ce.names, ' ') AS names, "
     "ce.key_type, ce.provider, "
     "CASE WHEN u.attempts > 1 THEN (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
     "WHERE o.job_id = u.id AND o.state <> 'failed' ORDER BY o.id DESC LIMIT 1) END AS resume, "
@@ -187,6 +187,71 @@ out:
 	return rc;
 }
 
+/*
+ * Renewals: sql_insert_job for a whole batch in one statement, each job with its reason and the
+ * CertID it replaces. The certificates are distinct, so the unique certificate_id of
+ * unfinished_jobs meets each at most once; one whose job appeared since renew looked is skipped.
+ */
+static const char *const sql_insert_renewals =
+    "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS d(cert, acct, reason, replaces)), "
+    "a AS (INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) "
+    "SELECT nextval('jobs_id_seq'), cert, acct FROM d ON CONFLICT (certificate_id) DO NOTHING "
+    "RETURNING job_id, certificate_id, account_id), "
+    "j AS (INSERT INTO jobs (id, certificate_id, account_id, run_id, max_attempts, reason, replaces) "
+    "SELECT a.job_id, a.certificate_id, a.account_id, $5, $6, d.reason, d.replaces FROM a JOIN d ON d.cert = a.certificate_id "
+    "RETURNING id, account_id, priority, run_after) "
+    "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT * FROM j RETURNING job_id";
+
+int
+queue_enqueue_renewals(PGconn *c, const struct queue_renewal *r, size_t n, const char *label,
+    int max_attempts, struct queue_renew_result *out, cf_err *err)
+{
+	struct pgarray certs = { 0 }, accts = { 0 }, reasons = { 0 }, replaces = { 0 };
+	char run[24], maxa[16];
+	PGresult *res = NULL;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		pgarray_add_i64(&certs, r[i].certificate_id);
+		pgarray_add_i64(&accts, r[i].account_id);
+		pgarray_add(&reasons, r[i].reason);
+		pgarray_add(&replaces, r[i].replaces);
+	}
+	const char *pr[] = { label };
+	if ((res = db_exec(c, "renew: creating the run", sql_new_run, 1, pr, err)) == NULL)
+		goto out;
+	out->run_id = db_get_i64(res, 0, "id");
+	PQclear(res);
+	snprintf(run, sizeof(run), "%" PRId64, out->run_id);
+	snprintf(maxa, sizeof(maxa), "%d", max_attempts > 0 ? max_attempts : 5);
+	const char *p[] = { pgarray_finish(&certs), pgarray_finish(&accts), pgarray_finish(&reasons),
+		pgarray_finish(&replaces), run, maxa };
+	if (!p[0] || !p[1] || !p[2] || !p[3]) {
+		cf_errf(err, "renew: out of memory for %zu jobs", n);
+		res = NULL;
+		goto out;
+	}
+	if ((res = db_exec(c, "renew: queueing the jobs", sql_insert_renewals, 6, p, err)) == NULL)
+		goto out;
+	out->jobs_added = PQntuples(res);
+	out->jobs_already_queued = (long)n - out->jobs_added;
+	PQclear(res);
+	res = NULL;
+	/* wakes idle `certfleet run --follow` processes when the transaction commits */
+	if (out->jobs_added > 0 && db_run(c, "renew: NOTIFY", "NOTIFY " QUEUE_CHANNEL, 0, NULL, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	pgarray_free(&certs);
+	pgarray_free(&accts);
+	pgarray_free(&reasons);
+	pgarray_free(&replaces);
+	return rc;
+}
+
 /* Adds the "fqdn value" lines of known to j's known records. */
 static int
 add_known(struct job *j, const char *known)
@@ -218,6 +283,7 @@ claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char
 	int64_t id = db_get_i64(res, r, "id");
 	const char *names = db_get(res, r, "names"), *key_type = db_get(res, r, "key_type");
 	const char *provider = db_get(res, r, "provider"), *resume = db_get(res, r, "resume");
+	const char *replaces = db_get(res, r, "replaces");
 	struct job *j = NULL;
 	char *copy = NULL, *save = NULL;
 	cf_err kerr;
@@ -251,7 +317,8 @@ claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char
 		snprintf(why, whylen, "claim: job %" PRId64 " has an unknown key type \"%.40s\"", id, key_type);
 		goto out;
 	}
-	if ((j->provider = strdup(provider)) == NULL || (copy = strdup(names)) == NULL)
+	if ((j->provider = strdup(provider)) == NULL || (copy = strdup(names)) == NULL ||
+	    (replaces != NULL && (j->replaces = strdup(replaces)) == NULL))
 		goto oom;
 	for (char *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save))
 		if (job_add_name(j, n) != 0)

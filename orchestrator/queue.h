@@ -40,6 +40,28 @@ struct queue_enqueue_result {
 int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
     const struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
 
+/* A certificate `renew` found due: a job with why (jobs.reason) and the CertID it replaces. */
+struct queue_renewal {
+	int64_t certificate_id;
+	int64_t account_id;      /* the account (and so the CA) of its current certificate */
+	const char *reason;      /* ari, lifetime, revoked, forced */
+	const char *replaces;    /* RFC 9773 CertID, NULL when unknown */
+};
+
+struct queue_renew_result {
+	int64_t run_id;          /* 0 when nothing was queued (no run made) */
+	long jobs_added;
+	long jobs_already_queued; /* a job appeared meanwhile: nothing added */
+};
+
+/*
+ * Queues the renewals as one run labelled label, in one statement (the same rows as
+ * queue_enqueue: unfinished_jobs, jobs, job_queue), inside the caller's transaction; NOTIFYs
+ * when it added some. n == 0 makes no run.
+ */
+int queue_enqueue_renewals(PGconn *c, const struct queue_renewal *r, size_t n, const char *label,
+    int max_attempts, struct queue_renew_result *out, cf_err *err) CF_MUST;
+
 /* The problem type of a job whose claimed row could not be made into a job. */
 #define QUEUE_CLAIM_PROBLEM "certfleet:claim"
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certid.h"
 #include "db.h"
 #include "keyring.h"
 #include "pgarray.h"
@@ -50,14 +51,21 @@ static const char *const sql_retire =
     "UPDATE results r SET is_current = false FROM unnest($1::bigint[], $2::text[]) AS u(c, s) "
     "WHERE r.certificate_id = u.c AND r.is_current AND r.serial <> u.s";
 
-/* The order's copy of the key is cleared with the result that keeps it (the CTE sees the orders upsert). */
+/*
+ * The order's copy of the key is cleared with the result that keeps it (the CTE sees the orders
+ * upsert). The results of the certificate that the retire statement left not current and not yet
+ * replaced are marked replaced by the new one; they stay. Each result gets its ARI CertID.
+ */
 static const char *const sql_results =
     "WITH ins AS (INSERT INTO results (job_id, certificate_id, order_url, leaf_pem, chain_pem, key_pem, serial, "
-    "not_before, not_after, issuer) "
-    "SELECT j, c, o, l, ch, k, s, to_timestamp(nb), to_timestamp(na), i FROM unnest($1::bigint[], "
+    "not_before, not_after, issuer, ari_cert_id) "
+    "SELECT j, c, o, l, ch, k, s, to_timestamp(nb), to_timestamp(na), i, cid FROM unnest($1::bigint[], "
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], "
-    "$10::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i) "
-    "WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.c AND r.serial = u.s) RETURNING order_url) "
+    "$10::text[], $11::text[]) AS u(j, c, o, l, ch, k, s, nb, na, i, cid) "
+    "WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.c AND r.serial = u.s) "
+    "RETURNING id, certificate_id, order_url), "
+    "rep AS (UPDATE results old SET replaced_by = ins.id, replaced_at = now() FROM ins "
+    "WHERE old.certificate_id = ins.certificate_id AND NOT old.is_current AND old.replaced_by IS NULL) "
     "UPDATE orders SET key_pem = NULL WHERE order_url IN (SELECT order_url FROM ins) AND key_pem IS NOT NULL";
 
 static const char *const sql_events =
@@ -67,7 +75,7 @@ static const char *const sql_events =
 struct cols {
 	struct pgarray o_job, o_acct, o_url, o_state, o_fin, o_cert, o_key;
 	struct pgarray r_acct, r_fqdn, r_value, r_issuer, r_wild, r_var, r_prov, r_written, r_verified, r_confirmed;
-	struct pgarray s_job, s_cert, s_url, s_leaf, s_chain, s_key, s_serial, s_nb, s_na, s_issuer;
+	struct pgarray s_job, s_cert, s_url, s_leaf, s_chain, s_key, s_serial, s_nb, s_na, s_issuer, s_certid;
 	struct pgarray f_job, f_type, f_detail, f_retry, f_delay;
 	struct pgarray e_job, e_kind, e_detail;
 	size_t norders, nrecords, nresults, nfailed, nevents;
@@ -279,6 +287,10 @@ fill_issued(struct cols *c, struct merged *g, const struct outmsg *m, cf_err *er
 	pgarray_add_i64(&c->s_nb, m->not_before);
 	pgarray_add_i64(&c->s_na, m->not_after);
 	pgarray_add(&c->s_issuer, m->issuer);
+	/* a leaf without a usable authority key identifier gets none: renew falls back to its lifetime */
+	char certid[CERTID_MAX];
+	cf_err cerr;
+	pgarray_add(&c->s_certid, certid_from_pem(m->leaf_pem, certid, &cerr) == 0 ? certid : NULL);
 	c->nresults++;
 	return 0;
 }
@@ -405,7 +417,7 @@ finish_cols(const char *what, struct pgarray *cols, int n, const char **params, 
 static int
 run_cols(PGconn *conn, const char *what, const char *sql, struct pgarray *cols, int n, cf_err *err)
 {
-	const char *params[10];
+	const char *params[11];
 
 	if (finish_cols(what, cols, n, params, err) != 0)
 		return -1;
@@ -485,7 +497,7 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 		int r = run_cols(conn, "retiring previous results", sql_retire, certs, 2, err);
 		pgarray_free(&certs[0]);
 		pgarray_free(&certs[1]);
-		if (r != 0 || run_cols(conn, "storing results", sql_results, &c.s_job, 10, err) != 0)
+		if (r != 0 || run_cols(conn, "storing results", sql_results, &c.s_job, 11, err) != 0)
 			goto out;
 		if (mark_issued(conn, list, err) != 0)
 			goto out;

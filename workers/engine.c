@@ -144,9 +144,11 @@ struct order {
 	struct order *prev;       /* the engine's list of orders in flight */
 	struct order *next;
 	int64_t retry_after_ms;   /* Retry-After of the answer that failed the order, -1 when none */
+	bool replaces_dropped;    /* the CA refused job->replaces: ordered again without it */
 };
 
 static void order_new(struct order *o);
+static void order_new_send(struct order *o);
 static void order_begin(struct order *o);
 static void order_fail(struct order *o, const char *type, const char *detail);
 static void authz_fetch(struct authz *az);
@@ -853,6 +855,34 @@ order_set_authzs(struct order *o, json_t *list)
 }
 
 
+/*
+ * A newOrder that carried "replaces" and was refused (RFC 9773 alreadyReplaced, a CertID the CA
+ * does not take or cannot find, another account's certificate): the renewal matters more than
+ * the link, so it is ordered again without it, once. A rate limit is no such refusal.
+ */
+static bool
+replaces_refused(struct order *o, const struct http_req *req)
+{
+	char *type = NULL, *detail = NULL;
+	bool refused;
+
+	if (o->job->replaces == NULL || o->replaces_dropped || req->status < 400)
+		return false;
+	acme_problem(req, &type, &detail);
+	refused = strcmp(type, "urn:ietf:params:acme:error:rateLimited") != 0 && req->status != 429 &&
+	    strncmp(type, "certfleet:", 10) != 0;
+	if (refused) {
+		char q[200];
+		cf_quote(q, sizeof(q), detail, strlen(detail), 40);
+		log_info("job %lld: newOrder replacing %s refused (%s: \"%s\"); ordering without replaces",
+		    (long long)o->job->id, o->job->replaces, type, q);
+		o->replaces_dropped = true;
+	}
+	free(type);
+	free(detail);
+	return refused;
+}
+
 static void
 on_new_order(struct acme_call *call, struct http_req *req)
 {
@@ -861,6 +891,10 @@ on_new_order(struct acme_call *call, struct http_req *req)
 	const char *status;
 
 	if (req->status != 201 && req->status != 200) {
+		if (replaces_refused(o, req)) {
+			order_new_send(o);
+			return;
+		}
 		order_fail_response(o, "newOrder", req);
 		return;
 	}
@@ -913,22 +947,33 @@ out:
 static void
 order_new(struct order *o)
 {
+	if (!order_enter(o, ORDER_NEW))
+		return;
+	order_new_send(o);
+}
+
+/* Sends newOrder (again, when the CA refused its "replaces"). */
+static void
+order_new_send(struct order *o)
+{
 	json_t *ids = json_array(), *payload = NULL;
 	char *text = NULL;
 
-	if (!order_enter(o, ORDER_NEW))
-		goto out;
 	for (size_t i = 0; ids && i < o->job->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->job->names[i]));
 	payload = ids ? json_pack("{s:o}", "identifiers", ids) : NULL;
 	ids = NULL; /* the payload holds it now, or it was freed with the failed pack */
+	if (payload && o->job->replaces && !o->replaces_dropped &&
+	    json_object_set_new(payload, "replaces", json_string(o->job->replaces)) != 0) {
+		json_decref(payload);
+		payload = NULL;
+	}
 	text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	if (text == NULL)
 		order_fail(o, "certfleet:internal", "out of memory building newOrder");
 	else
 		order_send(o, NULL, REQ_NEW_ORDER, acme_client_directory(o->eng->client)->new_order_url, text, NULL,
 		    GATE_NEW_ORDER);
-out:
 	free(text);
 	json_decref(ids);
 	json_decref(payload);

@@ -23,6 +23,7 @@ job_free(struct job *job)
 		free(job->known_records[i]);
 	free(job->known_records);
 	free(job->provider);
+	free(job->replaces);
 	free(job->resume_url);
 	cf_secret_free(job->resume_key_pem);
 	free(job);

@@ -21,6 +21,7 @@ struct job {
 	size_t nnames;
 	enum key_type key_type;
 	char *provider;           /* name of the DNS provider that publishes its records */
+	char *replaces;           /* ARI CertID of the certificate this one replaces (newOrder "replaces"), or NULL */
 	char **known_records;     /* "fqdn value" of records known to be in place for these names */
 	size_t nknown;
 	struct job *next;         /* inbox link */
