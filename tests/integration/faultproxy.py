@@ -33,7 +33,11 @@ newNonce) is read and never answered; when hang mode is switched off, the held r
 Hang mode is switched on by SIGUSR1 and off by SIGUSR2, or through the control port.
 
 Control port (--control-port, plain HTTP on 127.0.0.1, printed on the second line of stdout):
-GET /hang/on, /hang/off, /rate/<float>, /stats.
+GET /hang/on, /hang/off, /rate/<float>, /stats;
+/header/<text>/<Name>/<value>: answers to requests whose path contains <text> (an ARI CertID, say)
+carry the header Name: value instead of Pebble's (Retry-After for one certificate's renewalInfo);
+/directory/drop/<member>: the directory answer (/dir) leaves out that member (renewalInfo: a CA
+without ARI); /directory/keep: passed on unchanged again.
 
 Stdout: the proxy's port, then (with --control-port) the control port. Stderr: one line per fault,
 and the totals on exit. --stats FILE gets the totals as JSON on exit (SIGTERM, SIGINT, or the end
@@ -91,7 +95,7 @@ def parse_args():
 args = parse_args()
 rng = random.Random(args.seed)
 lock = threading.Lock()
-state = {"rate": args.rate, "hang": args.hang}
+state = {"rate": args.rate, "hang": args.hang, "headers": [], "dir_drop": set()}
 hang_released = threading.Condition(lock)  # notified when hang mode is switched off
 only_re = re.compile(args.only_path_regex) if args.only_path_regex else None
 hang_except_re = re.compile(args.hang_except)
@@ -162,6 +166,21 @@ def draw_fault(method, path):
         if not kinds or rng.random() >= state["rate"]:
             return None
         return rng.choice(kinds)
+
+
+def rewrite(path, rheaders, data):
+    """The answer with the control port's header overrides and directory edits applied."""
+    with lock:
+        headers = [(t, n, v) for t, n, v in state["headers"] if t in path]
+        drop = set(state["dir_drop"])
+    for _, name, value in headers:
+        rheaders = [(k, v) for k, v in rheaders if k.lower() != name.lower()] + [(name, value)]
+    if drop and path.split("?", 1)[0] == "/dir":
+        d = json.loads(data)
+        for member in drop:
+            d.pop(member, None)
+        data = json.dumps(d).encode()
+    return rheaders, data
 
 
 def problem(status, ptype, detail):
@@ -319,7 +338,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             if kind is not None and kind != "delay":
                 log(f"{kind} did not apply to {method} {path} ({status}); passed on")
-            self.answer(status, rheaders, data)
+            self.answer(status, *rewrite(path, rheaders, data))
 
     def counted(self, ep, kind):
         with lock:
@@ -365,7 +384,21 @@ class Server(http.server.ThreadingHTTPServer):
 class Control(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         m = re.fullmatch(r"/rate/([0-9.]+)", self.path)
-        if self.path == "/hang/on":
+        h = re.fullmatch(r"/header/([^/]+)/([A-Za-z0-9-]+)/([^/]+)", self.path)
+        d = re.fullmatch(r"/directory/drop/([A-Za-z0-9]+)", self.path)
+        if h:
+            with lock:
+                state["headers"].append(h.groups())
+            log(f"header {h.group(2)}: {h.group(3)} on paths with {h.group(1)}")
+        elif d:
+            with lock:
+                state["dir_drop"].add(d.group(1))
+            log(f"directory without {d.group(1)}")
+        elif self.path == "/directory/keep":
+            with lock:
+                state["dir_drop"].clear()
+            log("directory passed on unchanged")
+        elif self.path == "/hang/on":
             set_hang(True)
         elif self.path == "/hang/off":
             set_hang(False)
