@@ -58,6 +58,9 @@ struct fake_ca {
 	bool never_valid;            /* a finalized order stays "processing" for ever */
 	/* timing of the 429 */
 	int64_t t_429, t_after_429;
+	int refuse_replaces;         /* newOrders carrying replaces to answer alreadyReplaced */
+	int n_replaces;              /* newOrders that carried replaces */
+	char last_replaces[64];
 	/* state */
 	struct ca_order orders[MAX_ORDERS];
 	int norders;
@@ -389,7 +392,15 @@ ca_post(struct fake_ca *ca, struct http_req *req)
 		json_t *p = json_loads(payload, 0, NULL);
 		ca->n_new_order++;
 		ids = json_object_get(p, "identifiers");
-		if (ca->bad_nonce_new_orders > 0) {
+		const char *rep = json_string_value(json_object_get(p, "replaces"));
+		if (rep != NULL) {
+			ca->n_replaces++;
+			snprintf(ca->last_replaces, sizeof(ca->last_replaces), "%s", rep);
+		}
+		if (rep != NULL && ca->refuse_replaces > 0) {
+			ca->refuse_replaces--;
+			reply_problem(req, 409, "urn:ietf:params:acme:error:alreadyReplaced", "already has a replacement order");
+		} else if (ca->bad_nonce_new_orders > 0) {
 			ca->bad_nonce_new_orders--;
 			reply_problem(req, 400, "urn:ietf:params:acme:error:badNonce", "JWS has an invalid anti-replay nonce");
 		} else if (json_array_size(ids) != 1 || (o = ca_add_order(ca,
@@ -826,6 +837,43 @@ test_rate_limited_retry_after(void)
 	harness_free(h);
 }
 
+/* A renewal's newOrder carries the CertID it replaces; refused, the order is made again without it. */
+static void
+replaces_case(int refuse)
+{
+	struct harness *h = harness_new(false, 60000);
+	struct job *j;
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	h->ca.refuse_replaces = refuse;
+	j = make_job(h, 4, "a.test", true);
+	j->replaces = strdup("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+	engine_order_start(h->eng, j);
+	CHECK(run_until_done(h, 1, 5000));
+	CHECK(h->done_calls == 1 && h->outcome[0] == JOB_ISSUED);
+	CHECK(h->ca.n_replaces == 1);
+	CHECK_STR(h->ca.last_replaces, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+	CHECK(h->ca.n_new_order == 1 + refuse);  /* the refused one, then one without replaces */
+	CHECK(h->ca.norders == 1 && h->ca.n_finalize == 1 && h->ca.bad_requests == 0);
+	CHECK(count_msgs(h, OUT_ORDER, "created") == 1 && count_msgs(h, OUT_FAILED, NULL) == 0);
+	CHECK(engine_idle(h->eng));
+	harness_free(h);
+}
+
+static void
+test_replaces_sent(void)
+{
+	replaces_case(0);
+}
+
+static void
+test_replaces_refused(void)
+{
+	replaces_case(1);
+}
+
 /* The authorization turns invalid; attempt of max_attempts 3 decides the outcome. */
 static void
 invalid_authz(int attempt, enum job_outcome want)
@@ -1206,6 +1254,8 @@ main(void)
 	RUN(test_happy_path);
 	RUN(test_bad_nonce);
 	RUN(test_rate_limited_retry_after);
+	RUN(test_replaces_sent);
+	RUN(test_replaces_refused);
 	RUN(test_invalid_authz_second_look);
 	RUN(test_invalid_authz_last_attempt);
 	RUN(test_resume_pending);
