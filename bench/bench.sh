@@ -11,6 +11,9 @@
 #   --queue N   no-op jobs in the queue-only benchmark (default 100000; BENCH_QUEUE_N; 0 skips it)
 #   --queue-rounds N  rounds of the queue benchmark, whose medians are printed (default 5)
 #   --only-queue      the queue benchmark alone
+#   --renew N   certificates issued once, then checked by `renew` (ARI) (default 10000; BENCH_RENEW_N; 0 skips it)
+#   --renew-rounds N  timed `renew --dry-run` rounds, whose medians are printed (default 3)
+#   --only-renew      the renew benchmark alone
 #
 # It runs its own stack (state in .stack-bench/, ports 100 above the demo stack's defaults), started fresh
 # and stopped at the end, so results do not depend on what an earlier run left in Pebble.
@@ -25,6 +28,8 @@ HOLD=${BENCH_HOLD:-10000}
 QUEUE_N=${BENCH_QUEUE_N:-100000}
 QUEUE_ROUNDS=${BENCH_QUEUE_ROUNDS:-5}
 PEERS_N=${BENCH_PEERS_N:-20}
+RENEW_N=${BENCH_RENEW_N:-10000}
+RENEW_ROUNDS=${BENCH_RENEW_ROUNDS:-3}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n) N=$2; shift 2 ;;
@@ -35,8 +40,11 @@ while [ $# -gt 0 ]; do
 	--queue) QUEUE_N=$2; shift 2 ;;
 	--no-queue) QUEUE_N=0; shift ;;
 	--queue-rounds) QUEUE_ROUNDS=$2; shift 2 ;;
-	--only-queue) N=0; PEERS_N=0; HOLD=0; shift ;;
-	-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+	--only-queue) N=0; PEERS_N=0; HOLD=0; RENEW_N=0; shift ;;
+	--renew) RENEW_N=$2; shift 2 ;;
+	--renew-rounds) RENEW_ROUNDS=$2; shift 2 ;;
+	--only-renew) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; shift ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -73,6 +81,19 @@ start_stack() {
 	"$cf" migrate >/dev/null && "$cf" account register --agree-tos >/dev/null || exit 1
 }
 
+# publish and record every persistent record of the fleet, as after an earlier night's run
+publish_records() {
+	"$cf" records --format tsv >"$tmp/records"
+	awk -F'\t' '{ printf "{\"host\":\"%s.\",\"value\":\"%s\"}\n", $1, $2 }' "$tmp/records" |
+		xargs -P 8 -d '\n' -I{} curl -sf -o /dev/null -X POST -d {} "$CERTFLEET_CHALLTESTSRV_URL/set-txt" ||
+		{ say "publishing records failed"; exit 1; }
+	psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE r (fqdn text, value text)" \
+		-c "\\copy r FROM '$tmp/records'" \
+		-c "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at)
+		    SELECT a.id, r.fqdn, r.value, a.issuer_domain, r.value LIKE '%policy=wildcard%', 1, 'challtestsrv', now()
+		    FROM r, accounts a" >/dev/null || exit 1
+}
+
 echo "bench: machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 
@@ -88,16 +109,7 @@ say "throughput: $N certificates, records already in place"
 start_stack
 seq 1 "$N" | sed 's/^/host/; s/$/.bench.example/' >"$tmp/fleet"
 "$cf" enqueue --file "$tmp/fleet" >/dev/null || exit 1
-# publish and record every persistent record, as after an earlier night's run
-"$cf" records --format tsv >"$tmp/records"
-awk -F'\t' '{ printf "{\"host\":\"%s.\",\"value\":\"%s\"}\n", $1, $2 }' "$tmp/records" |
-	xargs -P 8 -d '\n' -I{} curl -sf -o /dev/null -X POST -d {} "$CERTFLEET_CHALLTESTSRV_URL/set-txt" ||
-	{ say "publishing records failed"; exit 1; }
-psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE r (fqdn text, value text)" \
-	-c "\\copy r FROM '$tmp/records'" \
-	-c "INSERT INTO records (account_id, fqdn, value, issuer, wildcard, variant, provider, written_at)
-	    SELECT a.id, r.fqdn, r.value, a.issuer_domain, r.value LIKE '%policy=wildcard%', 1, 'challtestsrv', now()
-	    FROM r, accounts a" >/dev/null || exit 1
+publish_records
 writes0=$(grep -c 'Added TXT' "$CERTFLEET_STACK_DIR/logs/challtestsrv.log")
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 pp=$(pebble_pid); p0=$(cpu_ms "$pp"); g0=$(pg_cpu_ms); read -r b0 t0 <<<"$(busy)"
@@ -236,6 +248,40 @@ if [ "$QUEUE_N" -gt 0 ]; then
 	echo "bench: queue: claimed only: certfleet $cf_c jobs/s; $rc of the baseline (median of the rounds' ratios:$rc_all)"
 	echo "bench: queue: minimal baseline (claim by id, two columns) $bmin jobs/s; claimed and completed $rm of it (median of the rounds' ratios:$rm_all)"
 	echo "result: tool=queue certfleet_jobs_per_s=$cf_q certfleet_claim_only_jobs_per_s=$cf_c baseline_jobs_per_s=$base ratio=$rq claim_only_ratio=$rc minimal_baseline_jobs_per_s=$bmin minimal_ratio=$rm rounds=$rounds"
+fi
+
+# ---- renew: ARI checks for a whole fleet ----
+# median VALUES...: the middle value (the lower middle for an even count)
+median() { tr ' ' '\n' <<<"$*" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+if [ "$RENEW_N" -gt 0 ]; then
+	say "renew: $RENEW_N certificates issued once, then renewalInfo asked for each by one renew"
+	start_stack
+	seq 1 "$RENEW_N" | sed 's/^/ari/; s/$/.bench.example/' | "$cf" enqueue >/dev/null || exit 1
+	publish_records
+	"$cf" run --inflight 1024 --batch 500 --max-unsaved-orders 1024 --no-progress >"$tmp/renew-run.out" 2>&1
+	have=$(psql -qAt "$CERTFLEET_DB" -c "SELECT count(*) FROM results WHERE is_current")
+	say "renew:   $have of $RENEW_N issued"
+	rates="" cpus="" walls=""
+	# --dry-run stores nothing, so every round asks about every certificate again
+	for i in $(seq 1 "$RENEW_ROUNDS"); do
+		/usr/bin/time -f '%e %U %S' -o "$tmp/renew.time" "$cf" renew --dry-run >"$tmp/renew.out" 2>"$tmp/renew.err"
+		read -r w u sy <"$tmp/renew.time"
+		checks=$(sed -n 's/.*, \([0-9]*\) renewalInfo checks (\([0-9]*\) ok.*/\1 \2/p' "$tmp/renew.out")
+		read -r nchecks nok <<<"$checks"
+		rate=$(awk -v n="${nok:-0}" -v w="$w" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
+		cpu=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
+		say "renew:   round $i: ${nchecks:-0} checks (${nok:-0} ok) in $w s: $rate checks/s, certfleet CPU $cpu s"
+		rates="$rates $rate" cpus="$cpus $cpu" walls="$walls $w"
+	done
+	# the real one also stores the $RENEW_N windows in one statement
+	/usr/bin/time -f '%e %U %S' -o "$tmp/renew.time" "$cf" renew >"$tmp/renew.out" 2>"$tmp/renew.err"
+	read -r sw su ss <"$tmp/renew.time"
+	stored=$(psql -qAt "$CERTFLEET_DB" -c "SELECT count(*) FROM results WHERE ari_window_start IS NOT NULL")
+	cat <<EOT
+bench: renew: $(median $rates) renewalInfo checks/s (median of $RENEW_ROUNDS dry runs of $RENEW_N), $(median $walls) s, certfleet CPU $(median $cpus) s ($(awk -v c="$(median $cpus)" -v n="$RENEW_N" 'BEGIN { printf "%.0f", (n ? c * 1e6 / n : 0) }') us per check)
+bench:   renew storing the windows: $sw s, certfleet CPU $(awk -v u="$su" -v s="$ss" 'BEGIN { printf "%.2f", u + s }') s; $stored windows stored
+EOT
+	echo "result: tool=certfleet-renew n=$RENEW_N checks_per_s=$(median $rates) wall_s=$(median $walls) cpu_s=$(median $cpus) store_wall_s=$sw"
 fi
 
 # ---- hold: many orders in flight at once ----
