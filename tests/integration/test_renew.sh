@@ -5,14 +5,15 @@
 # nothing; renew queues exactly those (reason ari, replaces their CertIDs); run renews them and
 # Pebble logs each new order as the replacement of the old one; the old results stay, replaced.
 # Then revoked results, the lifetime fallback of a CA without renewalInfo, --force, a refused
-# "replaces" ordered again without it, and bad usage.
+# "replaces" ordered again without it, bad usage, and a second CA whose certificates are checked
+# at and renewed through their own account's CA.
 . "$(dirname "$0")/lib.sh"
 
 tmp=$(mktemp -d)
 cleanup() { kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-pebble_log="$CERTFLEET_STACK_DIR/logs/pebble.log"
-pebble_new() { tail -c +"$((log0 + 1))" "$pebble_log" | grep "$@"; }
+stack_log="$CERTFLEET_STACK_DIR/logs/pebble.log"
+pebble_new() { tail -c +"$((log0 + 1))" "$stack_log" | grep "$@"; }
 
 db_new || { not_ok "create database"; finish; exit 1; }
 # through the proxy from the start: the account URL names the port the client used
@@ -79,7 +80,7 @@ check "with their window and explanation" grep -q "window $past_start..$past_end
 check "the malformed answer is reported, naming its URL" grep -q "renewalInfo https://localhost:$port/.*$(cid r13): answer is not a JSON object" "$tmp/dry.err"
 check_eq "--dry-run changed nothing (results, jobs, runs)" "$(state)" "$before"
 
-log0=$(stat -c %s "$pebble_log")
+log0=$(stat -c %s "$stack_log")
 "$CF" renew --label nightly >"$tmp/renew.out" 2>"$tmp/renew.err"
 check_eq "renew exits 3 (the malformed answer)" "$?" 3
 check "its summary counts 40 checks, 1 failed, 12 due by ARI" \
@@ -144,7 +145,7 @@ check_eq "--force queues r22 as forced beside the revoked ones" \
 sql "UPDATE jobs j SET replaces = (SELECT o.ari_cert_id FROM results o JOIN certificates c ON c.id = o.certificate_id
 	WHERE c.names[1] = 'r1.$ZONE' AND o.replaced_by IS NOT NULL) FROM certificates c
 	WHERE c.id = j.certificate_id AND j.state = 'ready' AND c.names[1] = 'r22.$ZONE'"
-log0=$(stat -c %s "$pebble_log")
+log0=$(stat -c %s "$stack_log")
 "$CF" run --workers 1 --no-progress >"$tmp/run3.out" 2>&1
 check_eq "the three are issued" "$(sql "SELECT count(*) FROM jobs WHERE reason IN ('revoked', 'forced') AND state = 'issued'")" 3
 check "the refused replaces was dropped and the order made again" grep -q "newOrder replacing .* refused (urn:ietf:params:acme:error:alreadyReplaced" "$tmp/run3.out"
@@ -180,5 +181,32 @@ check_eq "the lifetime fallback: 2/3 of 90 days and 1/2 of 6 days passed" \
 check "it says which rule" grep -q "half of its lifetime passed" "$tmp/life.out"
 check "and that the CA has no renewalInfo" grep -q "localhost:$port/dir has no renewalInfo" "$tmp/life.err"
 check "no renewalInfo was asked" grep -q "0 renewalInfo checks" "$tmp/life.out"
+# --- a second CA: each certificate is checked at, and renewed through, its own account's CA ---
+if start_pebble second; then
+	CERTFLEET_DIRECTORY=$pebble_dir register || not_ok "account register at the second CA"
+	seq 1 3 | sed "s/^/s/; s/\$/.$ZONE/" | CERTFLEET_DIRECTORY=$pebble_dir "$CF" enqueue >/dev/null || not_ok "enqueue 3 at the second CA"
+	CERTFLEET_DIRECTORY=$pebble_dir "$CF" run --workers 1 --no-progress >"$tmp/run4.out" 2>&1
+	check_eq "3 issued by the second CA" "$(sql "SELECT count(*) FROM results r JOIN jobs j ON j.id = r.job_id
+		JOIN accounts a ON a.id = j.account_id WHERE r.is_current AND a.directory_url = '$pebble_dir'")" 3
+	sql "SELECT r.leaf_pem FROM results r JOIN certificates c ON c.id = r.certificate_id
+		WHERE r.is_current AND c.names[1] = 's2.$ZONE'" >"$tmp/leaf.pem"
+	python3 -c 'import json,sys; print(json.dumps({"certificate": open(sys.argv[1]).read(), "ariResponse": sys.argv[2]}))' \
+		"$tmp/leaf.pem" "{\"suggestedWindow\": {\"start\": \"$past_start\", \"end\": \"$past_end\"}}" >"$tmp/ari.json"
+	curl -sf --cacert "$CERTFLEET_CA_BUNDLE" --data-binary "@$tmp/ari.json" "$pebble_mgmt/set-renewal-info/" >/dev/null ||
+		not_ok "the second Pebble took the past window"
+	"$CF" renew >"$tmp/two.out" 2>"$tmp/two.err"
+	check_eq "renew over both CAs exits 0" "$?" 0
+	check "it asked the second CA about its 3 (the first CA's directory has no renewalInfo now)" \
+		grep -q "3 renewalInfo checks (3 ok," "$tmp/two.out"
+	check_eq "and queued, in one run, s2 for the second CA's account and the lifetime ones for the first's" \
+		"$(sql "SELECT count(DISTINCT j.run_id) || ' ' || string_agg(c.names[1] || ':' || j.reason || ':' || a.directory_url, ' ' ORDER BY c.names[1])
+			FROM jobs j JOIN certificates c ON c.id = j.certificate_id JOIN accounts a ON a.id = j.account_id WHERE j.state = 'ready'")" \
+		"1 r30.$ZONE:lifetime:$CERTFLEET_DIRECTORY r32.$ZONE:lifetime:$CERTFLEET_DIRECTORY s2.$ZONE:ari:$pebble_dir"
+	CERTFLEET_DIRECTORY=$pebble_dir "$CF" run --workers 1 --no-progress >"$tmp/run5.out" 2>&1
+	check_eq "s2 renewed by the second CA" "$(sql "SELECT count(*) FROM jobs WHERE reason = 'ari' AND state = 'issued'")" 13
+	check_eq "the second Pebble logged it as a replacement" "$(grep -c 'ARI: order .* is a replacement of' "$pebble_log")" 1
+else
+	not_ok "a second Pebble started"
+fi
 check_unfinished "at the end"
 finish
