@@ -48,7 +48,8 @@ renew_help(void)
 	       "  --max-attempts N    attempts per job before it fails for good (default 5)\n"
 	       "  --inflight N        renewalInfo requests at once (default 64)\n"
 	       "  --ca-limits SPEC    rate limits towards each CA (env CERTFLEET_CA_LIMITS), as for run;\n"
-	       "                      renewalInfo requests count as other\n\n"
+	       "                      renewalInfo requests count as other\n"
+	       "  --no-progress       no progress lines on standard error\n\n"
 	       "Exit codes: 0 done (the due certificates queued, or none due); 1 runtime failure\n"
 	       "(database unreachable, internal error; nothing stored); 2 bad usage (nothing changed);\n"
 	       "3 done, but some renewalInfo checks failed (see results.ari_error; they are retried at\n"
@@ -66,6 +67,7 @@ struct renew_cmd_opts {
 	int max_attempts;
 	int inflight;
 	const char *ca_spec;
+	bool no_progress;
 	bool help;
 };
 
@@ -77,6 +79,7 @@ static const struct option renew_options[] = {
 	{ "max-attempts", required_argument, NULL, 'a' },
 	{ "inflight", required_argument, NULL, 'i' },
 	{ "ca-limits", required_argument, NULL, 'c' },
+	{ "no-progress", no_argument, NULL, 'P' },
 	CONFIG_COMMON_OPTIONS,
 	{ 0 },
 };
@@ -132,6 +135,9 @@ renew_option(struct renew_cmd_opts *o, int opt, const char *arg)
 		return 1;
 	case 'c':
 		o->ca_spec = arg;
+		return 1;
+	case 'P':
+		o->no_progress = true;
 		return 1;
 	}
 	return -1;
@@ -248,7 +254,7 @@ renew_work(const struct config *cfg, const struct renew_cmd_opts *o, PGconn *c, 
 	ro.http.allow_http_loopback = cfg->allow_http_loopback;
 	ro.ca_spec = o->ca_spec;
 	ro.max_inflight = o->inflight;
-	ro.progress = true;
+	ro.progress = !o->no_progress;
 	ro.now = cf_wall_ms() / 1000;
 	if (renew_directories(s, &ro, &err) != 0) {
 		log_error("renew: %s", err.msg);
