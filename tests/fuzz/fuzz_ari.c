@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_text.h"
 
@@ -37,7 +38,7 @@ check_parse(const uint8_t *data, size_t size)
 		if (w.end_s < w.start_s)
 			fail("ari_parse: a window that ends before it starts");
 		if (w.explanation_url != NULL) {
-			if (strncmp(w.explanation_url, "https://", 8) != 0)
+			if (strncasecmp(w.explanation_url, "https://", 8) != 0) /* a scheme's case does not matter */
 				fail("ari_parse: an explanation URL that is not https");
 			for (const char *c = w.explanation_url; *c; c++)
 				if (*c <= 0x20 || *c >= 0x7f)
