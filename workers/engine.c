@@ -910,18 +910,46 @@ out:
 	json_decref(doc);
 }
 
+/*
+ * True when the job's profile, if it has one, is among those the loaded directory offers; else
+ * fails the order for good (the same directory would refuse it again), naming what the CA offers.
+ */
+static bool
+order_profile_offered(struct order *o)
+{
+	const struct acme_directory *dir = acme_client_directory(o->eng->client);
+	char offered[512] = "";
+	size_t len = 0;
+
+	if (o->job->profile == NULL || acme_directory_has_profile(dir, o->job->profile))
+		return true;
+	for (size_t i = 0; i < dir->nprofiles && len < sizeof(offered); i++)
+		len += (size_t)snprintf(offered + len, sizeof(offered) - len, "%s%s", i ? ", " : "", dir->profiles[i]);
+	if (dir->nprofiles == 0)
+		order_failf(o, "certfleet:profile", "the CA offers no certificate profiles, so profile \"%s\" "
+		    "cannot be ordered", o->job->profile);
+	else
+		order_failf(o, "certfleet:profile", "the CA does not offer the certificate profile \"%s\" "
+		    "(it offers: %s)", o->job->profile, offered);
+	return false;
+}
+
 static void
 order_new(struct order *o)
 {
 	json_t *ids = json_array(), *payload = NULL;
 	char *text = NULL;
 
-	if (!order_enter(o, ORDER_NEW))
+	if (!order_enter(o, ORDER_NEW) || !order_profile_offered(o))
 		goto out;
 	for (size_t i = 0; ids && i < o->job->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->job->names[i]));
 	payload = ids ? json_pack("{s:o}", "identifiers", ids) : NULL;
 	ids = NULL; /* the payload holds it now, or it was freed with the failed pack */
+	if (payload && o->job->profile && json_object_set_new(payload, "profile", json_string(o->job->profile)) != 0) {
+		json_decref(payload);
+		payload = NULL;
+	}
 	text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	if (text == NULL)
 		order_fail(o, "certfleet:internal", "out of memory building newOrder");

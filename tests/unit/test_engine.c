@@ -55,6 +55,7 @@ struct fake_ca {
 	bool authz_turns_invalid;    /* after the challenge the authorization is invalid */
 	bool authz_valid_at_once;    /* new orders come ready, their authorizations valid */
 	int processing_polls;        /* polls of a finalized order that stay "processing" */
+	char profiles_sent[128];     /* the "profile" of each newOrder, space-separated ("-" for none) */
 	bool never_valid;            /* a finalized order stays "processing" for ever */
 	/* timing of the 429 */
 	int64_t t_429, t_after_429;
@@ -389,6 +390,8 @@ ca_post(struct fake_ca *ca, struct http_req *req)
 		json_t *p = json_loads(payload, 0, NULL);
 		ca->n_new_order++;
 		ids = json_object_get(p, "identifiers");
+		snprintf(ca->profiles_sent + strlen(ca->profiles_sent), sizeof(ca->profiles_sent) - strlen(ca->profiles_sent),
+		    "%s%s", ca->profiles_sent[0] ? " " : "", json_string_value(json_object_get(p, "profile")) ?: "-");
 		if (ca->bad_nonce_new_orders > 0) {
 			ca->bad_nonce_new_orders--;
 			reply_problem(req, 400, "urn:ietf:params:acme:error:badNonce", "JWS has an invalid anti-replay nonce");
@@ -454,7 +457,8 @@ ca_send(void *arg, struct http_req *req, cf_err *err)
 
 	if (strcmp(req->url, CA "/dir") == 0) {
 		ca->n_dir++;
-		reply_json(req, 200, json_pack("{s:s, s:s}", "newNonce", CA "/new-nonce", "newOrder", CA "/new-order"));
+		reply_json(req, 200, json_pack("{s:s, s:s, s:{s:{s:s, s:s}}}", "newNonce", CA "/new-nonce",
+		    "newOrder", CA "/new-order", "meta", "profiles", "default", "90 days", "shortlived", "6 days"));
 	} else if (strcmp(req->url, CA "/new-nonce") == 0) {
 		ca->n_nonce++;
 		reply(req, 200, NULL, NULL);
@@ -1200,6 +1204,53 @@ test_order_deadline(void)
 	harness_free(h);
 }
 
+/*
+ * A profile the directory offers goes out in newOrder; one it lacks fails its job for good with
+ * certfleet:profile before any newOrder, naming the profile and those offered; no profile, none sent.
+ */
+static void
+test_profiles(void)
+{
+	struct harness *h = harness_new(false, 60000);
+	struct job *a, *b, *c;
+	const struct msg_rec *f;
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	a = make_job(h, 1, "a.test", true);
+	b = make_job(h, 2, "a.test", true);
+	c = make_job(h, 3, "a.test", true);
+	CHECK(a && b && c);
+	if (a == NULL || b == NULL || c == NULL || (a->profile = strdup("shortlived")) == NULL ||
+	    (b->profile = strdup("retired")) == NULL) {
+		job_free(a);
+		job_free(b);
+		job_free(c);
+		harness_free(h);
+		return;
+	}
+	engine_order_start(h->eng, a);
+	CHECK(run_until_done(h, 1, 5000));
+	engine_order_start(h->eng, b);
+	CHECK(run_until_done(h, 2, 5000));
+	engine_order_start(h->eng, c);
+	CHECK(run_until_done(h, 3, 5000));
+	CHECK(h->done_calls == 3);
+	CHECK(h->outcome[0] == JOB_ISSUED && h->outcome[1] == JOB_FAILED && h->outcome[2] == JOB_ISSUED);
+	CHECK(h->ca.n_new_order == 2);  /* none for the profile the CA lacks */
+	CHECK_STR(h->ca.profiles_sent, "shortlived -");
+	f = find_msg(h, OUT_FAILED);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(f->job_id == 2);
+		CHECK_STR(f->problem_type, "certfleet:profile");
+		CHECK(!f->retry);
+		CHECK(strstr(f->detail, "\"retired\"") != NULL && strstr(f->detail, "default, shortlived") != NULL);
+	}
+	harness_free(h);
+}
+
 int
 main(void)
 {
@@ -1222,5 +1273,6 @@ main(void)
 	RUN(test_cancel_while_key_stored);
 	RUN(test_cancel_with_request_in_flight);
 	RUN(test_order_deadline);
+	RUN(test_profiles);
 	return CHECK_DONE();
 }
