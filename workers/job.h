@@ -22,6 +22,8 @@ struct job {
 	enum key_type key_type;
 	char *provider;           /* name of the DNS provider that publishes its records */
 	char *replaces;           /* ARI CertID of the certificate this one replaces (newOrder "replaces"), or NULL */
+	char *profile;            /* the CA's certificate profile to order, NULL for its default */
+	char *preferred_chain;    /* issuer CN of the topmost certificate of the chain to store, or NULL */
 	char **known_records;     /* "fqdn value" of records known to be in place for these names */
 	size_t nknown;
 	struct job *next;         /* inbox link */
