@@ -1,4 +1,4 @@
-/* jws.c - canonical JWKs, RFC 7638 thumbprints and ES256/RS256 JWS signing for ACME. */
+/* jws.c - canonical JWKs, RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME, HS256 for EAB. */
 #include "jws.h"
 
 #include <jansson.h>
@@ -6,8 +6,10 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -461,7 +463,8 @@ jws_args_check(const char *kid, const char *nonce, const char *url, cf_err *err)
 
 /*
  * The protected header {"alg":...,"kid":... or "jwk":{...},"nonce":...,"url":...} in s->hdr, the
- * members in the order (and the octets) the jansson-built header had. 0 or -1 with err set.
+ * members in the order (and the octets) the jansson-built header had; without "nonce" when nonce
+ * is NULL (the inner JWS of a key change). 0 or -1 with err set.
  */
 static int
 jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char *url, cf_err *err)
@@ -477,7 +480,7 @@ jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char 
 	if (cf_buf_append(h, "{\"alg\":\"", 8) != 0 || cf_buf_append(h, s->alg, 5) != 0 ||
 	    (kid != NULL ? cf_buf_append(h, "\",\"kid\":", 8) != 0 || json_put_str(h, kid) != 0 :
 	    cf_buf_append(h, "\",\"jwk\":", 8) != 0 || cf_buf_append(h, s->jwk, s->jwklen) != 0) ||
-	    cf_buf_append(h, ",\"nonce\":", 9) != 0 || json_put_str(h, nonce) != 0 ||
+	    (nonce != NULL && (cf_buf_append(h, ",\"nonce\":", 9) != 0 || json_put_str(h, nonce) != 0)) ||
 	    cf_buf_append(h, ",\"url\":", 7) != 0 || json_put_str(h, url) != 0 ||
 	    cf_buf_append(h, "}", 1) != 0) {
 		cf_errf(err, "jws_sign %s: building the protected header failed (invalid UTF-8?)",
@@ -487,8 +490,22 @@ jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char 
 	return 0;
 }
 
+/* jws_signer_sign once the arguments are checked; nonce NULL leaves "nonce" out of the header. */
+static char *
+signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err);
+
 char *
 jws_signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err)
+{
+	if (jws_args_check(kid, nonce, url, err) != 0)
+		return NULL;
+	return signer_sign(s, kid, nonce, url, payload, err);
+}
+
+static char *
+signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
     const char *payload, cf_err *err)
 {
 	static const char m_prot[] = "{\"protected\":\"", m_pay[] = "\",\"payload\":\"",
@@ -499,8 +516,6 @@ jws_signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const 
 	unsigned int mdlen = 0;
 	char *res, *p;
 
-	if (jws_args_check(kid, nonce, url, err) != 0)
-		return NULL;
 	if (s == NULL) {
 		cf_errf(err, "jws_sign %s: no signer", url);
 		return NULL;
@@ -602,5 +617,81 @@ jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
 	}
 	res = jws_signer_sign(s, kid, nonce, url, payload, err);
 	jws_signer_free(s);
+	return res;
+}
+
+char *
+jws_sign_nonceless(EVP_PKEY *key, const char *url, const char *payload, cf_err *err)
+{
+	struct jws_signer *s;
+	char *res;
+
+	if (url == NULL || *url == '\0') {
+		cf_errf(err, "jws_sign: no url");
+		return NULL;
+	}
+	if (key == NULL || payload == NULL) {
+		cf_errf(err, "jws_sign %s: no %s", url, key == NULL ? "key" : "payload");
+		return NULL;
+	}
+	if ((s = jws_signer_new(key, err)) == NULL)
+		return NULL;
+	res = signer_sign(s, NULL, NULL, url, payload, err);
+	jws_signer_free(s);
+	return res;
+}
+
+char *
+jws_sign_hs256(const unsigned char *mac_key, size_t mac_len, const char *kid, const char *url,
+    const char *payload, cf_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	cf_buf hdr = { 0 }, in = { 0 }, out = { 0 };
+	char *h64 = NULL, *p64 = NULL, *s64 = NULL, *res = NULL;
+
+	if (url == NULL || *url == '\0' || kid == NULL || *kid == '\0' || payload == NULL) {
+		cf_errf(err, "jws_sign_hs256: no %s", url == NULL || *url == '\0' ? "url" :
+		    payload == NULL ? "payload" : "kid");
+		goto out;
+	}
+	if (mac_key == NULL || mac_len == 0 || mac_len > INT_MAX) {
+		cf_errf(err, "jws_sign_hs256 %s: no MAC key", url);
+		goto out;
+	}
+	if (cf_buf_append(&hdr, "{\"alg\":\"HS256\",\"kid\":", 21) != 0 || json_put_str(&hdr, kid) != 0 ||
+	    cf_buf_append(&hdr, ",\"url\":", 7) != 0 || json_put_str(&hdr, url) != 0 ||
+	    cf_buf_append(&hdr, "}", 1) != 0) {
+		cf_errf(err, "jws_sign_hs256 %s: building the protected header failed (invalid UTF-8?)", url);
+		goto out;
+	}
+	if ((h64 = b64url_encode((const unsigned char *)hdr.data, hdr.len)) == NULL ||
+	    (p64 = b64url_encode((const unsigned char *)payload, strlen(payload))) == NULL ||
+	    cf_buf_printf(&in, "%s.%s", h64, p64) != 0) {
+		cf_errf(err, "jws_sign_hs256 %s: out of memory", url);
+		goto out;
+	}
+	/* RFC 7518 3.2: HMAC SHA-256 over the signing input, the MAC itself the signature */
+	if (HMAC(EVP_sha256(), mac_key, (int)mac_len, (const unsigned char *)in.data, in.len, md,
+	    &mdlen) == NULL || mdlen != 32) {
+		ossl_errf(err, "jws_sign_hs256 %s: HMAC(SHA-256)", url);
+		goto out;
+	}
+	if ((s64 = b64url_encode(md, mdlen)) == NULL ||
+	    cf_buf_printf(&out, "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", h64, p64,
+	    s64) != 0) {
+		cf_errf(err, "jws_sign_hs256 %s: out of memory", url);
+		goto out;
+	}
+	res = out.data;
+	out.data = NULL;
+out:
+	OPENSSL_cleanse(md, sizeof(md));
+	cf_buf_free(&hdr);
+	cf_buf_free(&in);
+	cf_buf_free(&out);
+	free(h64);
+	free(p64);
+	free(s64);
 	return res;
 }

@@ -1,4 +1,4 @@
-/* jws.h - JWKs and RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME (RFC 8555). */
+/* jws.h - JWKs and RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME (RFC 8555), HS256 for EAB. */
 #ifndef CF_JWS_H
 #define CF_JWS_H
 
@@ -30,6 +30,21 @@ int jwk_thumbprint(EVP_PKEY *key, char out[44], cf_err *err) CF_MUST;
  * Returns a malloc'd string, or NULL with err set.
  */
 char *jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err) CF_MUST;
+
+/*
+ * The inner JWS of an account key change (RFC 8555 7.3.5): signed by key, protected header
+ * {"alg":...,"jwk":{...},"url":...} with no nonce; payload the JSON text. malloc'd, or NULL.
+ */
+char *jws_sign_nonceless(EVP_PKEY *key, const char *url, const char *payload, cf_err *err) CF_MUST;
+
+/*
+ * An External Account Binding (RFC 8555 7.3.4): a flattened JWS MAC'd with HS256 under mac_key
+ * (mac_len octets, as the CA handed it out once base64url-decoded), protected header
+ * {"alg":"HS256","kid":...,"url":...} and no nonce; payload the account's JWK (jwk_json).
+ * malloc'd, or NULL with err set (which never holds the key).
+ */
+char *jws_sign_hs256(const unsigned char *mac_key, size_t mac_len, const char *kid, const char *url,
     const char *payload, cf_err *err) CF_MUST;
 
 /*

@@ -17,6 +17,7 @@ int cmd_cancel(struct config *cfg, int argc, char **argv);
 int cmd_cleanup(struct config *cfg, int argc, char **argv);
 int cmd_provider(struct config *cfg, int argc, char **argv);
 int cmd_keys(struct config *cfg, int argc, char **argv);
+int cmd_revoke(struct config *cfg, int argc, char **argv);
 
 /*
  * migrate's last step: seals the plain private keys of the database under the current KEK; with
