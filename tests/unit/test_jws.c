@@ -1,10 +1,11 @@
-/* test_jws.c - unit tests of lib/jws.c: base64url, JWKs, RFC 7638 thumbprints, JWS signing. */
+/* test_jws.c - unit tests of lib/jws.c: base64url, JWKs, RFC 7638 thumbprints, JWS signing, HS256. */
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -886,6 +887,105 @@ test_signer_escaping_fuzz(void)
 	EVP_PKEY_free(key);
 }
 
+/* The inner JWS of a key change: "jwk" and "url", no "nonce"; verifies with the key. */
+static void
+test_jws_nonceless(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	const char *payload = "{\"account\":\"https://acme.example/acct/1\",\"oldKey\":{}}";
+	json_t *jws = NULL, *hdr = NULL, *want = NULL;
+	cf_err err = { { 0 } };
+	char *s, *jwk = NULL, *pay64 = NULL;
+
+	CHECK(key != NULL);
+	CHECK(jws_sign_nonceless(key, NULL, payload, &err) == NULL);
+	CHECK(jws_sign_nonceless(key, "", payload, &err) == NULL);
+	CHECK(jws_sign_nonceless(NULL, test_url, payload, &err) == NULL);
+	CHECK(strstr(err.msg, test_url) != NULL);
+	CHECK(jws_sign_nonceless(key, test_url, NULL, &err) == NULL);
+	s = jws_sign_nonceless(key, test_url, payload, &err);
+	CHECK(s != NULL);
+	jws = s ? json_loads(s, 0, NULL) : NULL;
+	hdr = jws ? b64url_json(jws, "protected") : NULL;
+	CHECK(hdr != NULL);
+	CHECK(json_object_size(hdr) == 3);
+	CHECK(json_object_get(hdr, "nonce") == NULL);
+	CHECK(json_object_get(hdr, "kid") == NULL);
+	CHECK_STR(json_string_value(json_object_get(hdr, "alg")), "ES256");
+	CHECK_STR(json_string_value(json_object_get(hdr, "url")), test_url);
+	jwk = jwk_json(key, &err);
+	want = jwk ? json_loads(jwk, 0, NULL) : NULL;
+	CHECK(want != NULL && json_equal(json_object_get(hdr, "jwk"), want));
+	pay64 = b64url_encode((const unsigned char *)payload, strlen(payload));
+	CHECK_STR(json_string_value(json_object_get(jws, "payload")), pay64);
+	CHECK(verify_jws(key, "ES256", json_string_value(json_object_get(jws, "protected")),
+	    json_string_value(json_object_get(jws, "payload")), json_string_value(json_object_get(jws, "signature"))) == 1);
+	json_decref(jws);
+	json_decref(hdr);
+	json_decref(want);
+	free(jwk);
+	free(pay64);
+	free(s);
+	EVP_PKEY_free(key);
+}
+
+/* An External Account Binding: HS256 over protected "." payload, checked with OpenSSL's HMAC. */
+static void
+test_jws_hs256(void)
+{
+	unsigned char mac[32], other[32], md[32];
+	unsigned int mdlen = 0;
+	const char *payload = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"a\",\"y\":\"b\"}";
+	json_t *jws = NULL, *hdr = NULL;
+	cf_err err = { { 0 } };
+	char *s, *t, *input = NULL, *want = NULL, *pay64 = NULL;
+	const char *prot, *pay, *sig;
+
+	CHECK(RAND_bytes(mac, sizeof(mac)) == 1);
+	memcpy(other, mac, sizeof(other));
+	other[0] ^= 1;
+	CHECK(jws_sign_hs256(mac, sizeof(mac), NULL, test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "", test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "kid-1", NULL, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "kid-1", test_url, NULL, &err) == NULL);
+	CHECK(jws_sign_hs256(NULL, sizeof(mac), "kid-1", test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, 0, "kid-1", test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "kid-\xff", test_url, payload, &err) == NULL);
+	s = jws_sign_hs256(mac, sizeof(mac), "kid-1", test_url, payload, &err);
+	CHECK(s != NULL);
+	jws = s ? json_loads(s, 0, NULL) : NULL;
+	CHECK(jws != NULL && json_object_size(jws) == 3);
+	hdr = jws ? b64url_json(jws, "protected") : NULL;
+	CHECK(hdr != NULL && json_object_size(hdr) == 3);
+	CHECK_STR(json_string_value(json_object_get(hdr, "alg")), "HS256");
+	CHECK_STR(json_string_value(json_object_get(hdr, "kid")), "kid-1");
+	CHECK_STR(json_string_value(json_object_get(hdr, "url")), test_url);
+	CHECK(json_object_get(hdr, "nonce") == NULL);
+	prot = json_string_value(json_object_get(jws, "protected"));
+	pay = json_string_value(json_object_get(jws, "payload"));
+	sig = json_string_value(json_object_get(jws, "signature"));
+	pay64 = b64url_encode((const unsigned char *)payload, strlen(payload));
+	CHECK_STR(pay, pay64);
+	if (prot && pay && sig) {
+		input = malloc(strlen(prot) + strlen(pay) + 2);
+		sprintf(input, "%s.%s", prot, pay);
+		CHECK(HMAC(EVP_sha256(), mac, sizeof(mac), (unsigned char *)input, strlen(input), md, &mdlen) != NULL);
+		want = b64url_encode(md, mdlen);
+		CHECK_STR(sig, want);
+		CHECK(strlen(sig) == 43); /* 32 octets */
+	}
+	/* another key, another MAC */
+	t = jws_sign_hs256(other, sizeof(other), "kid-1", test_url, payload, &err);
+	CHECK(t != NULL && s != NULL && strcmp(s, t) != 0);
+	json_decref(jws);
+	json_decref(hdr);
+	free(input);
+	free(want);
+	free(pay64);
+	free(s);
+	free(t);
+}
+
 int
 main(void)
 {
@@ -909,5 +1009,7 @@ main(void)
 	RUN(test_signer_rs256);
 	RUN(test_signer_header_octets);
 	RUN(test_signer_escaping_fuzz);
+	RUN(test_jws_nonceless);
+	RUN(test_jws_hs256);
 	return CHECK_DONE();
 }
