@@ -1,4 +1,4 @@
-/* jws.c - canonical JWKs, RFC 7638 thumbprints, ES256/RS256 JWS signing for ACME, HS256 for EAB. */
+/* jws.c - canonical JWKs, RFC 7638 thumbprints, ES256/ES384/RS256 JWS signing for ACME, HS256 for EAB. */
 #include "jws.h"
 
 #include <jansson.h>
@@ -22,6 +22,7 @@
 #include "osslerr.h"
 
 #define P256_COORD_LEN 32 /* octets of a P-256 coordinate, and of r and of s in ES256 */
+#define P384_COORD_LEN 48 /* the same for P-384 and ES384 */
 
 /* base64url of a BIGNUM as padlen octets (0: minimal, at least one), or NULL with err set. */
 static char *
@@ -70,14 +71,14 @@ out:
 	return rc;
 }
 
-/* Adds the members of an EC P-256 JWK to obj; 0 or -1 with err set. */
+/* Adds the members of an EC P-256 or P-384 JWK to obj; 0 or -1 with err set. */
 static int
 jwk_ec(EVP_PKEY *key, json_t *obj, cf_err *err)
 {
 	BIGNUM *x = NULL, *y = NULL;
 	char group[80];
 	size_t glen = 0;
-	int nid, rc = -1;
+	int nid, coord, rc = -1;
 
 	if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
 	    &glen)) {
@@ -86,22 +87,22 @@ jwk_ec(EVP_PKEY *key, json_t *obj, cf_err *err)
 	}
 	if ((nid = OBJ_txt2nid(group)) == NID_undef)
 		nid = EC_curve_nist2nid(group);
-	if (nid != NID_X9_62_prime256v1) {
-		cf_errf(err, "jwk: EC curve %s is not supported (only P-256)", group);
+	if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1) {
+		cf_errf(err, "jwk: EC curve %s is not supported (only P-256 and P-384)", group);
 		goto out;
 	}
+	coord = nid == NID_secp384r1 ? P384_COORD_LEN : P256_COORD_LEN;
 	if (!EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
 	    !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y)) {
 		ossl_errf(err, "jwk: EVP_PKEY_get_bn_param(x, y) of EC key");
 		goto out;
 	}
-	if (json_object_set_new(obj, "crv", json_string("P-256")) != 0 ||
+	if (json_object_set_new(obj, "crv", json_string(coord == P384_COORD_LEN ? "P-384" : "P-256")) != 0 ||
 	    json_object_set_new(obj, "kty", json_string("EC")) != 0) {
 		cf_errf(err, "jwk: json_object_set_new failed");
 		goto out;
 	}
-	if (jwk_set_bn(obj, "x", x, P256_COORD_LEN, err) != 0 ||
-	    jwk_set_bn(obj, "y", y, P256_COORD_LEN, err) != 0)
+	if (jwk_set_bn(obj, "x", x, coord, err) != 0 || jwk_set_bn(obj, "y", y, coord, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -230,7 +231,7 @@ out:
 	return rc;
 }
 
-/* "ES256" for an EC P-256 key, "RS256" for an RSA key, else NULL with err set. */
+/* "ES256" for an EC P-256 key, "ES384" for P-384, "RS256" for an RSA key, else NULL with err set. */
 static const char *
 jws_alg(EVP_PKEY *key, cf_err *err)
 {
@@ -242,8 +243,10 @@ jws_alg(EVP_PKEY *key, cf_err *err)
 			ossl_errf(err, "jwk: EVP_PKEY_get_utf8_string_param(group) of EC key");
 			return NULL;
 		}
+		if (strcmp(group, "secp384r1") == 0)
+			return "ES384";
 		if (strcmp(group, "prime256v1") != 0) {
-			cf_errf(err, "jwk: EC curve %s is not supported (only P-256)", group);
+			cf_errf(err, "jwk: EC curve %s is not supported (only P-256 and P-384)", group);
 			return NULL;
 		}
 		return "ES256";
@@ -256,11 +259,11 @@ jws_alg(EVP_PKEY *key, cf_err *err)
 }
 
 /*
- * Converts a DER ECDSA-Sig-Value { r INTEGER, s INTEGER } to the 64-octet r||s of ES256: each
- * positive and at most 32 octets after its sign octet. 0 or -1.
+ * Converts a DER ECDSA-Sig-Value { r INTEGER, s INTEGER } to the r||s of ES256 (coord 32) or
+ * ES384 (coord 48): each positive and at most coord octets after its sign octet. 0 or -1.
  */
 static int
-ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[2 * P256_COORD_LEN])
+ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char *raw, size_t coord)
 {
 	struct der_span in = { der, derlen }, seq, v;
 	int i;
@@ -275,20 +278,20 @@ ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[2 * 
 			v.p++;
 			v.len--;
 		}
-		if (v.len > P256_COORD_LEN)
+		if (v.len > coord)
 			return -1;
-		memset(raw + i * P256_COORD_LEN, 0, P256_COORD_LEN - v.len);
-		memcpy(raw + i * P256_COORD_LEN + P256_COORD_LEN - v.len, v.p, v.len);
+		memset(raw + i * coord, 0, coord - v.len);
+		memcpy(raw + i * coord + coord - v.len, v.p, v.len);
 	}
 	return seq.len == 0 ? 0 : -1;
 }
 
 struct jws_signer {
 	EVP_PKEY *key;          /* a reference to the caller's key */
-	const char *alg;        /* "ES256" or "RS256" */
+	const char *alg;        /* "ES256", "ES384" or "RS256" */
 	char *jwk;              /* canonical JWK, made for the first header that carries it */
 	size_t jwklen;
-	EVP_MD *sha256;         /* fetched once */
+	EVP_MD *digest;         /* SHA-256 (SHA-384 for ES384), fetched once */
 	EVP_MD_CTX *md;         /* hashes each signing input */
 	EVP_PKEY_CTX *pkey;     /* EVP_PKEY_sign_init'ed once, SHA-256 as the signature digest */
 	unsigned char *sig;     /* sigmax octets: a DER ECDSA signature or an RSA one */
@@ -305,7 +308,7 @@ jws_signer_free(struct jws_signer *s)
 		return;
 	EVP_PKEY_CTX_free(s->pkey);
 	EVP_MD_CTX_free(s->md);
-	EVP_MD_free(s->sha256);
+	EVP_MD_free(s->digest);
 	EVP_PKEY_free(s->key);
 	free(s->jwk);
 	free(s->sig);
@@ -344,15 +347,15 @@ jws_signer_new(EVP_PKEY *key, cf_err *err)
 		cf_errf(err, "jws_signer_new: out of memory");
 		goto fail;
 	}
-	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL ||
+	if ((s->digest = EVP_MD_fetch(NULL, strcmp(s->alg, "ES384") == 0 ? "SHA2-384" : "SHA2-256", NULL)) == NULL ||
 	    (s->md = EVP_MD_CTX_new()) == NULL) {
-		ossl_errf(err, "jws_signer_new: EVP_MD_fetch(SHA2-256)");
+		ossl_errf(err, "jws_signer_new: EVP_MD_fetch(SHA-2) for %s", s->alg);
 		goto fail;
 	}
 	/* RS256 is RSASSA-PKCS1-v1_5 (RFC 7518 3.3): the padding is set, not left to a default */
 	if ((s->pkey = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL ||
 	    EVP_PKEY_sign_init(s->pkey) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(s->pkey, s->sha256) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(s->pkey, s->digest) != 1 ||
 	    (strcmp(s->alg, "RS256") == 0 &&
 	    EVP_PKEY_CTX_set_rsa_padding(s->pkey, RSA_PKCS1_PADDING) != 1)) {
 		ossl_errf(err, "jws_signer_new: EVP_PKEY_sign_init(%s)", s->alg);
@@ -510,7 +513,7 @@ signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char
 {
 	static const char m_prot[] = "{\"protected\":\"", m_pay[] = "\",\"payload\":\"",
 	    m_sig[] = "\",\"signature\":\"", m_end[] = "\"}";
-	unsigned char md[32], raw[2 * P256_COORD_LEN];
+	unsigned char md[EVP_MAX_MD_SIZE], raw[2 * P384_COORD_LEN];
 	const unsigned char *sig;
 	size_t paylen, protlen, paylen64, inlen, siglen, siglen64, total;
 	unsigned int mdlen = 0;
@@ -548,25 +551,27 @@ signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char
 	b64url_put(s->input + protlen + 1, (const unsigned char *)payload, paylen);
 
 	siglen = s->sigmax;
-	if (EVP_DigestInit_ex2(s->md, s->sha256, NULL) != 1 ||
+	if (EVP_DigestInit_ex2(s->md, s->digest, NULL) != 1 ||
 	    EVP_DigestUpdate(s->md, s->input, inlen) != 1 ||
-	    EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != sizeof(md)) {
-		ossl_errf(err, "jws_sign %s: SHA-256 of the signing input", url);
+	    EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || (int)mdlen != EVP_MD_get_size(s->digest)) {
+		ossl_errf(err, "jws_sign %s: SHA-2 of the signing input", url);
 		return NULL;
 	}
-	if (EVP_PKEY_sign(s->pkey, s->sig, &siglen, md, sizeof(md)) != 1) {
+	if (EVP_PKEY_sign(s->pkey, s->sig, &siglen, md, mdlen) != 1) {
 		ossl_errf(err, "jws_sign %s: EVP_PKEY_sign(%s)", url, s->alg);
 		return NULL;
 	}
 	sig = s->sig;
-	if (s->alg[0] == 'E') { /* ES256: r||s, not DER (RFC 7518 3.4) */
-		if (ecdsa_der_to_raw(s->sig, siglen, raw) != 0) {
+	if (s->alg[0] == 'E') { /* ES256 and ES384: r||s, not DER (RFC 7518 3.4) */
+		size_t coord = strcmp(s->alg, "ES384") == 0 ? P384_COORD_LEN : P256_COORD_LEN;
+
+		if (ecdsa_der_to_raw(s->sig, siglen, raw, coord) != 0) {
 			cf_errf(err, "jws_sign %s: malformed ECDSA signature from EVP_PKEY_sign",
 			    url);
 			return NULL;
 		}
 		sig = raw;
-		siglen = sizeof(raw);
+		siglen = 2 * coord;
 	}
 	siglen64 = b64url_len(siglen);
 

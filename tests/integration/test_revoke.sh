@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_revoke.sh - certfleet revoke by certificate, name, serial and run, with each reason Let's
 # Encrypt accepts: checked at Pebble (its management interface answers by serial) and in results;
-# keyCompromise is signed with the certificate's own key; bad input changes nothing.
+# keyCompromise is signed with the certificate's own key (P-256, P-384, RSA); bad input changes nothing.
 . "$(dirname "$0")/lib.sh"
 
 db_new || { not_ok "create database"; finish; exit 1; }
@@ -12,9 +12,10 @@ trap 'rm -rf "$tmp"' EXIT
 for i in 1 2 3 4 5 6; do echo "host$i.$ZONE"; done >"$tmp/a.txt"
 printf '%s\n' "host7.$ZONE" "host8.$ZONE" >"$tmp/b.txt"
 "$CF" enqueue --file "$tmp/a.txt" >/dev/null && "$CF" enqueue --label second --file "$tmp/b.txt" >/dev/null
+"$CF" enqueue --key-type ec-p384 "p384.$ZONE" >/dev/null && "$CF" enqueue --key-type rsa-2048 "rsa.$ZONE" >/dev/null
 run_b=$(sql "SELECT id FROM runs WHERE label = 'second'")
 "$CF" run --workers 1 --no-progress >"$tmp/run.out" 2>&1
-check_eq "8 certificates issued" "$(sql "SELECT count(*) FROM results WHERE is_current")" 8
+check_eq "10 certificates issued" "$(sql "SELECT count(*) FROM results WHERE is_current")" 10
 
 cert_of() { sql "SELECT id FROM certificates WHERE names = ARRAY['$1.$ZONE']"; }
 serial_of() { sql "SELECT r.serial FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.is_current AND c.names = ARRAY['$1.$ZONE']"; }
@@ -97,5 +98,12 @@ check_eq "revoking what the CA revoked already exits 0" "$?" 0
 check_eq "alreadyRevoked is recorded as revoked" \
 	"$(sql "SELECT revocation_reason FROM results WHERE serial = '$(serial_of host3)' AND revoked_at IS NOT NULL")" cessationOfOperation
 check_eq "5 results revoked in all" "$(revoked_count)" 5
+
+# keyCompromise with a P-384 key (ES384) and an RSA key (RS256)
+"$CF" revoke --name "p384.$ZONE" --name "rsa.$ZONE" --reason keyCompromise >"$tmp/r7.out" 2>&1
+check_eq "keyCompromise of a P-384 and an RSA certificate exits 0" "$?" 0
+check_eq "the P-384 certificate revoked at Pebble, keyCompromise" "$(pebble_status "$(serial_of p384)")" "Revoked 1"
+check_eq "the RSA certificate revoked at Pebble, keyCompromise" "$(pebble_status "$(serial_of rsa)")" "Revoked 1"
+check_eq "7 results revoked in all" "$(revoked_count)" 7
 check "revoke --help names every option" bash -c "'$CF' revoke --help | grep -q -- '--dry-run'"
 finish

@@ -141,7 +141,7 @@ out:
 
 /*
  * Verifies a JWS signature independently of jws.c's signing code: r||s is turned back into DER
- * for ES256. Returns 1 valid, 0 invalid, -1 on a malformed signature.
+ * for ES256 and ES384. Returns 1 valid, 0 invalid, -1 on a malformed signature.
  */
 static int
 verify_jws(EVP_PKEY *key, const char *alg, const char *prot, const char *pay, const char *sig_b64)
@@ -159,11 +159,13 @@ verify_jws(EVP_PKEY *key, const char *alg, const char *prot, const char *pay, co
 		goto out;
 	s_ptr = sig;
 	s_len = siglen;
-	if (strcmp(alg, "ES256") == 0) {
-		if (siglen != 64)
+	if (alg[0] == 'E') {
+		size_t coord = strcmp(alg, "ES384") == 0 ? 48 : 32;
+
+		if (siglen != 2 * coord)
 			goto out;
-		if ((r = BN_bin2bn(sig, 32, NULL)) == NULL ||
-		    (s = BN_bin2bn(sig + 32, 32, NULL)) == NULL || (es = ECDSA_SIG_new()) == NULL ||
+		if ((r = BN_bin2bn(sig, (int)coord, NULL)) == NULL ||
+		    (s = BN_bin2bn(sig + coord, (int)coord, NULL)) == NULL || (es = ECDSA_SIG_new()) == NULL ||
 		    !ECDSA_SIG_set0(es, r, s))
 			goto out;
 		r = s = NULL;
@@ -177,7 +179,7 @@ verify_jws(EVP_PKEY *key, const char *alg, const char *prot, const char *pay, co
 		goto out;
 	snprintf(input, inlen + 1, "%s.%s", prot, pay);
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) != 1)
+	    EVP_DigestVerifyInit(ctx, NULL, strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256(), NULL, key) != 1)
 		goto out;
 	rc = EVP_DigestVerify(ctx, s_ptr, s_len, (const unsigned char *)input, inlen) == 1;
 	ERR_clear_error();
@@ -369,7 +371,7 @@ test_b64url_roundtrip(void)
 static void
 test_jwk_errors(void)
 {
-	EVP_PKEY *p384, *ed;
+	EVP_PKEY *p384, *ed;  /* p384: a curve not supported, P-521 */
 	cf_err err = { { 0 } };
 	char tp[44];
 
@@ -378,11 +380,11 @@ test_jwk_errors(void)
 	CHECK(jwk_json(NULL, NULL) == NULL); /* err is optional */
 	CHECK(jwk_thumbprint(NULL, tp, &err) == -1);
 
-	p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
 	CHECK(p384 != NULL);
 	err.msg[0] = '\0';
 	CHECK(jwk_json(p384, &err) == NULL);
-	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(strstr(err.msg, "secp521r1") != NULL);
 	CHECK(jwk_thumbprint(p384, tp, &err) == -1);
 	CHECK(jwk_thumbprint(p384, NULL, &err) == -1);
 
@@ -462,7 +464,7 @@ static void
 test_jws_errors(void)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"); /* a curve not supported */
 	EVP_PKEY *pub = rsa_pub_from_hex(rfc7638_n_hex, rfc7638_e_hex);
 	cf_err err = { { 0 } };
 	char *s;
@@ -483,7 +485,7 @@ test_jws_errors(void)
 	CHECK(jws_sign(key, NULL, "\xff\xfe", test_url, "{}", &err) == NULL);
 	err.msg[0] = '\0';
 	CHECK(jws_sign(p384, NULL, test_nonce, test_url, "{}", &err) == NULL);
-	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(strstr(err.msg, "secp521r1") != NULL);
 	/* A public key cannot sign. */
 	err.msg[0] = '\0';
 	CHECK(pub != NULL);
@@ -690,7 +692,7 @@ static void
 test_signer_errors(void)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"); /* a curve not supported */
 	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	EVP_PKEY *pub = rsa_pub_from_hex(rfc7638_n_hex, rfc7638_e_hex);
 	struct jws_signer *s;
@@ -702,7 +704,7 @@ test_signer_errors(void)
 	CHECK(strstr(err.msg, "no key") != NULL);
 	CHECK(jws_signer_new(NULL, NULL) == NULL); /* err is optional */
 	CHECK(jws_signer_new(p384, &err) == NULL);
-	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(strstr(err.msg, "secp521r1") != NULL);
 	CHECK(jws_signer_new(ed, &err) == NULL);
 	CHECK(strstr(err.msg, "not supported") != NULL);
 	CHECK(jws_signer_sign(NULL, NULL, test_nonce, test_url, "{}", &err) == NULL);
@@ -887,6 +889,30 @@ test_signer_escaping_fuzz(void)
 	EVP_PKEY_free(key);
 }
 
+/* ES384 with a P-384 key (a certificate key signing its own revocation): jwk with 48-octet x and y. */
+static void
+test_jws_es384(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	json_t *jwk = NULL;
+	cf_err err = { { 0 } };
+	char *json;
+
+	CHECK(key != NULL);
+	json = jwk_json(key, &err);
+	jwk = json ? json_loads(json, 0, NULL) : NULL;
+	CHECK(jwk != NULL);
+	CHECK_STR(json_string_value(json_object_get(jwk, "crv")), "P-384");
+	CHECK(strlen(json_string_value(json_object_get(jwk, "x")) ? json_string_value(json_object_get(jwk, "x")) : "") == 64);
+	CHECK(strlen(json_string_value(json_object_get(jwk, "y")) ? json_string_value(json_object_get(jwk, "y")) : "") == 64);
+	for (int i = 0; i < 20; i++) /* r or s with leading zero octets now and then */
+		check_jws(key, "ES384", NULL, "{\"certificate\":\"MIIB\",\"reason\":1}");
+	check_jws(key, "ES384", test_kid, NULL);
+	json_decref(jwk);
+	free(json);
+	EVP_PKEY_free(key);
+}
+
 /* The inner JWS of a key change: "jwk" and "url", no "nonce"; verifies with the key. */
 static void
 test_jws_nonceless(void)
@@ -1009,6 +1035,7 @@ main(void)
 	RUN(test_signer_rs256);
 	RUN(test_signer_header_octets);
 	RUN(test_signer_escaping_fuzz);
+	RUN(test_jws_es384);
 	RUN(test_jws_nonceless);
 	RUN(test_jws_hs256);
 	return CHECK_DONE();
