@@ -34,6 +34,12 @@ for mode in 644 640 604; do
 	check_eq "a key file of mode $mode exits 2" "$?" 2
 	check "the error names the file and its mode $mode" grep -q "$tmp/mac: mode 0$mode" "$tmp/open.out"
 done
+if [ "$(id -u)" -eq 0 ]; then
+	cp "$tmp/mac" "$tmp/theirs" && chmod 600 "$tmp/theirs" && chown nobody "$tmp/theirs"
+	reg --eab-kid kid-1 --eab-hmac-file "$tmp/theirs" >"$tmp/theirs.out" 2>&1
+	check_eq "a key file of another user exits 2" "$?" 2
+	check "the error names the file and its owner" grep -q "$tmp/theirs: owned by uid $(id -u nobody)" "$tmp/theirs.out"
+fi
 check_eq "nothing stored for an open key file" "$(accounts)" 0
 check_eq "nothing sent to the CA for an open key file" "$(new_accounts)" "$sent"
 chmod 600 "$tmp/mac"
