@@ -41,8 +41,9 @@ revoke_help(void)
 	       "  --dry-run         list what would be revoked, and revoke nothing\n"
 	       "Certificates revoked before are reported and skipped; one the CA reports as already\n"
 	       "revoked is recorded as revoked. Exit codes: 0 every selected certificate is revoked,\n"
-	       "3 the CA refused some (each one is listed with the CA's problem), 1 database or CA\n"
-	       "unreachable, 2 bad usage (nothing revoked).\n\n%s",
+	       "3 the CA refused some (each one is listed with the CA's problem), 1 the database or a\n"
+	       "CA unreachable (that CA's certificates are listed as failed), 2 bad usage (nothing\n"
+	       "revoked).\n\n%s",
 	    CONFIG_COMMON_HELP);
 }
 
@@ -242,6 +243,7 @@ cmd_revoke(struct config *cfg, int argc, char **argv)
 	struct http_settings hs = { 0 };
 	PGconn *c = NULL;
 	size_t n = 0;
+	bool unreachable = false;
 	cf_err err;
 	int rc;
 
@@ -262,7 +264,7 @@ cmd_revoke(struct config *cfg, int argc, char **argv)
 	if (!o.dry_run) {
 		hs.ca_bundle = cfg->ca_bundle;
 		hs.allow_http_loopback = cfg->allow_http_loopback;
-		if (revoke_run(c, t, n, o.reason, &hs, &err) != 0) {
+		if (revoke_run(c, t, n, o.reason, &hs, &unreachable, &err) != 0) {
 			revoke_report(t, n, o.reason, false);
 			log_error("revoke: %s", err.msg);
 			rc = EXIT_FAILURE_RUNTIME;
@@ -270,6 +272,10 @@ cmd_revoke(struct config *cfg, int argc, char **argv)
 		}
 	}
 	rc = revoke_report(t, n, o.reason, o.dry_run);
+	if (unreachable) {
+		log_error("revoke: a CA gave no answer: its certificates are listed as FAILED; run revoke again");
+		rc = EXIT_FAILURE_RUNTIME;
+	}
 out:
 	revoke_targets_free(t, n);
 	revoke_opts_free(&o);

@@ -256,6 +256,7 @@ struct revoke_ca {
 	struct acmesync ca;
 	bool open;
 	char problem[600];          /* set when this account cannot be used: every target fails with it */
+	bool unreachable;           /* the problem is that the CA gave no answer */
 };
 
 static void
@@ -287,7 +288,8 @@ revoke_ca_open(PGconn *c, struct revoke_ca *rca, int64_t account_id, const struc
 		return 0;
 	}
 	if (acmesync_open(&rca->ca, hs, rca->acct.directory_url, &e) != 0) {
-		snprintf(rca->problem, sizeof(rca->problem), "%s", e.msg);
+		snprintf(rca->problem, sizeof(rca->problem), "the CA is unreachable: %s", e.msg);
+		rca->unreachable = true;
 		return 0;
 	}
 	rca->open = true;
@@ -310,7 +312,10 @@ revoke_mark(PGconn *c, const struct revoke_target *t, const char *reason, cf_err
 	    2, p, err);
 }
 
-/* Revokes t at rca's CA. 0 (t->state says how it went), -1 when the CA gave no answer. */
+/*
+ * Revokes t at rca's CA. 0 (t->state says how it went; when the CA gave no answer, rca->problem
+ * says so for the account's other targets too), -1 with err when the database failed.
+ */
 static int
 revoke_one(PGconn *c, struct revoke_ca *rca, struct revoke_target *t, const char *reason, cf_err *err)
 {
@@ -340,8 +345,11 @@ revoke_one(PGconn *c, struct revoke_ca *rca, struct revoke_target *t, const char
 		key = rca->key;
 		kid = rca->acct.account_url;
 	}
-	if (acmesync_post(&rca->ca, key, kid, acmesync_resource(&rca->ca, "revokeCert"), payload, &reply, err) != 0) {
-		rc = -1;
+	if (acmesync_post(&rca->ca, key, kid, acmesync_resource(&rca->ca, "revokeCert"), payload, &reply, &e) != 0) {
+		snprintf(rca->problem, sizeof(rca->problem), "the CA is unreachable: %s", e.msg);
+		rca->unreachable = true;
+		snprintf(t->why, sizeof(t->why), "%s", rca->problem);
+		t->state = REVOKE_FAILED;
 		goto out;
 	}
 	if (reply.status == 200 || acmesync_is_problem(&reply, "alreadyRevoked")) {
@@ -368,16 +376,18 @@ out:
 
 int
 revoke_run(PGconn *c, struct revoke_target *t, size_t n, const char *reason, const struct http_settings *hs,
-    cf_err *err)
+    bool *unreachable, cf_err *err)
 {
 	struct revoke_ca rca = { 0 };
 	bool have = false;
 	int ret = 0;
 
+	*unreachable = false;
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		if (t[i].state != REVOKE_PENDING)
 			continue;
 		if (!have || rca.account_id != t[i].account_id) {
+			*unreachable = *unreachable || rca.unreachable;
 			if (revoke_ca_open(c, &rca, t[i].account_id, hs, err) != 0) {
 				ret = -1;
 				break;
@@ -391,6 +401,7 @@ revoke_run(PGconn *c, struct revoke_target *t, size_t n, const char *reason, con
 		}
 		ret = revoke_one(c, &rca, &t[i], reason, err);
 	}
+	*unreachable = *unreachable || rca.unreachable;
 	revoke_ca_clear(&rca);
 	return ret;
 }

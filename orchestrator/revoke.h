@@ -6,6 +6,7 @@
 #define CF_REVOKE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,10 +59,11 @@ void revoke_targets_free(struct revoke_target *t, size_t n);
  * Revokes every REVOKE_PENDING target at its account's CA (the directory's revokeCert) with
  * reason: keyCompromise signed by the certificate's own key (JWS with "jwk"), any other reason
  * by the account key ("kid"). A target the CA revoked, or had revoked already, gets revoked_at
- * and revocation_reason; a refusal marks that target REVOKE_FAILED with the CA's problem. 0, or
- * -1 with err when the database failed (the targets not reached stay REVOKE_PENDING).
+ * and revocation_reason; a refusal marks that target REVOKE_FAILED with the CA's problem, and so
+ * does a CA that gives no answer (for every target of its account; *unreachable is set then). 0,
+ * or -1 with err when the database failed (the targets not reached stay REVOKE_PENDING).
  */
 int revoke_run(PGconn *c, struct revoke_target *t, size_t n, const char *reason,
-    const struct http_settings *hs, cf_err *err) CF_MUST;
+    const struct http_settings *hs, bool *unreachable, cf_err *err) CF_MUST;
 
 #endif

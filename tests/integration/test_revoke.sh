@@ -105,5 +105,16 @@ check_eq "keyCompromise of a P-384 and an RSA certificate exits 0" "$?" 0
 check_eq "the P-384 certificate revoked at Pebble, keyCompromise" "$(pebble_status "$(serial_of p384)")" "Revoked 1"
 check_eq "the RSA certificate revoked at Pebble, keyCompromise" "$(pebble_status "$(serial_of rsa)")" "Revoked 1"
 check_eq "7 results revoked in all" "$(revoked_count)" 7
+
+# A CA that gives no answer: its certificates fail, the others are revoked, exit 1.
+dead=$(sql "INSERT INTO accounts (directory_url, account_url, key_pem, key_thumbprint, issuer_domain)
+	SELECT 'https://localhost:1/dir', 'https://localhost:1/acct/1', key_pem, key_thumbprint, issuer_domain
+	FROM accounts WHERE id = 1 RETURNING id")
+sql "UPDATE certificates SET account_id = $dead WHERE id = $(cert_of host6)"
+"$CF" revoke --name "host6.$ZONE" --name "host4.$ZONE" >"$tmp/r8.out" 2>&1
+check_eq "a CA that does not answer exits 1" "$?" 1
+check "its certificate is listed as failed, the CA unreachable" grep -q "^FAILED: .*host6.$ZONE.*the CA is unreachable" "$tmp/r8.out"
+check_eq "the certificate of the CA that answers is revoked" "$(pebble_status "$(serial_of host4)")" "Revoked 0"
+check_eq "8 results revoked in all" "$(revoked_count)" 8
 check "revoke --help names every option" bash -c "'$CF' revoke --help | grep -q -- '--dry-run'"
 finish
