@@ -442,7 +442,8 @@ ca_holds(struct acmesync *ca, const struct account *a, EVP_PKEY *key, cf_err *er
  * 0 when the CA holds old (the file is removed), -1 with err (the file stays).
  */
 static int
-finish_pending(PGconn *c, struct acmesync *ca, struct account *a, EVP_PKEY *old, const char *path, cf_err *err)
+finish_pending(PGconn *c, struct acmesync *ca, struct account *a, EVP_PKEY *old, const char *old_thumb,
+    const char *path, cf_err *err)
 {
 	char *sealed = NULL, *pem = NULL, thumb[44];
 	EVP_PKEY *key = NULL;
@@ -455,7 +456,7 @@ finish_pending(PGconn *c, struct acmesync *ca, struct account *a, EVP_PKEY *old,
 	if ((holds = ca_holds(ca, a, key, err)) < 0)
 		goto out;
 	if (holds) {
-		if (store_new_key(c, a, sealed, thumb, a->thumbprint, err) != 0)
+		if (store_new_key(c, a, sealed, thumb, old_thumb, err) != 0)
 			goto out;
 		free(a->thumbprint);
 		a->thumbprint = cf_strdup(thumb);
@@ -497,6 +498,33 @@ keychange_payload(const struct account *a, EVP_PKEY *old, cf_err *err)
 	return text;
 }
 
+/*
+ * Takes the session's advisory lock of account id's rollover (released when the connection
+ * ends): two rollovers at once would take each other's pending key for a stale one. 0, or -1
+ * with err when another holds it or the database failed.
+ */
+static int
+rollover_lock(PGconn *c, int64_t id, cf_err *err)
+{
+	char ids[24];
+	const char *p[] = { ids };
+	PGresult *res;
+	int rc = -1;
+
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	res = db_exec(c, "taking the rollover lock",
+	    "SELECT pg_try_advisory_lock(hashtext('certfleet account rollover'), ($1::bigint % 2147483647)::int)",
+	    1, p, err);
+	if (res == NULL)
+		return -1;
+	if (PQgetvalue(res, 0, 0)[0] == 't')
+		rc = 0;
+	else
+		cf_errf(err, "another 'certfleet account rollover' of account %s is running", ids);
+	PQclear(res);
+	return rc;
+}
+
 /* A new key of old's type (EC P-256, or RSA of its size); NULL with err set. */
 static EVP_PKEY *
 key_like(EVP_PKEY *old, cf_err *err)
@@ -513,7 +541,7 @@ account_rollover(PGconn *c, struct account *a, const struct http_settings *hs, c
 	struct acmesync ca = { 0 };
 	struct acmesync_reply reply = { 0 };
 	EVP_PKEY *old = NULL, *key = NULL;
-	char *pem = NULL, *sealed = NULL, *payload = NULL, *inner = NULL, path[4200], thumb[44];
+	char *pem = NULL, *sealed = NULL, *payload = NULL, *inner = NULL, path[4200], thumb[44], old_thumb[44];
 	const char *url;
 	struct stat st;
 	bool written = false;
@@ -521,9 +549,13 @@ account_rollover(PGconn *c, struct account *a, const struct http_settings *hs, c
 	int rc = -1, done;
 
 	*resumed = false;
-	snprintf(path, sizeof(path), "%s/rollover-%" PRId64 "-%s.key", pending_dir, a->id, a->thumbprint);
-	if (account_load_key(c, a, err) != 0 || (old = key_from_pem(a->key_pem, err)) == NULL)
+	if (rollover_lock(c, a->id, err) != 0)
 		goto out;
+	/* the key as it is now, under the lock: its thumbprint names the pending file */
+	if (account_load_key(c, a, err) != 0 || (old = key_from_pem(a->key_pem, err)) == NULL ||
+	    jwk_thumbprint(old, old_thumb, err) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/rollover-%" PRId64 "-%s.key", pending_dir, a->id, old_thumb);
 	if (acmesync_open(&ca, hs, a->directory_url, err) != 0)
 		goto out;
 	if ((url = acmesync_resource(&ca, "keyChange")) == NULL) {
@@ -532,7 +564,7 @@ account_rollover(PGconn *c, struct account *a, const struct http_settings *hs, c
 		goto out;
 	}
 	if (stat(path, &st) == 0) {
-		if ((done = finish_pending(c, &ca, a, old, path, err)) < 0) {
+		if ((done = finish_pending(c, &ca, a, old, old_thumb, path, err)) < 0) {
 			cf_errf(&e, "%s; a rollover begun earlier left its new key in %s, which stays", err->msg, path);
 			*err = e;
 			goto out;
@@ -564,7 +596,7 @@ account_rollover(PGconn *c, struct account *a, const struct http_settings *hs, c
 		cf_errf(err, "keyChange %s: the CA refused: %s; the account keeps its key", url, reply.text);
 		goto out;
 	}
-	if (store_new_key(c, a, sealed, thumb, a->thumbprint, &e) != 0) {
+	if (store_new_key(c, a, sealed, thumb, old_thumb, &e) != 0) {
 		cf_errf(err, "THE CA NOW HOLDS THE NEW KEY of account %s, but storing it failed (%s). The new key "
 		    "is in %s (sealed): run 'certfleet account rollover' again once the database is back, and it "
 		    "stores that key; until then no order of this account can be signed. Do not delete the file.",

@@ -72,6 +72,7 @@ int account_register(PGconn *c, const struct account_register_opts *o, struct ac
  * holds, and the row gets the new one if the CA took it (*resumed true, nothing else done), or
  * the file goes if the CA kept the old one. On failure -1 with err saying what the CA and the
  * database hold and, when the file must stay, where it is. a->thumbprint is the new one after.
+ * One rollover of an account at a time (a session advisory lock): another one is refused.
  */
 int account_rollover(PGconn *c, struct account *a, const struct http_settings *hs, const char *pending_dir,
     bool *resumed, cf_err *err) CF_MUST;

@@ -80,6 +80,17 @@ check "the thumbprint changed again" test "$thumb2" != "$thumb1"
 check "the pending file is gone" test ! -e "$pending"
 check_eq "the account URL is still unchanged" "$(sql "SELECT account_url FROM accounts")" "$url0"
 
+# One rollover of an account at a time: while another session holds its lock, rollover refuses.
+psql -qAt "$CERTFLEET_DB" -c "SELECT pg_advisory_lock(hashtext('certfleet account rollover'), $acct)" \
+	-c "SELECT pg_sleep(4)" >/dev/null &
+locker=$!
+sleep 1
+"$CF" account rollover >"$tmp/locked.out" 2>&1
+check_eq "a rollover while another runs exits 1" "$?" 1
+check "it says another rollover runs" grep -q "another 'certfleet account rollover' of account $acct is running" "$tmp/locked.out"
+check_eq "the key is unchanged by the refused rollover" "$(sql "SELECT key_thumbprint FROM accounts")" "$thumb2"
+wait "$locker"
+
 "$CF" enqueue "host1.$ZONE" >/dev/null
 "$CF" run --workers 1 --no-progress >"$tmp/run3.out" 2>&1
 check_eq "an order with the recovered key succeeds" "$?" 0
