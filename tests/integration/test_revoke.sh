@@ -50,6 +50,9 @@ check_eq "dry run exits 0" "$?" 0
 check_eq "dry run lists the run's 2 certificates" "$(grep -c '^would revoke' "$tmp/dry.out")" 2
 check_eq "dry run revokes nothing" "$(revoked_count)" 0
 check_eq "host7 still valid at Pebble after the dry run" "$(pebble_status "$(serial_of host7)")" "Valid "
+s7=$(serial_of host7)
+"$CF" revoke --dry-run --serial "0x$s7" --serial "$(echo "$s7" | tr a-f A-F | sed 's/../&:/g; s/:$//')" >"$tmp/dry2.out" 2>&1
+check_eq "a serial as 0x... and as AA:BB:... names the same certificate once" "$(grep -c "^would revoke: .*serial $s7 " "$tmp/dry2.out")" 1
 
 # keyCompromise is signed with the certificate's key, not an account's: give host2 to an account
 # that did not order it, whose kid Pebble would refuse for this certificate.
