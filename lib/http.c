@@ -92,8 +92,32 @@ header_value(const char *v, size_t len)
 	return strndup(v, len);
 }
 
+/* True when the link-params after a link's '>' say rel=NAME (quoted or not, alone or in a list). */
+static bool
+link_rel_is(const char *params, const char *name)
+{
+	const char *rel = strstr(params, "rel=");
+	size_t n = strlen(name), len;
+
+	if (rel == NULL)
+		return false;
+	rel += 4;
+	if (*rel == '"') {
+		const char *end = strchr(++rel, '"');
+		len = end ? (size_t)(end - rel) : strlen(rel);
+	} else {
+		len = strcspn(rel, "; \t\r\n");
+	}
+	/* a quoted value may list several relation types, separated by spaces */
+	for (size_t i = 0; i + n <= len; i++) {
+		if ((i == 0 || rel[i - 1] == ' ') && strncmp(rel + i, name, n) == 0 && (i + n == len || rel[i + n] == ' '))
+			return true;
+	}
+	return false;
+}
+
 static void
-parse_link_up(struct http_req *req, const char *v, size_t len)
+parse_link(struct http_req *req, const char *v, size_t len)
 {
 	/* Link: <https://ca/acme/dir>;rel="up" (one header may carry several links) */
 	char *copy = strndup(v, len), *save = NULL;
@@ -102,11 +126,32 @@ parse_link_up(struct http_req *req, const char *v, size_t len)
 		return;
 	for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
 		char *lt = strchr(part, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-		if (gt && strstr(gt, "rel=\"up\"") && req->link_up == NULL &&
-		    strcspn(lt + 1, "\r\n>") == (size_t)(gt - lt - 1))
+		if (gt == NULL || strcspn(lt + 1, "\r\n>") != (size_t)(gt - lt - 1))
+			continue;
+		if (req->link_up == NULL && link_rel_is(gt, "up")) {
 			req->link_up = strndup(lt + 1, (size_t)(gt - lt - 1));
+		} else if (link_rel_is(gt, "alternate") && req->nlink_alternates < HTTP_LINK_ALTERNATES_MAX) {
+			char **a = realloc(req->link_alternates, (req->nlink_alternates + 1) * sizeof(*a));
+			if (a == NULL)
+				break;
+			req->link_alternates = a;
+			if ((a[req->nlink_alternates] = strndup(lt + 1, (size_t)(gt - lt - 1))) != NULL)
+				req->nlink_alternates++;
+		}
 	}
 	free(copy);
+}
+
+static void
+links_clear(struct http_req *req)
+{
+	free(req->link_up);
+	req->link_up = NULL;
+	for (size_t i = 0; i < req->nlink_alternates; i++)
+		free(req->link_alternates[i]);
+	free(req->link_alternates);
+	req->link_alternates = NULL;
+	req->nlink_alternates = 0;
 }
 
 void
@@ -120,8 +165,8 @@ http_req_parse_header(struct http_req *req, const char *buf, size_t n)
 		free(req->nonce);
 		free(req->location);
 		free(req->content_type);
-		free(req->link_up);
-		req->nonce = req->location = req->content_type = req->link_up = NULL;
+		links_clear(req);
+		req->nonce = req->location = req->content_type = NULL;
 		req->retry_after_s = -1;
 		return;
 	}
@@ -162,7 +207,7 @@ http_req_parse_header(struct http_req *req, const char *buf, size_t n)
 		}
 		free(v);
 	} else if (IS("link")) {
-		parse_link_up(req, colon + 1, vlen);
+		parse_link(req, colon + 1, vlen);
 	}
 #undef IS
 }
@@ -268,7 +313,7 @@ http_req_free(struct http_req *req)
 	free(req->nonce);
 	free(req->location);
 	free(req->content_type);
-	free(req->link_up);
+	links_clear(req);
 	free(req);
 }
 

@@ -1,6 +1,7 @@
 /*
  * http.h - one HTTP transfer as the worker loop runs it: a libcurl easy handle with the response
- * body and the headers ACME needs (Replay-Nonce, Location, Retry-After, Link rel=up, Content-Type).
+ * body and the headers ACME needs (Replay-Nonce, Location, Retry-After, Link rel=up and
+ * rel=alternate, Content-Type).
  */
 #ifndef CF_HTTP_H
 #define CF_HTTP_H
@@ -9,6 +10,9 @@
 #include <stdbool.h>
 
 #include "cf.h"
+
+/* The most Link rel="alternate" URLs kept per response (a certificate's alternate chains). */
+#define HTTP_LINK_ALTERNATES_MAX 8
 
 /* The longest Retry-After believed, in seconds (a day): longer ones are cut to it. */
 #define HTTP_RETRY_AFTER_MAX_S 86400L
@@ -47,6 +51,8 @@ struct http_req {
 	char *location;         /* Location */
 	char *content_type;
 	char *link_up;          /* Link: <...>;rel="up" */
+	char **link_alternates; /* Link: <...>;rel="alternate", in the order sent (RFC 8555 7.4.2) */
+	size_t nlink_alternates; /* at most HTTP_LINK_ALTERNATES_MAX; more are ignored */
 	long retry_after_s;     /* Retry-After in seconds, -1 when absent, else 0..HTTP_RETRY_AFTER_MAX_S */
 	http_done_fn done;
 	void *arg;
@@ -78,7 +84,8 @@ int http_req_header(struct http_req *req, const char *line) CF_MUST;
 
 /*
  * Reads one response header line (n octets, not NUL-terminated, as libcurl hands it over with its
- * CRLF) into req: Replay-Nonce, Location, Content-Type, Link rel="up", Retry-After; a status line
+ * CRLF) into req: Replay-Nonce, Location, Content-Type, Link rel="up" and rel="alternate",
+ * Retry-After; a status line
  * forgets the headers read before it. The transfer's header callback; apart for the fuzz target.
  */
 void http_req_parse_header(struct http_req *req, const char *buf, size_t n);

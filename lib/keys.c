@@ -1073,3 +1073,40 @@ cert_issued_clear(struct cert_issued *c)
 	free(c->chain_pem);
 	c->leaf_pem = c->chain_pem = NULL;
 }
+
+int
+cert_chain_top_issuer_cn(const char *pem, char *out, size_t outlen, cf_err *err)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *top = NULL, *x;
+	const X509_NAME *issuer;
+	unsigned char *cn = NULL;
+	int idx, n, rc = -1;
+
+	if (bio == NULL) {
+		cf_errf(err, "reading a certificate chain: out of memory");
+		return -1;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		X509_free(top);
+		top = x;
+	}
+	ERR_clear_error(); /* the end of the PEM text */
+	if (top == NULL) {
+		cf_errf(err, "the certificate chain holds no certificate");
+		goto out;
+	}
+	issuer = X509_get_issuer_name(top);
+	if ((idx = X509_NAME_get_index_by_NID(issuer, NID_commonName, -1)) < 0 ||
+	    (n = ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(issuer, idx)))) < 0) {
+		cf_errf(err, "the topmost certificate of the chain names no issuer Common Name");
+		goto out;
+	}
+	snprintf(out, outlen, "%.*s", n, (const char *)cn);
+	rc = 0;
+out:
+	OPENSSL_free(cn);
+	X509_free(top);
+	BIO_free(bio);
+	return rc;
+}

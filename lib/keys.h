@@ -90,6 +90,13 @@ int cert_issued_parse(const char *pem, EVP_PKEY *key, char **known_chain, struct
 void cert_issued_clear(struct cert_issued *c);
 
 /*
+ * The issuer Common Name (UTF-8) of the topmost certificate of a PEM chain (the last one, the
+ * closest to a root), which is what a preferred chain is matched on (as certbot and lego do).
+ * -1 with err when the chain holds no certificate or that issuer has no Common Name.
+ */
+int cert_chain_top_issuer_cn(const char *pem, char *out, size_t outlen, cf_err *err) CF_MUST;
+
+/*
  * How often each path ran in this process: the fast paths above, and OpenSSL's (for other keys,
  * or a leaf in a form the fast walk does not take). For tests, benchmarks and debug logs: a CA
  * whose leaves all go to OpenSSL costs about 1.5 M instructions more per certificate.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "caoffer.h"
 #include "commands.h"
 #include "dnsname.h"
 #include "keys.h"
@@ -149,7 +150,18 @@ enqueue_help(void)
 	       "                      env CERTFLEET_PROVIDER; see certfleet provider list)\n"
 	       "  --key-type TYPE     certificate key type: ec-p256 (default), ec-p384, rsa-2048, rsa-3072\n"
 	       "  --label TEXT        a label for this run (the batch of jobs this call adds)\n"
-	       "  --max-attempts N    attempts per job before it fails for good (default 5)\n\n%s",
+	       "  --max-attempts N    attempts per job before it fails for good (default 5)\n"
+	       "  --profile NAME      order these certificates with the CA's certificate profile NAME\n"
+	       "                      (e.g. shortlived), which must be one of the profiles the directory\n"
+	       "                      lists (else exit 2); --profile '' returns them to the CA's default.\n"
+	       "                      Without it, new certificates get the default and others keep theirs\n"
+	       "  --preferred-chain CN  store the alternate chain (RFC 8555 7.4.2) whose topmost\n"
+	       "                      certificate was issued by Common Name CN, when the CA offers one;\n"
+	       "                      else the default chain is stored and the job's events say so.\n"
+	       "                      Refused (exit 2) when the account's last download showed the CA\n"
+	       "                      offers no alternates; accepted when no download has shown it yet.\n"
+	       "                      --preferred-chain '' returns them to the default chain\n"
+	       "Both apply to every certificate of this enqueue, new or already in the fleet.\n\n%s",
 	    "challtestsrv", CONFIG_COMMON_HELP);
 }
 
@@ -192,6 +204,8 @@ static const struct option enqueue_options[] = {
 	{ "key-type", required_argument, NULL, 'k' },
 	{ "label", required_argument, NULL, 'l' },
 	{ "max-attempts", required_argument, NULL, 'a' },
+	{ "profile", required_argument, NULL, 'P' },
+	{ "preferred-chain", required_argument, NULL, 'C' },
 	CONFIG_COMMON_OPTIONS,
 	{ 0 },
 };
@@ -219,6 +233,12 @@ enqueue_option(struct config *cfg, struct enqueue_opts *o, int opt, const char *
 		if (cmd_parse_long("--max-attempts", arg, 1, 100, &v) != 0)
 			return 0;
 		o->eo.max_attempts = (int)v;
+		return 1;
+	case 'P':
+		o->eo.profile = arg;
+		return 1;
+	case 'C':
+		o->eo.preferred_chain = arg;
 		return 1;
 	}
 	return -1;
@@ -290,6 +310,43 @@ enqueue_collect(struct batch *b, const char *file, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The forms of --profile and --preferred-chain ('' resets either). EXIT_OK or EXIT_USAGE. */
+static int
+enqueue_check_syntax(const struct queue_enqueue_opts *eo)
+{
+	cf_err err;
+
+	if ((eo->profile && eo->profile[0] && caoffer_profile_syntax(eo->profile, &err) != 0) ||
+	    (eo->preferred_chain && eo->preferred_chain[0] && caoffer_chain_syntax(eo->preferred_chain, &err) != 0)) {
+		log_error("enqueue: %s: nothing was queued", err.msg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/*
+ * Whether the account's CA can grant --profile (its directory lists it) and --preferred-chain
+ * (its downloads have not shown it offers no alternates). EXIT_OK, or the exit code after logging.
+ */
+static int
+enqueue_check_ca(const struct config *cfg, PGconn *c, const struct account *acct, const struct queue_enqueue_opts *eo)
+{
+	struct http_settings hs = { .ca_bundle = cfg->ca_bundle, .allow_http_loopback = cfg->allow_http_loopback };
+	cf_err err;
+	int r;
+
+	if (eo->profile && eo->profile[0] &&
+	    (r = caoffer_check_profile(&hs, acct->directory_url, eo->profile, &err)) != 0) {
+		log_error("enqueue: %s: nothing was queued", err.msg);
+		return r > 0 ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+	}
+	if (eo->preferred_chain && eo->preferred_chain[0] && (r = caoffer_check_alternates(c, acct->id, &err)) != 0) {
+		log_error("enqueue: %s: nothing was queued", err.msg);
+		return r > 0 ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
 /* Queues every certificate of b for the account of --directory in one transaction. */
 static int
 enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_opts *eo, enum key_type kt)
@@ -300,7 +357,8 @@ enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_op
 	cf_err err;
 	int rc;
 
-	if ((rc = cmd_open_account(cfg, "enqueue", &c, &acct)) != EXIT_OK)
+	if ((rc = cmd_open_account(cfg, "enqueue", &c, &acct)) != EXIT_OK ||
+	    (rc = enqueue_check_ca(cfg, c, &acct, eo)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
 	eo->provider = cfg->provider;
@@ -309,9 +367,13 @@ enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_op
 		log_error("enqueue: %s: nothing was queued", err.msg);
 		goto out;
 	}
-	printf("queued %ld job%s in run %lld (%ld new certificate%s, %ld already queued or running)\n",
+	printf("queued %ld job%s in run %lld (%ld new certificate%s, %ld already queued or running)",
 	    res.jobs_added, res.jobs_added == 1 ? "" : "s", (long long)res.run_id, res.certificates_new,
 	    res.certificates_new == 1 ? "" : "s", res.jobs_already_queued);
+	if (res.certificates_changed > 0)
+		printf("; %ld certificate%s changed profile or preferred chain", res.certificates_changed,
+		    res.certificates_changed == 1 ? "" : "s");
+	printf("\n");
 	rc = EXIT_OK;
 out:
 	account_clear(&acct);
@@ -328,6 +390,8 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 	int rc;
 
 	if ((rc = enqueue_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
+		return rc;
+	if ((rc = enqueue_check_syntax(&o.eo)) != EXIT_OK)
 		return rc;
 	if (check_provider(cfg) != 0)
 		return EXIT_USAGE;

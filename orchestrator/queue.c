@@ -26,8 +26,8 @@
 #include "pgarray.h"
 
 static const char *const sql_upsert_cert =
-    "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider) "
-    "VALUES ($1::text[], $2, $3, $4) ON CONFLICT (names_key) DO NOTHING RETURNING id) "
+    "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider, profile, preferred_chain) "
+    "VALUES ($1::text[], $2, $3, $4, nullif($5, ''), nullif($6, '')) ON CONFLICT (names_key) DO NOTHING RETURNING id) "
     "SELECT id, true AS new FROM ins UNION ALL "
     "SELECT id, false FROM certificates WHERE names_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)";
 
@@ -42,6 +42,17 @@ static const char *const sql_insert_job =
     "j AS (INSERT INTO jobs (id, certificate_id, account_id, run_id, max_attempts) "
     "SELECT job_id, $1, $2, $3, $4 FROM a RETURNING id, account_id, priority, run_after) "
     "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT * FROM j RETURNING job_id";
+
+/*
+ * enqueue --profile or --preferred-chain given for a certificate already in the fleet: the one
+ * given changes ('' sets the CA's default, NULL); a job already queued or running takes it at
+ * its next claim. Only run when one was given, so that a plain enqueue writes no certificate row.
+ */
+static const char *const sql_update_prefs =
+    "UPDATE certificates SET profile = CASE WHEN $2::bool THEN nullif($3, '') ELSE profile END, "
+    "preferred_chain = CASE WHEN $4::bool THEN nullif($5, '') ELSE preferred_chain END "
+    "WHERE id = $1 AND (($2::bool AND profile IS DISTINCT FROM nullif($3, '')) "
+    "OR ($4::bool AND preferred_chain IS DISTINCT FROM nullif($5, '')))";
 
 static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RETURNING id";
 
@@ -84,7 +95,7 @@ static const char sql_claim_fmt[] =
     "f AS (DELETE FROM unfinished_jobs WHERE EXISTS (SELECT 1 FROM u WHERE state = 'cancelled') "
     "AND job_id = ANY (ARRAY(SELECT id FROM u WHERE state = 'cancelled'))) "
     "SELECT u.id, u.certificate_id, u.attempts, u.max_attempts, array_to_string(ce.names, ' ') AS names, "
-    "ce.key_type, ce.provider, "
+    "ce.key_type, ce.provider, ce.profile, ce.preferred_chain, "
     "CASE WHEN u.attempts > 1 THEN (SELECT o.order_url || ' ' || coalesce(o.key_pem, '') FROM orders o "
     "WHERE o.job_id = u.id AND o.state <> 'failed' ORDER BY o.id DESC LIMIT 1) END AS resume, "
     "EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.certificate_id AND r.is_current) AS renewal, "
@@ -154,15 +165,24 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 			cf_errf(err, "enqueue line %d: out of memory", certs[i].line);
 			goto out;
 		}
-		const char *p1[] = { arr.data, key.data, key_type, provider };
-		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 4, p1, err);
+		const char *p1[] = { arr.data, key.data, key_type, provider, opts->profile, opts->preferred_chain };
+		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 6, p1, err);
 		if (res == NULL)
 			goto out;
 		char cert_id[24];
+		bool is_new = strcmp(db_get(res, 0, "new"), "t") == 0;
 		snprintf(cert_id, sizeof(cert_id), "%s", db_get(res, 0, "id"));
-		if (strcmp(db_get(res, 0, "new"), "t") == 0)
-			out->certificates_new++;
+		out->certificates_new += is_new;
 		PQclear(res);
+		if (!is_new && (opts->profile || opts->preferred_chain)) {
+			const char *pu[] = { cert_id, opts->profile ? "t" : "f", opts->profile,
+				opts->preferred_chain ? "t" : "f", opts->preferred_chain };
+			if ((res = db_exec_prepared(c, "enqueue: changing the certificate's profile or preferred chain",
+			    sql_update_prefs, 5, pu, err)) == NULL)
+				goto out;
+			out->certificates_changed += atol(PQcmdTuples(res));
+			PQclear(res);
+		}
 		const char *p2[] = { cert_id, acct, run, maxa };
 		res = db_exec_prepared(c, "enqueue: adding the job", sql_insert_job, 4, p2, err);
 		if (res == NULL)
@@ -218,6 +238,7 @@ claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char
 	int64_t id = db_get_i64(res, r, "id");
 	const char *names = db_get(res, r, "names"), *key_type = db_get(res, r, "key_type");
 	const char *provider = db_get(res, r, "provider"), *resume = db_get(res, r, "resume");
+	const char *profile = db_get(res, r, "profile"), *chain = db_get(res, r, "preferred_chain");
 	struct job *j = NULL;
 	char *copy = NULL, *save = NULL;
 	cf_err kerr;
@@ -252,6 +273,9 @@ claim_row(const PGresult *res, int r, int64_t account_id, struct job **out, char
 		goto out;
 	}
 	if ((j->provider = strdup(provider)) == NULL || (copy = strdup(names)) == NULL)
+		goto oom;
+	if ((profile && (j->profile = strdup(profile)) == NULL) ||
+	    (chain && (j->preferred_chain = strdup(chain)) == NULL))
 		goto oom;
 	for (char *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save))
 		if (job_add_name(j, n) != 0)

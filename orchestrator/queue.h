@@ -27,6 +27,9 @@ struct queue_enqueue_opts {
 	const char *key_type;
 	const char *label;       /* the run's label, may be NULL */
 	int max_attempts;        /* per job; 0 = 5 */
+	const char *profile;     /* NULL: new certificates get the CA's default, others keep theirs;
+	                          * "": every certificate gets the default; else every one gets this */
+	const char *preferred_chain; /* the same for the preferred chain */
 };
 
 struct queue_enqueue_result {
@@ -34,6 +37,7 @@ struct queue_enqueue_result {
 	long certificates_new;   /* certificates added to the inventory */
 	long jobs_added;
 	long jobs_already_queued; /* a ready or running job existed: nothing added */
+	long certificates_changed; /* existing certificates whose profile or preferred chain changed */
 };
 
 /* Enqueues every certificate in one transaction (one run): all or nothing. */

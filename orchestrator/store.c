@@ -60,6 +60,15 @@ static const char *const sql_results =
     "WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.c AND r.serial = u.s) RETURNING order_url) "
     "UPDATE orders SET key_pem = NULL WHERE order_url IN (SELECT order_url FROM ins) AND key_pem IS NOT NULL";
 
+/*
+ * Whether the account's CA offers alternate chains, as its downloads show (enqueue refuses a
+ * preferred chain when it offers none). An engine reports it only when it first learns it or it
+ * changes, so this runs in few batches, and writes the row only when it changes.
+ */
+static const char *const sql_accounts =
+    "UPDATE accounts a SET offers_alternates = u.alt FROM unnest($1::bigint[], $2::bool[]) AS u(id, alt) "
+    "WHERE a.id = u.id AND a.offers_alternates IS DISTINCT FROM u.alt";
+
 static const char *const sql_events =
     "INSERT INTO events (job_id, kind, detail) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])";
 
@@ -69,8 +78,9 @@ struct cols {
 	struct pgarray r_acct, r_fqdn, r_value, r_issuer, r_wild, r_var, r_prov, r_written, r_verified, r_confirmed;
 	struct pgarray s_job, s_cert, s_url, s_leaf, s_chain, s_key, s_serial, s_nb, s_na, s_issuer;
 	struct pgarray f_job, f_type, f_detail, f_retry, f_delay;
+	struct pgarray a_acct, a_alt;
 	struct pgarray e_job, e_kind, e_detail;
-	size_t norders, nrecords, nresults, nfailed, nevents;
+	size_t norders, nrecords, nresults, nfailed, naccounts, nevents;
 };
 
 static void
@@ -355,6 +365,11 @@ fill_one(struct cols *c, struct merged *g, const struct outmsg *m, cf_err *err)
 	case OUT_EVENT:
 		add_event(c, m->job_id, m->event_kind, m->detail);
 		break;
+	case OUT_ACCOUNT:
+		pgarray_add_i64(&c->a_acct, m->account_id);
+		pgarray_add_bool(&c->a_alt, m->offers_alternates);
+		c->naccounts++;
+		break;
 	}
 	if (rc != 0)
 		cf_errf(err, "storing reports: out of memory");
@@ -447,7 +462,8 @@ mark_failed(PGconn *conn, struct cols *c, cf_err *err)
 static int
 cols_statements(const struct cols *c)
 {
-	return (c->norders > 0) + (c->nrecords > 0) + 3 * (c->nresults > 0) + (c->nfailed > 0) + (c->nevents > 0);
+	return (c->norders > 0) + (c->nrecords > 0) + 3 * (c->nresults > 0) + (c->nfailed > 0) + (c->naccounts > 0) +
+	    (c->nevents > 0);
 }
 
 /*
@@ -490,6 +506,8 @@ store_list(PGconn *conn, const struct outmsg *list, cf_err *err)
 		if (mark_issued(conn, list, err) != 0)
 			goto out;
 	}
+	if (c.naccounts && run_cols(conn, "storing what the CA offers", sql_accounts, &c.a_acct, 2, err) != 0)
+		goto out;
 	if (c.nevents && run_cols(conn, "storing events", sql_events, &c.e_job, 3, err) != 0)
 		goto out;
 	if (c.nfailed && mark_failed(conn, &c, err) != 0)

@@ -46,4 +46,21 @@ ALTER TABLE accounts
     ADD COLUMN eab_kid text,
     ADD COLUMN key_rolled_at timestamptz;
 
+-- offers_alternates: whether the CA offered alternate chains (RFC 8555 7.4.2, Link
+-- rel="alternate") on this account's last certificate download; NULL until a run has downloaded
+-- one. enqueue refuses --preferred-chain for an account known to be offered none.
+ALTER TABLE accounts ADD COLUMN offers_alternates boolean;
+
+-- enqueue --profile and --preferred-chain change these two columns of certificates already in
+-- the fleet. certfleet_grant_roles() grants what 007 granted, and this update to enqueue.
+ALTER FUNCTION certfleet_grant_roles() RENAME TO certfleet_grant_roles_007;
+CREATE FUNCTION certfleet_grant_roles() RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM certfleet_grant_roles_007();
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certfleet_enqueue') THEN
+        GRANT UPDATE (profile, preferred_chain) ON TABLE certificates TO certfleet_enqueue;
+    END IF;
+END
+$fn$;
+
 SELECT certfleet_grant_roles();

@@ -546,6 +546,35 @@ dup_json_str(json_t *obj, const char *key)
 	return s ? strdup(s) : NULL;
 }
 
+/* The names of meta.profiles, an object of name: description; -1 when out of memory. */
+static int
+dir_set_profiles(struct acme_directory *d, json_t *profiles)
+{
+	const char *name;
+	json_t *v;
+
+	if (!json_is_object(profiles) || json_object_size(profiles) == 0)
+		return 0;
+	if ((d->profiles = calloc(json_object_size(profiles), sizeof(*d->profiles))) == NULL)
+		return -1;
+	json_object_foreach(profiles, name, v) {
+		(void)v;
+		if ((d->profiles[d->nprofiles] = strdup(name)) == NULL)
+			return -1;
+		d->nprofiles++;
+	}
+	return 0;
+}
+
+bool
+acme_directory_has_profile(const struct acme_directory *d, const char *name)
+{
+	for (size_t i = 0; i < d->nprofiles; i++)
+		if (strcmp(d->profiles[i], name) == 0)
+			return true;
+	return false;
+}
+
 static void
 dir_clear(struct acme_directory *d)
 {
@@ -553,6 +582,9 @@ dir_clear(struct acme_directory *d)
 	free(d->new_nonce_url);
 	free(d->new_order_url);
 	free(d->hash_prefix);
+	for (size_t i = 0; i < d->nprofiles; i++)
+		free(d->profiles[i]);
+	free(d->profiles);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -597,6 +629,12 @@ on_directory(struct http_req *req, void *arg)
 	cl->dir.new_nonce_url = dup_json_str(dir, "newNonce");
 	cl->dir.new_order_url = dup_json_str(dir, "newOrder");
 	cl->dir.hash_prefix = dup_json_str(json_object_get(dir, "meta"), "accountHashPrefix");
+	if (dir_set_profiles(&cl->dir, json_object_get(json_object_get(dir, "meta"), "profiles")) != 0) {
+		if (asprintf(&cl->dir.error, "ACME directory %s: out of memory", req->url) < 0)
+			cl->dir.error = NULL;
+		cl->dir.state = ACME_DIR_FAILED;
+		goto out;
+	}
 	if (cl->dir.new_nonce_url == NULL || cl->dir.new_order_url == NULL) {
 		if (asprintf(&cl->dir.error, "ACME directory %s: newNonce or newOrder missing", req->url) < 0)
 			cl->dir.error = NULL;

@@ -60,7 +60,12 @@ struct acme_directory {
 	char *new_nonce_url;
 	char *new_order_url;
 	char *hash_prefix;             /* draft -02 meta accountHashPrefix, NULL under -01 */
+	char **profiles;               /* the names of meta.profiles (draft-aaron-acme-profiles) */
+	size_t nprofiles;              /* 0: the CA offers no profiles */
 };
+
+/* True when the directory offers the certificate profile name. */
+bool acme_directory_has_profile(const struct acme_directory *d, const char *name);
 
 struct acme_client;
 struct acme_call;

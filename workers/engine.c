@@ -56,6 +56,8 @@ struct engine {
 	struct publisher *publisher; /* publishes and confirms records through providers */
 	unsigned seed;               /* rand_r state for poll jitter */
 	char *known_chain;           /* the last certificate chain checked (they repeat) */
+	int64_t alt_account;         /* the account alt_reported is about */
+	int alt_reported;            /* whether its CA offers alternate chains, as last reported; -1 not yet */
 };
 
 enum order_state {
@@ -94,6 +96,7 @@ enum order_request {
 	REQ_FINALIZE,
 	REQ_ORDER_POLL,
 	REQ_CERTIFICATE,
+	REQ_ALTERNATE,
 };
 
 struct authz {
@@ -144,6 +147,11 @@ struct order {
 	struct order *prev;       /* the engine's list of orders in flight */
 	struct order *next;
 	int64_t retry_after_ms;   /* Retry-After of the answer that failed the order, -1 when none */
+	struct cert_issued dflt;  /* the default chain, kept while the alternates are looked at */
+	char dflt_top[256];       /* the issuer CN of its topmost certificate */
+	char **alt_urls;          /* the download's Link rel="alternate" URLs */
+	size_t nalt;
+	size_t alt_next;          /* the next one to fetch */
 };
 
 static void order_new(struct order *o);
@@ -270,6 +278,10 @@ order_free(struct order *o)
 	free(o->finalize_payload);
 	EVP_PKEY_free(o->cert_key);
 	cf_secret_free(o->cert_key_pem);
+	cert_issued_clear(&o->dflt);
+	for (size_t i = 0; i < o->nalt; i++)
+		free(o->alt_urls[i]);
+	free(o->alt_urls);
 	job_free(o->job);
 	free(o);
 }
@@ -600,6 +612,7 @@ static void on_challenge(struct acme_call *call, struct http_req *req);
 static void on_finalize(struct acme_call *call, struct http_req *req);
 static void on_order_poll(struct acme_call *call, struct http_req *req);
 static void on_certificate(struct acme_call *call, struct http_req *req);
+static void on_alternate(struct acme_call *call, struct http_req *req);
 
 static const order_reply_fn order_replies[] = {
 	[REQ_RESUME] = on_resume,
@@ -609,6 +622,7 @@ static const order_reply_fn order_replies[] = {
 	[REQ_FINALIZE] = on_finalize,
 	[REQ_ORDER_POLL] = on_order_poll,
 	[REQ_CERTIFICATE] = on_certificate,
+	[REQ_ALTERNATE] = on_alternate,
 };
 
 /*
@@ -910,18 +924,46 @@ out:
 	json_decref(doc);
 }
 
+/*
+ * True when the job's profile, if it has one, is among those the loaded directory offers; else
+ * fails the order for good (the same directory would refuse it again), naming what the CA offers.
+ */
+static bool
+order_profile_offered(struct order *o)
+{
+	const struct acme_directory *dir = acme_client_directory(o->eng->client);
+	char offered[512] = "";
+	size_t len = 0;
+
+	if (o->job->profile == NULL || acme_directory_has_profile(dir, o->job->profile))
+		return true;
+	for (size_t i = 0; i < dir->nprofiles && len < sizeof(offered); i++)
+		len += (size_t)snprintf(offered + len, sizeof(offered) - len, "%s%s", i ? ", " : "", dir->profiles[i]);
+	if (dir->nprofiles == 0)
+		order_failf(o, "certfleet:profile", "the CA offers no certificate profiles, so profile \"%s\" "
+		    "cannot be ordered", o->job->profile);
+	else
+		order_failf(o, "certfleet:profile", "the CA does not offer the certificate profile \"%s\" "
+		    "(it offers: %s)", o->job->profile, offered);
+	return false;
+}
+
 static void
 order_new(struct order *o)
 {
 	json_t *ids = json_array(), *payload = NULL;
 	char *text = NULL;
 
-	if (!order_enter(o, ORDER_NEW))
+	if (!order_enter(o, ORDER_NEW) || !order_profile_offered(o))
 		goto out;
 	for (size_t i = 0; ids && i < o->job->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->job->names[i]));
 	payload = ids ? json_pack("{s:o}", "identifiers", ids) : NULL;
 	ids = NULL; /* the payload holds it now, or it was freed with the failed pack */
+	if (payload && o->job->profile && json_object_set_new(payload, "profile", json_string(o->job->profile)) != 0) {
+		json_decref(payload);
+		payload = NULL;
+	}
 	text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
 	if (text == NULL)
 		order_fail(o, "certfleet:internal", "out of memory building newOrder");
@@ -1551,26 +1593,14 @@ order_finalize(struct order *o)
 	}
 }
 
+/* Hands the chain of ci to the writer (ci gives up its PEMs) and ends the order as issued. */
 static void
-on_certificate(struct acme_call *call, struct http_req *req)
+order_issued(struct order *o, struct cert_issued *ci)
 {
-	struct order *o = call->owner;
 	struct outmsg *m = NULL;
-	struct cert_issued ci = { 0 };
 	char *key_pem = NULL;
 	cf_err err;
 
-	if (req->status != 200) {
-		order_fail_response(o, "downloading the certificate", req);
-		return;
-	}
-	if (cert_issued_parse(req->body.data ? req->body.data : "", o->cert_key, &o->eng->known_chain, &ci,
-	    &err) != 0) {
-		/* a truncated or garbled download is fetched again; the stored order keeps it within reach */
-		order_refetch(o, NULL, REQ_CERTIFICATE, o->cert_url, "application/pem-certificate-chain", GATE_NONE,
-		    err.msg);
-		goto out;
-	}
 	key_pem = o->cert_key_pem ? strdup(o->cert_key_pem) : key_to_pem(o->cert_key, &err);
 	m = outmsg_new(OUT_ISSUED, o->job->id);
 	if (key_pem == NULL || m == NULL) {
@@ -1578,24 +1608,147 @@ on_certificate(struct acme_call *call, struct http_req *req)
 		goto out;
 	}
 	m->order_url = strdup(o->url);
-	m->leaf_pem = ci.leaf_pem;
-	m->chain_pem = ci.chain_pem;
+	m->leaf_pem = ci->leaf_pem;
+	m->chain_pem = ci->chain_pem;
 	m->key_pem = key_pem;
-	m->serial = strdup(ci.info.serial);
-	m->issuer = strdup(ci.info.issuer);
-	m->not_before = ci.info.not_before;
-	m->not_after = ci.info.not_after;
-	ci.leaf_pem = ci.chain_pem = key_pem = NULL;
+	m->serial = strdup(ci->info.serial);
+	m->issuer = strdup(ci->info.issuer);
+	m->not_before = ci->info.not_before;
+	m->not_after = ci->info.not_after;
+	ci->leaf_pem = ci->chain_pem = key_pem = NULL;
 	/* the durability tests' worst moment: the order is valid at the CA, its result not stored */
 	CF_FAULT("after-valid");
 	post(o, m); /* the writer stores the order's valid state with the result, in one transaction */
 	m = NULL;
-	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci.info.serial);
+	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci->info.serial);
 	order_end(o, ORDER_ISSUED, JOB_ISSUED);
 out:
 	outmsg_free(m);
-	cert_issued_clear(&ci);
 	cf_secret_free(key_pem);
+}
+
+/*
+ * Tells the writer whether the account's CA offers alternate chains, as this download showed,
+ * when this engine has not said so yet or said otherwise (enqueue reads it for --preferred-chain).
+ */
+static void
+order_report_alternates(struct order *o, bool offered)
+{
+	struct engine *eng = o->eng;
+	struct outmsg *m;
+
+	if (eng->alt_reported == (int)offered && eng->alt_account == o->job->account_id)
+		return;
+	if ((m = outmsg_new(OUT_ACCOUNT, o->job->id)) == NULL)
+		return; /* a hint only: the next download tries again */
+	m->offers_alternates = offered;
+	eng->alt_reported = offered;
+	eng->alt_account = o->job->account_id;
+	post(o, m);
+}
+
+/* True when the topmost certificate of the PEM chain was issued by the job's preferred chain. */
+static bool
+chain_preferred(const struct order *o, const char *pem, char *top, size_t toplen)
+{
+	cf_err err;
+
+	if (cert_chain_top_issuer_cn(pem, top, toplen, &err) != 0) {
+		log_debug("job %lld: %s", (long long)o->job->id, err.msg);
+		snprintf(top, toplen, "?");
+		return false;
+	}
+	return strcmp(top, o->job->preferred_chain) == 0;
+}
+
+/*
+ * Fetches the next alternate chain (POST-as-GET); when none is left, none matched the preferred
+ * chain: the default is stored, and the job's events say so.
+ */
+static void
+order_next_alternate(struct order *o)
+{
+	char qpref[4 * 256 + 8], qtop[4 * 256 + 8];
+
+	while (o->alt_next < o->nalt) {
+		const char *url = o->alt_urls[o->alt_next++];
+		if (ca_url_ok(o->eng, url)) {
+			order_send(o, NULL, REQ_ALTERNATE, url, NULL, "application/pem-certificate-chain", GATE_NONE);
+			return;
+		}
+		log_debug("job %lld: an alternate chain's link is not an https URL; skipped", (long long)o->job->id);
+	}
+	cf_quote(qpref, sizeof(qpref), o->job->preferred_chain, strlen(o->job->preferred_chain), 256);
+	cf_quote(qtop, sizeof(qtop), o->dflt_top, strlen(o->dflt_top), 256);
+	log_info("job %lld (%s): no chain the CA offers (the default and %zu alternate%s) is issued by %s; "
+	    "storing the default, issued by %s", (long long)o->job->id, o->job->names[0], o->nalt,
+	    o->nalt == 1 ? "" : "s", qpref, qtop);
+	post_event(o, "chain", "no chain the CA offers (the default and %zu alternate%s) is issued by \"%s\"; "
+	    "stored the default, issued by \"%s\"", o->nalt, o->nalt == 1 ? "" : "s", o->job->preferred_chain,
+	    o->dflt_top);
+	order_issued(o, &o->dflt);
+}
+
+/*
+ * An alternate chain: stored when it is the same certificate and its topmost certificate was
+ * issued by the preferred chain; else the next one is looked at (a failed fetch too: the default
+ * is in hand).
+ */
+static void
+on_alternate(struct acme_call *call, struct http_req *req)
+{
+	struct order *o = call->owner;
+	struct cert_issued ci = { 0 };
+	const char *pem = req->body.data ? req->body.data : "";
+	char top[256];
+	cf_err err;
+
+	if (req->status == 200 && cert_issued_parse(pem, o->cert_key, NULL, &ci, &err) == 0 &&
+	    strcmp(ci.info.serial, o->dflt.info.serial) == 0 && chain_preferred(o, pem, top, sizeof(top))) {
+		post_event(o, "chain", "stored the alternate chain %s, whose topmost certificate is issued by \"%s\"",
+		    call->url, top);
+		order_issued(o, &ci);
+	} else {
+		log_debug("job %lld: alternate chain %s: HTTP %ld, not the preferred one", (long long)o->job->id,
+		    call->url, req->status);
+		order_next_alternate(o);
+	}
+	cert_issued_clear(&ci);
+}
+
+static void
+on_certificate(struct acme_call *call, struct http_req *req)
+{
+	struct order *o = call->owner;
+	struct cert_issued ci = { 0 };
+	const char *pem = req->body.data ? req->body.data : "";
+	cf_err err;
+
+	if (req->status != 200) {
+		order_fail_response(o, "downloading the certificate", req);
+		return;
+	}
+	if (cert_issued_parse(pem, o->cert_key, &o->eng->known_chain, &ci, &err) != 0) {
+		/* a truncated or garbled download is fetched again; the stored order keeps it within reach */
+		order_refetch(o, NULL, REQ_CERTIFICATE, o->cert_url, "application/pem-certificate-chain", GATE_NONE,
+		    err.msg);
+		goto out;
+	}
+	order_report_alternates(o, req->nlink_alternates > 0);
+	/* a job without a preferred chain, or whose default is the one, makes no other request */
+	if (o->job->preferred_chain == NULL || chain_preferred(o, pem, o->dflt_top, sizeof(o->dflt_top))) {
+		order_issued(o, &ci);
+		goto out;
+	}
+	o->dflt = ci;
+	memset(&ci, 0, sizeof(ci));
+	o->alt_urls = req->link_alternates; /* taken from the answer, which is freed after this */
+	o->nalt = req->nlink_alternates;
+	req->link_alternates = NULL;
+	req->nlink_alternates = 0;
+	order_next_alternate(o);
+out:
+	cert_issued_clear(&ci);
 }
 
 static void
@@ -1622,6 +1775,7 @@ engine_new(struct loop *loop, const struct acme_config *cfg, engine_job_done_fn 
 	eng->done = done;
 	eng->done_arg = done_arg;
 	eng->seed = (unsigned)cf_mono_ms() ^ (unsigned)(uintptr_t)eng;
+	eng->alt_reported = -1;
 	eng->cfg.directory_url = cf_strdup(cfg->directory_url); /* for the scheme of the CA's URLs */
 	eng->cfg.key_pem = NULL;       /* parsed by the client, not kept */
 	eng->cfg.account_url = cf_strdup(cfg->account_url);

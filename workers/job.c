@@ -23,6 +23,8 @@ job_free(struct job *job)
 		free(job->known_records[i]);
 	free(job->known_records);
 	free(job->provider);
+	free(job->profile);
+	free(job->preferred_chain);
 	free(job->resume_url);
 	cf_secret_free(job->resume_key_pem);
 	free(job);

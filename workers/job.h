@@ -21,6 +21,8 @@ struct job {
 	size_t nnames;
 	enum key_type key_type;
 	char *provider;           /* name of the DNS provider that publishes its records */
+	char *profile;            /* the CA's certificate profile to order, NULL for its default */
+	char *preferred_chain;    /* issuer CN of the topmost certificate of the chain to store, or NULL */
 	char **known_records;     /* "fqdn value" of records known to be in place for these names */
 	size_t nknown;
 	struct job *next;         /* inbox link */

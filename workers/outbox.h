@@ -45,6 +45,7 @@ enum outmsg_kind {
 	OUT_ISSUED,         /* certificate issued: the result fields */
 	OUT_FAILED,         /* job failed: problem_type, detail */
 	OUT_EVENT,          /* a line for the job's event log: kind, detail */
+	OUT_ACCOUNT,        /* what a download showed of the account's CA: offers_alternates */
 };
 
 struct outmsg {
@@ -77,6 +78,7 @@ struct outmsg {
 	char *problem_type;   /* OUT_FAILED */
 	char *detail;         /* OUT_FAILED, OUT_EVENT */
 	char *event_kind;     /* OUT_EVENT */
+	bool offers_alternates; /* OUT_ACCOUNT: the download carried Link rel="alternate" */
 	struct outmsg *next;
 };
 

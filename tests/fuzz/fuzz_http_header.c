@@ -63,6 +63,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_string(req->location, line, n);
 		check_string(req->content_type, line, n);
 		check_string(req->link_up, line, n);
+		if (req->nlink_alternates > HTTP_LINK_ALTERNATES_MAX)
+			fail("more alternate links than kept", line, n);
+		for (size_t i = 0; i < req->nlink_alternates; i++)
+			check_string(req->link_alternates[i], line, n);
 		free(line);
 		off += n;
 	}

@@ -48,6 +48,9 @@ check_eq "two results stored" "$(sql "SELECT count(*) FROM results")" 2
 # --- certfleet_enqueue: enqueue works without reading the account's key
 as "$R_ENQ" "$CF" enqueue "e1.$ZONE" >"$tmp/enq2" 2>&1
 check_eq "as certfleet_enqueue: enqueue works" "$?" 0
+as "$R_ENQ" "$CF" enqueue --profile shortlived "r1.$ZONE" >"$tmp/enq3" 2>&1
+check_eq "as certfleet_enqueue: enqueue --profile changes a certificate already in the fleet" \
+	"$?:$(sql "SELECT profile FROM certificates WHERE names[1] = 'r1.$ZONE'")" "0:shortlived"
 check_eq "the job is queued" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['e1.$ZONE'] AND j.state = 'ready'")" 1
 as_sql "$R_ENQ" "SELECT key_pem FROM accounts" >"$tmp/e" 2>&1
 check "as certfleet_enqueue: SELECT key_pem FROM accounts is denied" grep -q "permission denied" "$tmp/e"

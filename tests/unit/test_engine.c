@@ -55,6 +55,9 @@ struct fake_ca {
 	bool authz_turns_invalid;    /* after the challenge the authorization is invalid */
 	bool authz_valid_at_once;    /* new orders come ready, their authorizations valid */
 	int processing_polls;        /* polls of a finalized order that stay "processing" */
+	bool alternates;             /* downloads link one alternate chain, topped by "Fake Alt Root" */
+	int n_alt;                   /* alternate chains fetched */
+	char profiles_sent[128];     /* the "profile" of each newOrder, space-separated ("-" for none) */
 	bool never_valid;            /* a finalized order stays "processing" for ever */
 	/* timing of the 429 */
 	int64_t t_429, t_after_429;
@@ -67,6 +70,7 @@ struct fake_ca {
 	EVP_PKEY *ca_key;
 	X509 *ca_cert;
 	char *ca_pem;
+	char *alt_pem;               /* the CA's certificate as "Fake Alt Root" issued it */
 };
 
 static char *
@@ -121,6 +125,23 @@ fail:
 	return NULL;
 }
 
+/* The alternate chain's CA certificate: the same subject and key, issued by "Fake Alt Root". */
+static int
+ca_make_alt(struct fake_ca *ca)
+{
+	X509 *x = ca_make_cert(ca, ca->ca_key, "Fake Test CA", true, 2);
+	X509_NAME *root = X509_NAME_new();
+	int rc = -1;
+
+	if (x && root && X509_NAME_add_entry_by_txt(root, "CN", MBSTRING_ASC, (const unsigned char *)"Fake Alt Root",
+	    -1, -1, 0) == 1 && X509_set_issuer_name(x, root) == 1 && X509_sign(x, ca->ca_key, EVP_sha256()) > 0 &&
+	    (ca->alt_pem = pem_of_cert(x)) != NULL)
+		rc = 0;
+	X509_NAME_free(root);
+	X509_free(x);
+	return rc;
+}
+
 static int
 ca_init(struct fake_ca *ca, struct loop *loop)
 {
@@ -131,7 +152,7 @@ ca_init(struct fake_ca *ca, struct loop *loop)
 	ca->serial_seq = 0x1000;
 	if ((ca->ca_key = key_generate(KEY_EC_P256, &err)) == NULL ||
 	    (ca->ca_cert = ca_make_cert(ca, ca->ca_key, "Fake Test CA", true, 1)) == NULL ||
-	    (ca->ca_pem = pem_of_cert(ca->ca_cert)) == NULL)
+	    (ca->ca_pem = pem_of_cert(ca->ca_cert)) == NULL || ca_make_alt(ca) != 0)
 		return -1;
 	return 0;
 }
@@ -146,6 +167,7 @@ ca_clear(struct fake_ca *ca)
 	EVP_PKEY_free(ca->ca_key);
 	X509_free(ca->ca_cert);
 	free(ca->ca_pem);
+	free(ca->alt_pem);
 }
 
 /* Issues order o's certificate for pub: the leaf (serial from the CA's counter) and the CA. */
@@ -389,6 +411,8 @@ ca_post(struct fake_ca *ca, struct http_req *req)
 		json_t *p = json_loads(payload, 0, NULL);
 		ca->n_new_order++;
 		ids = json_object_get(p, "identifiers");
+		snprintf(ca->profiles_sent + strlen(ca->profiles_sent), sizeof(ca->profiles_sent) - strlen(ca->profiles_sent),
+		    "%s%s", ca->profiles_sent[0] ? " " : "", json_string_value(json_object_get(p, "profile")) ?: "-");
 		if (ca->bad_nonce_new_orders > 0) {
 			ca->bad_nonce_new_orders--;
 			reply_problem(req, 400, "urn:ietf:params:acme:error:badNonce", "JWS has an invalid anti-replay nonce");
@@ -434,6 +458,19 @@ ca_post(struct fake_ca *ca, struct http_req *req)
 	} else if ((o = ca_find(ca, req->url, "/cert/")) != NULL && o->chain_pem) {
 		ca->n_cert++;
 		reply(req, 200, "application/pem-certificate-chain", o->chain_pem);
+		if (ca->alternates) {
+			char link[96];
+			snprintf(link, sizeof(link), "Link: <" CA "/alt/%d>;rel=\"alternate\"\r\n", (int)(o - ca->orders));
+			http_req_parse_header(req, link, strlen(link));
+		}
+	} else if ((o = ca_find(ca, req->url, "/alt/")) != NULL && o->chain_pem && ca->alternates) {
+		/* the same leaf, then the CA's certificate that "Fake Alt Root" issued */
+		char *alt = NULL;
+		ca->n_alt++;
+		if (asprintf(&alt, "%.*s%s", (int)(strlen(o->chain_pem) - strlen(ca->ca_pem)), o->chain_pem, ca->alt_pem) < 0)
+			alt = NULL;
+		reply(req, alt ? 200 : 500, "application/pem-certificate-chain", alt);
+		free(alt);
 	} else {
 		ca->n_other++;
 		reply_problem(req, 404, "urn:ietf:params:acme:error:malformed", "no such resource");
@@ -454,7 +491,8 @@ ca_send(void *arg, struct http_req *req, cf_err *err)
 
 	if (strcmp(req->url, CA "/dir") == 0) {
 		ca->n_dir++;
-		reply_json(req, 200, json_pack("{s:s, s:s}", "newNonce", CA "/new-nonce", "newOrder", CA "/new-order"));
+		reply_json(req, 200, json_pack("{s:s, s:s, s:{s:{s:s, s:s}}}", "newNonce", CA "/new-nonce",
+		    "newOrder", CA "/new-order", "meta", "profiles", "default", "90 days", "shortlived", "6 days"));
 	} else if (strcmp(req->url, CA "/new-nonce") == 0) {
 		ca->n_nonce++;
 		reply(req, 200, NULL, NULL);
@@ -496,6 +534,7 @@ struct msg_rec {
 	char provider[32];
 	char event_kind[32];
 	bool confirmed;
+	bool chain_alt;              /* OUT_ISSUED: the chain stored is the alternate */
 };
 
 struct harness {
@@ -513,6 +552,8 @@ struct harness {
 	int nmsgs;
 	bool hold_finalizing;        /* keep the "finalizing" message without a stored step */
 	struct outmsg *held;
+	int account_reports;         /* OUT_ACCOUNT messages, not in msgs */
+	bool offers_alternates;      /* what the last one said */
 	/* the worker */
 	int done_calls;
 	enum job_outcome outcome[MAX_ORDERS];
@@ -548,7 +589,10 @@ drain(struct harness *h)
 
 	while (m) {
 		struct outmsg *next = m->next;
-		if (h->nmsgs < MAX_MSGS) {
+		if (m->kind == OUT_ACCOUNT) {
+			h->account_reports++;
+			h->offers_alternates = m->offers_alternates;
+		} else if (h->nmsgs < MAX_MSGS) {
 			struct msg_rec *r = &h->msgs[h->nmsgs++];
 			r->kind = m->kind;
 			r->job_id = m->job_id;
@@ -564,6 +608,7 @@ drain(struct harness *h)
 			copy(r->provider, sizeof(r->provider), m->provider);
 			copy(r->event_kind, sizeof(r->event_kind), m->event_kind);
 			r->confirmed = m->confirmed;
+			r->chain_alt = m->chain_pem && strcmp(m->chain_pem, h->ca.alt_pem) == 0;
 		}
 		m->next = NULL;
 		if (h->hold_finalizing && h->held == NULL && m->kind == OUT_ORDER && m->state &&
@@ -732,6 +777,7 @@ trace(const struct harness *h)
 		case OUT_ISSUED: n = snprintf(buf + len, sizeof(buf) - len, "%sissued", sep); break;
 		case OUT_FAILED: n = snprintf(buf + len, sizeof(buf) - len, "%sfailed", sep); break;
 		case OUT_EVENT: n = snprintf(buf + len, sizeof(buf) - len, "%sevent:%s", sep, r->event_kind); break;
+		case OUT_ACCOUNT: break; /* drain counts them apart */
 		}
 		len += (size_t)n;
 	}
@@ -778,6 +824,7 @@ test_happy_path(void)
 		CHECK(issued->job_id == 1);
 	}
 	CHECK(count_msgs(h, OUT_RECORD_WRITTEN, NULL) == 0); /* the record was known */
+	CHECK(h->account_reports == 1 && !h->offers_alternates); /* the download linked no alternate */
 	CHECK(engine_idle(h->eng) && engine_orders(h->eng) == 0);
 	harness_free(h);
 }
@@ -1200,6 +1247,118 @@ test_order_deadline(void)
 	harness_free(h);
 }
 
+/*
+ * A profile the directory offers goes out in newOrder; one it lacks fails its job for good with
+ * certfleet:profile before any newOrder, naming the profile and those offered; no profile, none sent.
+ */
+static void
+test_profiles(void)
+{
+	struct harness *h = harness_new(false, 60000);
+	struct job *a, *b, *c;
+	const struct msg_rec *f;
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	a = make_job(h, 1, "a.test", true);
+	b = make_job(h, 2, "a.test", true);
+	c = make_job(h, 3, "a.test", true);
+	CHECK(a && b && c);
+	if (a == NULL || b == NULL || c == NULL || (a->profile = strdup("shortlived")) == NULL ||
+	    (b->profile = strdup("retired")) == NULL) {
+		job_free(a);
+		job_free(b);
+		job_free(c);
+		harness_free(h);
+		return;
+	}
+	engine_order_start(h->eng, a);
+	CHECK(run_until_done(h, 1, 5000));
+	engine_order_start(h->eng, b);
+	CHECK(run_until_done(h, 2, 5000));
+	engine_order_start(h->eng, c);
+	CHECK(run_until_done(h, 3, 5000));
+	CHECK(h->done_calls == 3);
+	CHECK(h->outcome[0] == JOB_ISSUED && h->outcome[1] == JOB_FAILED && h->outcome[2] == JOB_ISSUED);
+	CHECK(h->ca.n_new_order == 2);  /* none for the profile the CA lacks */
+	CHECK_STR(h->ca.profiles_sent, "shortlived -");
+	f = find_msg(h, OUT_FAILED);
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(f->job_id == 2);
+		CHECK_STR(f->problem_type, "certfleet:profile");
+		CHECK(!f->retry);
+		CHECK(strstr(f->detail, "\"retired\"") != NULL && strstr(f->detail, "default, shortlived") != NULL);
+	}
+	harness_free(h);
+}
+
+/* The job of id with preferred chain pref (NULL: none), run to its end. */
+static void
+run_preferring(struct harness *h, int64_t id, const char *pref)
+{
+	struct job *j = make_job(h, id, "a.test", true);
+
+	CHECK(j != NULL);
+	if (j == NULL || (pref && (j->preferred_chain = strdup(pref)) == NULL)) {
+		job_free(j);
+		return;
+	}
+	engine_order_start(h->eng, j);
+	CHECK(run_until_done(h, (int)id, 5000));
+}
+
+/* The stored chain of job id: 'a' alternate, 'd' default, '-' none issued. */
+static char
+chain_of(const struct harness *h, int64_t id)
+{
+	for (int i = 0; i < h->nmsgs; i++)
+		if (h->msgs[i].kind == OUT_ISSUED && h->msgs[i].job_id == id)
+			return h->msgs[i].chain_alt ? 'a' : 'd';
+	return '-';
+}
+
+/*
+ * Preferred chains: an alternate whose topmost certificate the preferred CN issued is fetched
+ * and stored; a default that matches, or no preference, costs no other request; no match stores
+ * the default with a "chain" event. Whether the CA offers alternates is reported once.
+ */
+static void
+test_preferred_chain(void)
+{
+	struct harness *h = harness_new(false, 60000);
+	int alt_after[4];
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	h->ca.alternates = true;
+	run_preferring(h, 1, "Fake Alt Root");
+	alt_after[0] = h->ca.n_alt;
+	run_preferring(h, 2, "Fake Test CA");  /* the default chain's self-signed top */
+	alt_after[1] = h->ca.n_alt;
+	run_preferring(h, 3, "No Such Root");
+	alt_after[2] = h->ca.n_alt;
+	run_preferring(h, 4, NULL);
+	alt_after[3] = h->ca.n_alt;
+	CHECK(h->done_calls == 4);
+	for (int i = 0; i < 4 && i < h->done_calls; i++)
+		CHECK(h->outcome[i] == JOB_ISSUED);
+	CHECK(alt_after[0] == 1 && alt_after[1] == 1 && alt_after[2] == 2 && alt_after[3] == 2);
+	CHECK(h->ca.n_cert == 4 && h->ca.bad_requests == 0 && h->ca.n_other == 0);
+	CHECK(chain_of(h, 1) == 'a' && chain_of(h, 2) == 'd' && chain_of(h, 3) == 'd' && chain_of(h, 4) == 'd');
+	CHECK(count_msgs(h, OUT_EVENT, "chain") == 2); /* the alternate stored, and the one without a match */
+	for (int i = 0; i < h->nmsgs; i++) {
+		const struct msg_rec *r = &h->msgs[i];
+		if (r->kind == OUT_EVENT && strcmp(r->event_kind, "chain") == 0)
+			CHECK((r->job_id == 1 && strstr(r->detail, "stored the alternate chain") != NULL) ||
+			    (r->job_id == 3 && strstr(r->detail, "\"No Such Root\"") != NULL));
+	}
+	CHECK(h->account_reports == 1 && h->offers_alternates);
+	harness_free(h);
+}
+
 int
 main(void)
 {
@@ -1222,5 +1381,7 @@ main(void)
 	RUN(test_cancel_while_key_stored);
 	RUN(test_cancel_with_request_in_flight);
 	RUN(test_order_deadline);
+	RUN(test_profiles);
+	RUN(test_preferred_chain);
 	return CHECK_DONE();
 }

@@ -1,4 +1,7 @@
-/* test_http.c - which URLs http_url_check lets through: https always, plain http only to a loopback host when allowed. */
+/*
+ * test_http.c - which URLs http_url_check lets through: https always, plain http only to a
+ * loopback host when allowed; and the Link headers a response's header lines leave in the request.
+ */
 #include <string.h>
 
 #include "check.h"
@@ -60,6 +63,44 @@ test_http_loopback_allowed(void)
 	CHECK(!http_url_loopback("not a url"));
 }
 
+static void
+header(struct http_req *req, const char *line)
+{
+	http_req_parse_header(req, line, strlen(line));
+}
+
+/* rel="up" and every rel="alternate" (RFC 8555 7.4.2), in order; other relations ignored. */
+static void
+test_link_alternates(void)
+{
+	static const struct http_settings s = { .timeout_ms = 1000 };
+	cf_err err;
+	struct http_req *req = http_req_new(&s, "https://ca.example/cert/1", NULL, NULL, false, &err);
+
+	CHECK(req != NULL);
+	if (req == NULL)
+		return;
+	header(req, "HTTP/2 200\r\n");
+	header(req, "Link: <https://ca.example/dir>;rel=\"index\"\r\n");
+	header(req, "Link: <https://ca.example/cert/1/1>;rel=\"alternate\", <https://ca.example/up>; rel=\"up\"\r\n");
+	header(req, "link: <https://ca.example/cert/1/2>; rel=alternate\r\n");
+	header(req, "Link: <https://ca.example/x>;rel=\"alternates\"\r\n");
+	header(req, "Link: <https://ca.example/cert/1/3>;rel=\"index alternate\"\r\n");
+	CHECK(req->nlink_alternates == 3);
+	if (req->nlink_alternates == 3) {
+		CHECK(strcmp(req->link_alternates[0], "https://ca.example/cert/1/1") == 0);
+		CHECK(strcmp(req->link_alternates[1], "https://ca.example/cert/1/2") == 0);
+		CHECK(strcmp(req->link_alternates[2], "https://ca.example/cert/1/3") == 0);
+	}
+	CHECK(req->link_up != NULL && strcmp(req->link_up, "https://ca.example/up") == 0);
+	for (int i = 0; i < HTTP_LINK_ALTERNATES_MAX + 3; i++)
+		header(req, "Link: <https://ca.example/more>;rel=\"alternate\"\r\n");
+	CHECK(req->nlink_alternates == HTTP_LINK_ALTERNATES_MAX);
+	header(req, "HTTP/2 200\r\n"); /* a new response forgets the links */
+	CHECK(req->nlink_alternates == 0 && req->link_alternates == NULL && req->link_up == NULL);
+	http_req_free(req);
+}
+
 int
 main(void)
 {
@@ -67,5 +108,6 @@ main(void)
 	RUN(test_https);
 	RUN(test_http_refused);
 	RUN(test_http_loopback_allowed);
+	RUN(test_link_alternates);
 	return CHECK_DONE();
 }
