@@ -1,4 +1,4 @@
-/* jws.c - canonical JWKs, RFC 7638 thumbprints and ES256/RS256 JWS signing for ACME. */
+/* jws.c - canonical JWKs, RFC 7638 thumbprints, ES256/ES384/RS256 JWS signing for ACME, HS256 for EAB. */
 #include "jws.h"
 
 #include <jansson.h>
@@ -6,8 +6,10 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "osslerr.h"
 
 #define P256_COORD_LEN 32 /* octets of a P-256 coordinate, and of r and of s in ES256 */
+#define P384_COORD_LEN 48 /* the same for P-384 and ES384 */
 
 /* base64url of a BIGNUM as padlen octets (0: minimal, at least one), or NULL with err set. */
 static char *
@@ -68,14 +71,14 @@ out:
 	return rc;
 }
 
-/* Adds the members of an EC P-256 JWK to obj; 0 or -1 with err set. */
+/* Adds the members of an EC P-256 or P-384 JWK to obj; 0 or -1 with err set. */
 static int
 jwk_ec(EVP_PKEY *key, json_t *obj, cf_err *err)
 {
 	BIGNUM *x = NULL, *y = NULL;
 	char group[80];
 	size_t glen = 0;
-	int nid, rc = -1;
+	int nid, coord, rc = -1;
 
 	if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
 	    &glen)) {
@@ -84,22 +87,22 @@ jwk_ec(EVP_PKEY *key, json_t *obj, cf_err *err)
 	}
 	if ((nid = OBJ_txt2nid(group)) == NID_undef)
 		nid = EC_curve_nist2nid(group);
-	if (nid != NID_X9_62_prime256v1) {
-		cf_errf(err, "jwk: EC curve %s is not supported (only P-256)", group);
+	if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1) {
+		cf_errf(err, "jwk: EC curve %s is not supported (only P-256 and P-384)", group);
 		goto out;
 	}
+	coord = nid == NID_secp384r1 ? P384_COORD_LEN : P256_COORD_LEN;
 	if (!EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
 	    !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y)) {
 		ossl_errf(err, "jwk: EVP_PKEY_get_bn_param(x, y) of EC key");
 		goto out;
 	}
-	if (json_object_set_new(obj, "crv", json_string("P-256")) != 0 ||
+	if (json_object_set_new(obj, "crv", json_string(coord == P384_COORD_LEN ? "P-384" : "P-256")) != 0 ||
 	    json_object_set_new(obj, "kty", json_string("EC")) != 0) {
 		cf_errf(err, "jwk: json_object_set_new failed");
 		goto out;
 	}
-	if (jwk_set_bn(obj, "x", x, P256_COORD_LEN, err) != 0 ||
-	    jwk_set_bn(obj, "y", y, P256_COORD_LEN, err) != 0)
+	if (jwk_set_bn(obj, "x", x, coord, err) != 0 || jwk_set_bn(obj, "y", y, coord, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -228,7 +231,7 @@ out:
 	return rc;
 }
 
-/* "ES256" for an EC P-256 key, "RS256" for an RSA key, else NULL with err set. */
+/* "ES256" for an EC P-256 key, "ES384" for P-384, "RS256" for an RSA key, else NULL with err set. */
 static const char *
 jws_alg(EVP_PKEY *key, cf_err *err)
 {
@@ -240,8 +243,10 @@ jws_alg(EVP_PKEY *key, cf_err *err)
 			ossl_errf(err, "jwk: EVP_PKEY_get_utf8_string_param(group) of EC key");
 			return NULL;
 		}
+		if (strcmp(group, "secp384r1") == 0)
+			return "ES384";
 		if (strcmp(group, "prime256v1") != 0) {
-			cf_errf(err, "jwk: EC curve %s is not supported (only P-256)", group);
+			cf_errf(err, "jwk: EC curve %s is not supported (only P-256 and P-384)", group);
 			return NULL;
 		}
 		return "ES256";
@@ -254,11 +259,11 @@ jws_alg(EVP_PKEY *key, cf_err *err)
 }
 
 /*
- * Converts a DER ECDSA-Sig-Value { r INTEGER, s INTEGER } to the 64-octet r||s of ES256: each
- * positive and at most 32 octets after its sign octet. 0 or -1.
+ * Converts a DER ECDSA-Sig-Value { r INTEGER, s INTEGER } to the r||s of ES256 (coord 32) or
+ * ES384 (coord 48): each positive and at most coord octets after its sign octet. 0 or -1.
  */
 static int
-ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[2 * P256_COORD_LEN])
+ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char *raw, size_t coord)
 {
 	struct der_span in = { der, derlen }, seq, v;
 	int i;
@@ -273,20 +278,20 @@ ecdsa_der_to_raw(const unsigned char *der, size_t derlen, unsigned char raw[2 * 
 			v.p++;
 			v.len--;
 		}
-		if (v.len > P256_COORD_LEN)
+		if (v.len > coord)
 			return -1;
-		memset(raw + i * P256_COORD_LEN, 0, P256_COORD_LEN - v.len);
-		memcpy(raw + i * P256_COORD_LEN + P256_COORD_LEN - v.len, v.p, v.len);
+		memset(raw + i * coord, 0, coord - v.len);
+		memcpy(raw + i * coord + coord - v.len, v.p, v.len);
 	}
 	return seq.len == 0 ? 0 : -1;
 }
 
 struct jws_signer {
 	EVP_PKEY *key;          /* a reference to the caller's key */
-	const char *alg;        /* "ES256" or "RS256" */
+	const char *alg;        /* "ES256", "ES384" or "RS256" */
 	char *jwk;              /* canonical JWK, made for the first header that carries it */
 	size_t jwklen;
-	EVP_MD *sha256;         /* fetched once */
+	EVP_MD *digest;         /* SHA-256 (SHA-384 for ES384), fetched once */
 	EVP_MD_CTX *md;         /* hashes each signing input */
 	EVP_PKEY_CTX *pkey;     /* EVP_PKEY_sign_init'ed once, SHA-256 as the signature digest */
 	unsigned char *sig;     /* sigmax octets: a DER ECDSA signature or an RSA one */
@@ -303,7 +308,7 @@ jws_signer_free(struct jws_signer *s)
 		return;
 	EVP_PKEY_CTX_free(s->pkey);
 	EVP_MD_CTX_free(s->md);
-	EVP_MD_free(s->sha256);
+	EVP_MD_free(s->digest);
 	EVP_PKEY_free(s->key);
 	free(s->jwk);
 	free(s->sig);
@@ -342,15 +347,15 @@ jws_signer_new(EVP_PKEY *key, cf_err *err)
 		cf_errf(err, "jws_signer_new: out of memory");
 		goto fail;
 	}
-	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL ||
+	if ((s->digest = EVP_MD_fetch(NULL, strcmp(s->alg, "ES384") == 0 ? "SHA2-384" : "SHA2-256", NULL)) == NULL ||
 	    (s->md = EVP_MD_CTX_new()) == NULL) {
-		ossl_errf(err, "jws_signer_new: EVP_MD_fetch(SHA2-256)");
+		ossl_errf(err, "jws_signer_new: EVP_MD_fetch(SHA-2) for %s", s->alg);
 		goto fail;
 	}
 	/* RS256 is RSASSA-PKCS1-v1_5 (RFC 7518 3.3): the padding is set, not left to a default */
 	if ((s->pkey = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL ||
 	    EVP_PKEY_sign_init(s->pkey) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(s->pkey, s->sha256) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(s->pkey, s->digest) != 1 ||
 	    (strcmp(s->alg, "RS256") == 0 &&
 	    EVP_PKEY_CTX_set_rsa_padding(s->pkey, RSA_PKCS1_PADDING) != 1)) {
 		ossl_errf(err, "jws_signer_new: EVP_PKEY_sign_init(%s)", s->alg);
@@ -461,7 +466,8 @@ jws_args_check(const char *kid, const char *nonce, const char *url, cf_err *err)
 
 /*
  * The protected header {"alg":...,"kid":... or "jwk":{...},"nonce":...,"url":...} in s->hdr, the
- * members in the order (and the octets) the jansson-built header had. 0 or -1 with err set.
+ * members in the order (and the octets) the jansson-built header had; without "nonce" when nonce
+ * is NULL (the inner JWS of a key change). 0 or -1 with err set.
  */
 static int
 jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char *url, cf_err *err)
@@ -477,7 +483,7 @@ jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char 
 	if (cf_buf_append(h, "{\"alg\":\"", 8) != 0 || cf_buf_append(h, s->alg, 5) != 0 ||
 	    (kid != NULL ? cf_buf_append(h, "\",\"kid\":", 8) != 0 || json_put_str(h, kid) != 0 :
 	    cf_buf_append(h, "\",\"jwk\":", 8) != 0 || cf_buf_append(h, s->jwk, s->jwklen) != 0) ||
-	    cf_buf_append(h, ",\"nonce\":", 9) != 0 || json_put_str(h, nonce) != 0 ||
+	    (nonce != NULL && (cf_buf_append(h, ",\"nonce\":", 9) != 0 || json_put_str(h, nonce) != 0)) ||
 	    cf_buf_append(h, ",\"url\":", 7) != 0 || json_put_str(h, url) != 0 ||
 	    cf_buf_append(h, "}", 1) != 0) {
 		cf_errf(err, "jws_sign %s: building the protected header failed (invalid UTF-8?)",
@@ -487,20 +493,32 @@ jws_header(struct jws_signer *s, const char *kid, const char *nonce, const char 
 	return 0;
 }
 
+/* jws_signer_sign once the arguments are checked; nonce NULL leaves "nonce" out of the header. */
+static char *
+signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err);
+
 char *
 jws_signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
     const char *payload, cf_err *err)
 {
+	if (jws_args_check(kid, nonce, url, err) != 0)
+		return NULL;
+	return signer_sign(s, kid, nonce, url, payload, err);
+}
+
+static char *
+signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const char *url,
+    const char *payload, cf_err *err)
+{
 	static const char m_prot[] = "{\"protected\":\"", m_pay[] = "\",\"payload\":\"",
 	    m_sig[] = "\",\"signature\":\"", m_end[] = "\"}";
-	unsigned char md[32], raw[2 * P256_COORD_LEN];
+	unsigned char md[EVP_MAX_MD_SIZE], raw[2 * P384_COORD_LEN];
 	const unsigned char *sig;
 	size_t paylen, protlen, paylen64, inlen, siglen, siglen64, total;
 	unsigned int mdlen = 0;
 	char *res, *p;
 
-	if (jws_args_check(kid, nonce, url, err) != 0)
-		return NULL;
 	if (s == NULL) {
 		cf_errf(err, "jws_sign %s: no signer", url);
 		return NULL;
@@ -533,25 +551,27 @@ jws_signer_sign(struct jws_signer *s, const char *kid, const char *nonce, const 
 	b64url_put(s->input + protlen + 1, (const unsigned char *)payload, paylen);
 
 	siglen = s->sigmax;
-	if (EVP_DigestInit_ex2(s->md, s->sha256, NULL) != 1 ||
+	if (EVP_DigestInit_ex2(s->md, s->digest, NULL) != 1 ||
 	    EVP_DigestUpdate(s->md, s->input, inlen) != 1 ||
-	    EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || mdlen != sizeof(md)) {
-		ossl_errf(err, "jws_sign %s: SHA-256 of the signing input", url);
+	    EVP_DigestFinal_ex(s->md, md, &mdlen) != 1 || (int)mdlen != EVP_MD_get_size(s->digest)) {
+		ossl_errf(err, "jws_sign %s: SHA-2 of the signing input", url);
 		return NULL;
 	}
-	if (EVP_PKEY_sign(s->pkey, s->sig, &siglen, md, sizeof(md)) != 1) {
+	if (EVP_PKEY_sign(s->pkey, s->sig, &siglen, md, mdlen) != 1) {
 		ossl_errf(err, "jws_sign %s: EVP_PKEY_sign(%s)", url, s->alg);
 		return NULL;
 	}
 	sig = s->sig;
-	if (s->alg[0] == 'E') { /* ES256: r||s, not DER (RFC 7518 3.4) */
-		if (ecdsa_der_to_raw(s->sig, siglen, raw) != 0) {
+	if (s->alg[0] == 'E') { /* ES256 and ES384: r||s, not DER (RFC 7518 3.4) */
+		size_t coord = strcmp(s->alg, "ES384") == 0 ? P384_COORD_LEN : P256_COORD_LEN;
+
+		if (ecdsa_der_to_raw(s->sig, siglen, raw, coord) != 0) {
 			cf_errf(err, "jws_sign %s: malformed ECDSA signature from EVP_PKEY_sign",
 			    url);
 			return NULL;
 		}
 		sig = raw;
-		siglen = sizeof(raw);
+		siglen = 2 * coord;
 	}
 	siglen64 = b64url_len(siglen);
 
@@ -602,5 +622,81 @@ jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
 	}
 	res = jws_signer_sign(s, kid, nonce, url, payload, err);
 	jws_signer_free(s);
+	return res;
+}
+
+char *
+jws_sign_nonceless(EVP_PKEY *key, const char *url, const char *payload, cf_err *err)
+{
+	struct jws_signer *s;
+	char *res;
+
+	if (url == NULL || *url == '\0') {
+		cf_errf(err, "jws_sign: no url");
+		return NULL;
+	}
+	if (key == NULL || payload == NULL) {
+		cf_errf(err, "jws_sign %s: no %s", url, key == NULL ? "key" : "payload");
+		return NULL;
+	}
+	if ((s = jws_signer_new(key, err)) == NULL)
+		return NULL;
+	res = signer_sign(s, NULL, NULL, url, payload, err);
+	jws_signer_free(s);
+	return res;
+}
+
+char *
+jws_sign_hs256(const unsigned char *mac_key, size_t mac_len, const char *kid, const char *url,
+    const char *payload, cf_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	cf_buf hdr = { 0 }, in = { 0 }, out = { 0 };
+	char *h64 = NULL, *p64 = NULL, *s64 = NULL, *res = NULL;
+
+	if (url == NULL || *url == '\0' || kid == NULL || *kid == '\0' || payload == NULL) {
+		cf_errf(err, "jws_sign_hs256: no %s", url == NULL || *url == '\0' ? "url" :
+		    payload == NULL ? "payload" : "kid");
+		goto out;
+	}
+	if (mac_key == NULL || mac_len == 0 || mac_len > INT_MAX) {
+		cf_errf(err, "jws_sign_hs256 %s: no MAC key", url);
+		goto out;
+	}
+	if (cf_buf_append(&hdr, "{\"alg\":\"HS256\",\"kid\":", 21) != 0 || json_put_str(&hdr, kid) != 0 ||
+	    cf_buf_append(&hdr, ",\"url\":", 7) != 0 || json_put_str(&hdr, url) != 0 ||
+	    cf_buf_append(&hdr, "}", 1) != 0) {
+		cf_errf(err, "jws_sign_hs256 %s: building the protected header failed (invalid UTF-8?)", url);
+		goto out;
+	}
+	if ((h64 = b64url_encode((const unsigned char *)hdr.data, hdr.len)) == NULL ||
+	    (p64 = b64url_encode((const unsigned char *)payload, strlen(payload))) == NULL ||
+	    cf_buf_printf(&in, "%s.%s", h64, p64) != 0) {
+		cf_errf(err, "jws_sign_hs256 %s: out of memory", url);
+		goto out;
+	}
+	/* RFC 7518 3.2: HMAC SHA-256 over the signing input, the MAC itself the signature */
+	if (HMAC(EVP_sha256(), mac_key, (int)mac_len, (const unsigned char *)in.data, in.len, md,
+	    &mdlen) == NULL || mdlen != 32) {
+		ossl_errf(err, "jws_sign_hs256 %s: HMAC(SHA-256)", url);
+		goto out;
+	}
+	if ((s64 = b64url_encode(md, mdlen)) == NULL ||
+	    cf_buf_printf(&out, "{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}", h64, p64,
+	    s64) != 0) {
+		cf_errf(err, "jws_sign_hs256 %s: out of memory", url);
+		goto out;
+	}
+	res = out.data;
+	out.data = NULL;
+out:
+	OPENSSL_cleanse(md, sizeof(md));
+	cf_buf_free(&hdr);
+	cf_buf_free(&in);
+	cf_buf_free(&out);
+	free(h64);
+	free(p64);
+	free(s64);
 	return res;
 }

@@ -21,13 +21,14 @@ struct command {
 
 static const struct command commands[] = {
 	{ "migrate", cmd_migrate, "create or upgrade the database schema" },
-	{ "account", cmd_account, "register an ACME account (account register) or show it (account show)" },
+	{ "account", cmd_account, "register an ACME account, show it, or roll its key over" },
 	{ "enqueue", cmd_enqueue, "add certificates to the fleet and queue them for issuance" },
 	{ "run", cmd_run, "work the queue until it is empty" },
 	{ "renew", cmd_renew, "queue the certificates due for renewal (ARI, lifetime, revoked) as one run" },
 	{ "status", cmd_status, "job counts by state and the latest failures" },
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
+	{ "revoke", cmd_revoke, "revoke issued certificates at their CA, with a reason" },
 	{ "cancel", cmd_cancel, "cancel a job, a run, or everything queued" },
 	{ "cleanup", cmd_cleanup, "delete finished jobs older than a number of days" },
 	{ "keys", cmd_keys, "make a key-encryption key, or re-seal the stored keys under a new one" },

@@ -130,8 +130,8 @@ check "and selects nothing (the 12 new ones checked, not due)" \
 check_eq "and makes no run" "$(sql "SELECT count(*) FROM runs")" "$runs0"
 
 # --- revoked: due at once, whatever the window says ---
-sql "UPDATE results r SET revoked_at = now(), revocation_reason = 'superseded' FROM certificates c
-	WHERE c.id = r.certificate_id AND r.is_current AND c.names[1] IN ('r20.$ZONE', 'r21.$ZONE')"
+"$CF" revoke --name "r20.$ZONE" --name "r21.$ZONE" --reason superseded >"$tmp/revoke.out" 2>&1
+check_eq "certfleet revoke revokes two at Pebble" "$?" 0
 "$CF" renew --dry-run >"$tmp/rev.out" 2>&1
 check_eq "revoked results are due, reason revoked" "$(grep -v '^renew:' "$tmp/rev.out" | cut -f2,3 | sort | tr '\t\n' ': ')" \
 	"r20.$ZONE:revoked r21.$ZONE:revoked "

@@ -1,10 +1,11 @@
-/* test_jws.c - unit tests of lib/jws.c: base64url, JWKs, RFC 7638 thumbprints, JWS signing. */
+/* test_jws.c - unit tests of lib/jws.c: base64url, JWKs, RFC 7638 thumbprints, JWS signing, HS256. */
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -140,7 +141,7 @@ out:
 
 /*
  * Verifies a JWS signature independently of jws.c's signing code: r||s is turned back into DER
- * for ES256. Returns 1 valid, 0 invalid, -1 on a malformed signature.
+ * for ES256 and ES384. Returns 1 valid, 0 invalid, -1 on a malformed signature.
  */
 static int
 verify_jws(EVP_PKEY *key, const char *alg, const char *prot, const char *pay, const char *sig_b64)
@@ -158,11 +159,13 @@ verify_jws(EVP_PKEY *key, const char *alg, const char *prot, const char *pay, co
 		goto out;
 	s_ptr = sig;
 	s_len = siglen;
-	if (strcmp(alg, "ES256") == 0) {
-		if (siglen != 64)
+	if (alg[0] == 'E') {
+		size_t coord = strcmp(alg, "ES384") == 0 ? 48 : 32;
+
+		if (siglen != 2 * coord)
 			goto out;
-		if ((r = BN_bin2bn(sig, 32, NULL)) == NULL ||
-		    (s = BN_bin2bn(sig + 32, 32, NULL)) == NULL || (es = ECDSA_SIG_new()) == NULL ||
+		if ((r = BN_bin2bn(sig, (int)coord, NULL)) == NULL ||
+		    (s = BN_bin2bn(sig + coord, (int)coord, NULL)) == NULL || (es = ECDSA_SIG_new()) == NULL ||
 		    !ECDSA_SIG_set0(es, r, s))
 			goto out;
 		r = s = NULL;
@@ -176,7 +179,7 @@ verify_jws(EVP_PKEY *key, const char *alg, const char *prot, const char *pay, co
 		goto out;
 	snprintf(input, inlen + 1, "%s.%s", prot, pay);
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) != 1)
+	    EVP_DigestVerifyInit(ctx, NULL, strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256(), NULL, key) != 1)
 		goto out;
 	rc = EVP_DigestVerify(ctx, s_ptr, s_len, (const unsigned char *)input, inlen) == 1;
 	ERR_clear_error();
@@ -368,7 +371,7 @@ test_b64url_roundtrip(void)
 static void
 test_jwk_errors(void)
 {
-	EVP_PKEY *p384, *ed;
+	EVP_PKEY *p384, *ed;  /* p384: a curve not supported, P-521 */
 	cf_err err = { { 0 } };
 	char tp[44];
 
@@ -377,11 +380,11 @@ test_jwk_errors(void)
 	CHECK(jwk_json(NULL, NULL) == NULL); /* err is optional */
 	CHECK(jwk_thumbprint(NULL, tp, &err) == -1);
 
-	p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
 	CHECK(p384 != NULL);
 	err.msg[0] = '\0';
 	CHECK(jwk_json(p384, &err) == NULL);
-	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(strstr(err.msg, "secp521r1") != NULL);
 	CHECK(jwk_thumbprint(p384, tp, &err) == -1);
 	CHECK(jwk_thumbprint(p384, NULL, &err) == -1);
 
@@ -461,7 +464,7 @@ static void
 test_jws_errors(void)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"); /* a curve not supported */
 	EVP_PKEY *pub = rsa_pub_from_hex(rfc7638_n_hex, rfc7638_e_hex);
 	cf_err err = { { 0 } };
 	char *s;
@@ -482,7 +485,7 @@ test_jws_errors(void)
 	CHECK(jws_sign(key, NULL, "\xff\xfe", test_url, "{}", &err) == NULL);
 	err.msg[0] = '\0';
 	CHECK(jws_sign(p384, NULL, test_nonce, test_url, "{}", &err) == NULL);
-	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(strstr(err.msg, "secp521r1") != NULL);
 	/* A public key cannot sign. */
 	err.msg[0] = '\0';
 	CHECK(pub != NULL);
@@ -689,7 +692,7 @@ static void
 test_signer_errors(void)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"); /* a curve not supported */
 	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	EVP_PKEY *pub = rsa_pub_from_hex(rfc7638_n_hex, rfc7638_e_hex);
 	struct jws_signer *s;
@@ -701,7 +704,7 @@ test_signer_errors(void)
 	CHECK(strstr(err.msg, "no key") != NULL);
 	CHECK(jws_signer_new(NULL, NULL) == NULL); /* err is optional */
 	CHECK(jws_signer_new(p384, &err) == NULL);
-	CHECK(strstr(err.msg, "secp384r1") != NULL);
+	CHECK(strstr(err.msg, "secp521r1") != NULL);
 	CHECK(jws_signer_new(ed, &err) == NULL);
 	CHECK(strstr(err.msg, "not supported") != NULL);
 	CHECK(jws_signer_sign(NULL, NULL, test_nonce, test_url, "{}", &err) == NULL);
@@ -886,6 +889,129 @@ test_signer_escaping_fuzz(void)
 	EVP_PKEY_free(key);
 }
 
+/* ES384 with a P-384 key (a certificate key signing its own revocation): jwk with 48-octet x and y. */
+static void
+test_jws_es384(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	json_t *jwk = NULL;
+	cf_err err = { { 0 } };
+	char *json;
+
+	CHECK(key != NULL);
+	json = jwk_json(key, &err);
+	jwk = json ? json_loads(json, 0, NULL) : NULL;
+	CHECK(jwk != NULL);
+	CHECK_STR(json_string_value(json_object_get(jwk, "crv")), "P-384");
+	CHECK(strlen(json_string_value(json_object_get(jwk, "x")) ? json_string_value(json_object_get(jwk, "x")) : "") == 64);
+	CHECK(strlen(json_string_value(json_object_get(jwk, "y")) ? json_string_value(json_object_get(jwk, "y")) : "") == 64);
+	for (int i = 0; i < 20; i++) /* r or s with leading zero octets now and then */
+		check_jws(key, "ES384", NULL, "{\"certificate\":\"MIIB\",\"reason\":1}");
+	check_jws(key, "ES384", test_kid, NULL);
+	json_decref(jwk);
+	free(json);
+	EVP_PKEY_free(key);
+}
+
+/* The inner JWS of a key change: "jwk" and "url", no "nonce"; verifies with the key. */
+static void
+test_jws_nonceless(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	const char *payload = "{\"account\":\"https://acme.example/acct/1\",\"oldKey\":{}}";
+	json_t *jws = NULL, *hdr = NULL, *want = NULL;
+	cf_err err = { { 0 } };
+	char *s, *jwk = NULL, *pay64 = NULL;
+
+	CHECK(key != NULL);
+	CHECK(jws_sign_nonceless(key, NULL, payload, &err) == NULL);
+	CHECK(jws_sign_nonceless(key, "", payload, &err) == NULL);
+	CHECK(jws_sign_nonceless(NULL, test_url, payload, &err) == NULL);
+	CHECK(strstr(err.msg, test_url) != NULL);
+	CHECK(jws_sign_nonceless(key, test_url, NULL, &err) == NULL);
+	s = jws_sign_nonceless(key, test_url, payload, &err);
+	CHECK(s != NULL);
+	jws = s ? json_loads(s, 0, NULL) : NULL;
+	hdr = jws ? b64url_json(jws, "protected") : NULL;
+	CHECK(hdr != NULL);
+	CHECK(json_object_size(hdr) == 3);
+	CHECK(json_object_get(hdr, "nonce") == NULL);
+	CHECK(json_object_get(hdr, "kid") == NULL);
+	CHECK_STR(json_string_value(json_object_get(hdr, "alg")), "ES256");
+	CHECK_STR(json_string_value(json_object_get(hdr, "url")), test_url);
+	jwk = jwk_json(key, &err);
+	want = jwk ? json_loads(jwk, 0, NULL) : NULL;
+	CHECK(want != NULL && json_equal(json_object_get(hdr, "jwk"), want));
+	pay64 = b64url_encode((const unsigned char *)payload, strlen(payload));
+	CHECK_STR(json_string_value(json_object_get(jws, "payload")), pay64);
+	CHECK(verify_jws(key, "ES256", json_string_value(json_object_get(jws, "protected")),
+	    json_string_value(json_object_get(jws, "payload")), json_string_value(json_object_get(jws, "signature"))) == 1);
+	json_decref(jws);
+	json_decref(hdr);
+	json_decref(want);
+	free(jwk);
+	free(pay64);
+	free(s);
+	EVP_PKEY_free(key);
+}
+
+/* An External Account Binding: HS256 over protected "." payload, checked with OpenSSL's HMAC. */
+static void
+test_jws_hs256(void)
+{
+	unsigned char mac[32], other[32], md[32];
+	unsigned int mdlen = 0;
+	const char *payload = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"a\",\"y\":\"b\"}";
+	json_t *jws = NULL, *hdr = NULL;
+	cf_err err = { { 0 } };
+	char *s, *t, *input = NULL, *want = NULL, *pay64 = NULL;
+	const char *prot, *pay, *sig;
+
+	CHECK(RAND_bytes(mac, sizeof(mac)) == 1);
+	memcpy(other, mac, sizeof(other));
+	other[0] ^= 1;
+	CHECK(jws_sign_hs256(mac, sizeof(mac), NULL, test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "", test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "kid-1", NULL, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "kid-1", test_url, NULL, &err) == NULL);
+	CHECK(jws_sign_hs256(NULL, sizeof(mac), "kid-1", test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, 0, "kid-1", test_url, payload, &err) == NULL);
+	CHECK(jws_sign_hs256(mac, sizeof(mac), "kid-\xff", test_url, payload, &err) == NULL);
+	s = jws_sign_hs256(mac, sizeof(mac), "kid-1", test_url, payload, &err);
+	CHECK(s != NULL);
+	jws = s ? json_loads(s, 0, NULL) : NULL;
+	CHECK(jws != NULL && json_object_size(jws) == 3);
+	hdr = jws ? b64url_json(jws, "protected") : NULL;
+	CHECK(hdr != NULL && json_object_size(hdr) == 3);
+	CHECK_STR(json_string_value(json_object_get(hdr, "alg")), "HS256");
+	CHECK_STR(json_string_value(json_object_get(hdr, "kid")), "kid-1");
+	CHECK_STR(json_string_value(json_object_get(hdr, "url")), test_url);
+	CHECK(json_object_get(hdr, "nonce") == NULL);
+	prot = json_string_value(json_object_get(jws, "protected"));
+	pay = json_string_value(json_object_get(jws, "payload"));
+	sig = json_string_value(json_object_get(jws, "signature"));
+	pay64 = b64url_encode((const unsigned char *)payload, strlen(payload));
+	CHECK_STR(pay, pay64);
+	if (prot && pay && sig) {
+		input = malloc(strlen(prot) + strlen(pay) + 2);
+		sprintf(input, "%s.%s", prot, pay);
+		CHECK(HMAC(EVP_sha256(), mac, sizeof(mac), (unsigned char *)input, strlen(input), md, &mdlen) != NULL);
+		want = b64url_encode(md, mdlen);
+		CHECK_STR(sig, want);
+		CHECK(strlen(sig) == 43); /* 32 octets */
+	}
+	/* another key, another MAC */
+	t = jws_sign_hs256(other, sizeof(other), "kid-1", test_url, payload, &err);
+	CHECK(t != NULL && s != NULL && strcmp(s, t) != 0);
+	json_decref(jws);
+	json_decref(hdr);
+	free(input);
+	free(want);
+	free(pay64);
+	free(s);
+	free(t);
+}
+
 int
 main(void)
 {
@@ -909,5 +1035,8 @@ main(void)
 	RUN(test_signer_rs256);
 	RUN(test_signer_header_octets);
 	RUN(test_signer_escaping_fuzz);
+	RUN(test_jws_es384);
+	RUN(test_jws_nonceless);
+	RUN(test_jws_hs256);
 	return CHECK_DONE();
 }
