@@ -85,19 +85,20 @@ for page in certfleet $(printf 'certfleet-%s ' $commands); do
 	[ -s "$tmp/root/usr/share/man/man1/$page.1.gz" ] || nopage="$nopage $page"
 done
 check_eq "a man page for certfleet and each of its $(echo $commands | wc -w) commands" "$nopage" ""
-for unit in certfleet-run.service certfleet-run.timer; do
+for unit in certfleet-run.service certfleet-run.timer certfleet-renew.service certfleet-renew.timer; do
 	check "$unit installed" [ -s "$tmp/root/lib/systemd/system/$unit" ]
 done
 check "the units are not enabled by the installation" \
-	bash -c "! ls '$tmp/root'/etc/systemd/system/*.wants/certfleet-run.* 2>/dev/null | grep -q ."
+	bash -c "! ls '$tmp/root'/etc/systemd/system/*.wants/certfleet-* 2>/dev/null | grep -q ."
 
 # systemd-analyze verify against the installed root (ExecStart's binary, the man pages named by
 # Documentation=, and the units they refer to, all from that root).
 MANPATH="$tmp/root/usr/share/man" systemd-analyze verify --root="$tmp/root" \
-	/lib/systemd/system/certfleet-run.service /lib/systemd/system/certfleet-run.timer >"$tmp/verify.out" 2>&1
+	/lib/systemd/system/certfleet-run.service /lib/systemd/system/certfleet-run.timer \
+	/lib/systemd/system/certfleet-renew.service /lib/systemd/system/certfleet-renew.timer >"$tmp/verify.out" 2>&1
 rc=$?
 sed 's/^/# systemd-analyze: /' "$tmp/verify.out"
-check_eq "systemd-analyze verify accepts both units" "$rc" 0
+check_eq "systemd-analyze verify accepts the four units" "$rc" 0
 check_eq "systemd-analyze verify prints no complaint" "$(wc -l <"$tmp/verify.out")" 0
 check "systemctl enable certfleet-run.timer works in the root" \
 	systemctl --root="$tmp/root" --quiet enable certfleet-run.timer
