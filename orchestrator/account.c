@@ -15,6 +15,7 @@
 #include "keyring.h"
 #include "keys.h"
 #include "log.h"
+#include "pgarray.h"
 
 #define REGISTER_BADNONCE_RETRIES 5
 
@@ -33,6 +34,23 @@ account_clear(struct account *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* The columns of an account without its key, as account_from_row reads them. */
+#define ACCOUNT_COLUMNS                                                                            \
+	"id, directory_url, account_url, key_thumbprint, array_to_string(contact, ',') AS contact, "   \
+	"issuer_domain, created_at::text AS created_at "
+
+static void
+account_from_row(const PGresult *res, int r, struct account *out)
+{
+	out->id = db_get_i64(res, r, "id");
+	out->directory_url = cf_strdup(db_get(res, r, "directory_url"));
+	out->account_url = cf_strdup(db_get(res, r, "account_url"));
+	out->thumbprint = cf_strdup(db_get(res, r, "key_thumbprint"));
+	out->contact = cf_strdup(db_get(res, r, "contact"));
+	out->issuer = cf_strdup(db_get(res, r, "issuer_domain"));
+	out->created_at = cf_strdup(db_get(res, r, "created_at"));
+}
+
 int
 account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
 {
@@ -41,8 +59,7 @@ account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *
 
 	memset(out, 0, sizeof(*out));
 	res = db_exec(c, "loading the account",
-	    "SELECT id, directory_url, account_url, key_thumbprint, "
-	    "array_to_string(contact, ',') AS contact, issuer_domain, created_at::text AS created_at "
+	    "SELECT " ACCOUNT_COLUMNS
 	    "FROM accounts WHERE directory_url = $1 AND status = 'valid' ORDER BY id DESC LIMIT 1",
 	    1, p, err);
 	if (res == NULL)
@@ -51,15 +68,52 @@ account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *
 		PQclear(res);
 		return 0;
 	}
-	out->id = db_get_i64(res, 0, "id");
-	out->directory_url = cf_strdup(db_get(res, 0, "directory_url"));
-	out->account_url = cf_strdup(db_get(res, 0, "account_url"));
-	out->thumbprint = cf_strdup(db_get(res, 0, "key_thumbprint"));
-	out->contact = cf_strdup(db_get(res, 0, "contact"));
-	out->issuer = cf_strdup(db_get(res, 0, "issuer_domain"));
-	out->created_at = cf_strdup(db_get(res, 0, "created_at"));
+	account_from_row(res, 0, out);
 	PQclear(res);
 	return 1;
+}
+
+/*
+ * An account has work while a job of it is queued (job_queue, by its index) or not finished
+ * (unfinished_jobs: running here or elsewhere, which a rescue may bring back to the queue).
+ */
+int
+account_load_busy(PGconn *c, const int64_t *except, size_t nexcept, struct account **out, size_t *n,
+    cf_err *err)
+{
+	struct pgarray ids = { 0 };
+	const char *p[1];
+	PGresult *res;
+	int rows;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < nexcept; i++)
+		pgarray_add_i64(&ids, except[i]);
+	if ((p[0] = pgarray_finish(&ids)) == NULL) {
+		pgarray_free(&ids);
+		cf_errf(err, "listing the accounts with jobs: out of memory");
+		return -1;
+	}
+	res = db_exec(c, "listing the accounts with jobs",
+	    "SELECT " ACCOUNT_COLUMNS "FROM accounts a WHERE a.id <> ALL ($1::bigint[]) AND "
+	    "(EXISTS (SELECT 1 FROM job_queue q WHERE q.account_id = a.id) "
+	    "OR EXISTS (SELECT 1 FROM unfinished_jobs u WHERE u.account_id = a.id)) ORDER BY a.id",
+	    1, p, err);
+	pgarray_free(&ids);
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL) {
+		PQclear(res);
+		cf_errf(err, "listing the accounts with jobs: out of memory");
+		return -1;
+	}
+	for (int r = 0; r < rows; r++)
+		account_from_row(res, r, &(*out)[r]);
+	*n = (size_t)rows;
+	PQclear(res);
+	return 0;
 }
 
 int

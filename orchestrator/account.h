@@ -28,6 +28,13 @@ void account_clear(struct account *a);
  */
 int account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err) CF_MUST;
 
+/*
+ * The accounts with work, without their keys: a job of theirs queued or not finished yet, except
+ * the accounts of except. *out is malloc'd (NULL when none): account_clear each, then free it.
+ */
+int account_load_busy(PGconn *c, const int64_t *except, size_t nexcept, struct account **out, size_t *n,
+    cf_err *err) CF_MUST;
+
 /* a->key_pem from a's row, opened with the installed keyring (keyring.h) when sealed. */
 int account_load_key(PGconn *c, struct account *a, cf_err *err) CF_MUST;
 

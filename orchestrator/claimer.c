@@ -9,12 +9,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "account.h"
 #include "log.h"
 #include "queue.h"
 
 #define RESCUE_EVERY_MS 5000
 #define PROGRESS_EVERY_MS 2000
+#define NEW_ACCOUNTS_EVERY_MS 30000
 
 struct claimer {
 	struct claimer_config cfg;
@@ -32,6 +35,11 @@ struct claimer {
 	int64_t claim_after;      /* no claim before this (cf_mono_ms), after refused ones */
 	int64_t claim_warned;     /* when a refused claim was last logged */
 	struct queue_unparsed unparsed; /* claimed rows that could not be parsed, not ended yet */
+	size_t next_account;      /* the account asked first at the next claim */
+	bool *more;               /* per account: its last claim filled its share (more may wait) */
+	int64_t *known;           /* the run's accounts, then those found with jobs later (logged) */
+	size_t nknown;
+	int64_t last_account_check; /* --follow: when accounts with jobs were last looked for */
 };
 
 /* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
@@ -60,6 +68,15 @@ claimer_new(const struct claimer_config *cfg, PGconn *c, struct worker_pool *poo
 		cf_errf(err, "claimer: out of memory");
 		return NULL;
 	}
+	if (cfg->naccounts == 0 || (cl->more = calloc(cfg->naccounts, sizeof(*cl->more))) == NULL ||
+	    (cl->known = calloc(cfg->naccounts, sizeof(*cl->known))) == NULL) {
+		cf_errf(err, cfg->naccounts == 0 ? "claimer: no account to claim for" : "claimer: out of memory");
+		free(cl->more);
+		free(cl);
+		return NULL;
+	}
+	memcpy(cl->known, cfg->account_ids, cfg->naccounts * sizeof(*cl->known));
+	cl->nknown = cfg->naccounts;
 	cl->cfg = *cfg;
 	cl->c = c;
 	cl->pool = pool;
@@ -78,6 +95,8 @@ claimer_free(struct claimer *cl)
 	if (cl == NULL)
 		return;
 	queue_unparsed_free(&cl->unparsed);
+	free(cl->more);
+	free(cl->known);
 	free(cl);
 }
 
@@ -158,11 +177,6 @@ claimer_tend_leases(struct claimer *cl, int64_t now)
 	}
 }
 
-/*
- * Claims up to free_slots jobs (at most a batch) and hands them to the pool, except those whose
- * rows could not be parsed, which it ends as failed; *n counts both. -1 when the claim failed
- * (logged; the connection is reset if it was lost).
- */
 #define CLAIM_PAUSE_MAX_MS 5000
 #define CLAIM_WARN_EVERY_MS 10000
 
@@ -186,23 +200,19 @@ claimer_refused(struct claimer *cl, const char *why)
 	claimer_reconnect(cl);
 }
 
+/*
+ * Claims up to want jobs of one account and hands them to the pool, except those whose rows could
+ * not be parsed, which wait in cl->unparsed to be ended as failed; *n counts both. -1 when the
+ * claim failed (nothing was claimed).
+ */
 static int
-claimer_claim(struct claimer *cl, long free_slots, int *n)
+claimer_claim_account(struct claimer *cl, int64_t account_id, long want, int *n, cf_err *err)
 {
 	struct job *jobs = NULL;
-	long want = free_slots < cl->cfg.batch ? free_slots : cl->cfg.batch;
 	size_t had = cl->unparsed.n;
-	cf_err err;
 
-	if (want > 0 && queue_claim_batch(cl->c, cl->cfg.account_id, (int)want, cl->cfg.owner, &jobs, n,
-	    &cl->unparsed, &err) != 0) {
-		claimer_refused(cl, err.msg);
+	if (queue_claim_batch(cl->c, account_id, (int)want, cl->cfg.owner, &jobs, n, &cl->unparsed, err) != 0)
 		return -1;
-	}
-	if (cl->claim_failures > 0) {
-		log_info("run: claims go on after %d refused in a row", cl->claim_failures);
-		cl->claim_failures = 0;
-	}
 	while (jobs) {
 		struct job *next = jobs->next;
 		jobs->next = NULL;
@@ -214,6 +224,50 @@ claimer_claim(struct claimer *cl, long free_slots, int *n)
 	/* claimed as well: a batch of such rows alone has the loop claim on rather than wait */
 	*n += (int)(cl->unparsed.n - had);
 	cl->claimed += *n;
+	return 0;
+}
+
+/*
+ * Claims up to free_slots jobs (at most a batch), fairly over the run's accounts: each is asked
+ * for an equal share, starting one account further at every claim, and what some could not fill
+ * goes in a second round to those that filled theirs. So a CA with a long backlog cannot take the
+ * slots of another's jobs. With one account it is one statement, as ever. *n counts the jobs
+ * claimed; -1 when a claim failed (logged; the connection is reset if it was lost).
+ */
+static int
+claimer_claim(struct claimer *cl, long free_slots, int *n)
+{
+	long want = free_slots < cl->cfg.batch ? free_slots : cl->cfg.batch;
+	size_t k = cl->cfg.naccounts;
+	cf_err err;
+
+	*n = 0;
+	for (int round = 0; round < 2 && *n < want; round++) {
+		size_t asked = 0;
+		for (size_t i = 0; i < k; i++)
+			asked += round == 0 || cl->more[i];
+		if (asked == 0)
+			break;
+		long share = (want - *n + (long)asked - 1) / (long)asked;
+		for (size_t i = 0; i < k && *n < want; i++) {
+			size_t a = (cl->next_account + i) % k;
+			long ask = want - *n < share ? want - *n : share;
+			int got = 0;
+			if (round > 0 && !cl->more[a])
+				continue;
+			if (claimer_claim_account(cl, cl->cfg.account_ids[a], ask, &got, &err) != 0) {
+				claimer_refused(cl, err.msg);
+				return -1;
+			}
+			cl->more[a] = got == ask;
+			*n += got;
+		}
+	}
+	cl->next_account = (cl->next_account + 1) % k;
+	if (cl->claim_failures > 0) {
+		log_info("run: claims go on after %d refused in a row", cl->claim_failures);
+		cl->claim_failures = 0;
+	}
 	claimer_end_unparsed(cl);
 	return 0;
 }
@@ -254,6 +308,38 @@ claimer_idle_wait(struct claimer *cl, int wait_ms)
 }
 
 /*
+ * With --follow, jobs of an account this run did not load (the account had none when it started)
+ * wait for the next run: that is said once per account, looked for every 30 s while idle.
+ */
+static void
+claimer_note_new_accounts(struct claimer *cl)
+{
+	struct account *found = NULL;
+	size_t n = 0;
+	int64_t now = cf_mono_ms(), *grown;
+	cf_err err;
+
+	if (now - cl->last_account_check < NEW_ACCOUNTS_EVERY_MS)
+		return;
+	cl->last_account_check = now;
+	if (account_load_busy(cl->c, cl->known, cl->nknown, &found, &n, &err) != 0) {
+		log_warn("run: %s", err.msg);
+		return;
+	}
+	if (n > 0 && (grown = realloc(cl->known, (cl->nknown + n) * sizeof(*grown))) != NULL) {
+		cl->known = grown;
+		for (size_t i = 0; i < n; i++) {
+			log_warn("run: jobs of account %lld (CA %s) are queued, but this run started without that "
+			    "account: the next run works them", (long long)found[i].id, found[i].directory_url);
+			cl->known[cl->nknown++] = found[i].id;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		account_clear(&found[i]);
+	free(found);
+}
+
+/*
  * Nothing claimable and nothing in flight here: true when the run is done, unless work is due
  * soon or runs elsewhere (or --follow), in which case it waits a while and says false.
  */
@@ -265,12 +351,15 @@ claimer_done(struct claimer *cl)
 
 	if (atomic_load(cl->cfg.stop))
 		return true;
-	if (queue_outstanding(cl->c, cl->cfg.account_id, (int)cl->cfg.retry_wait_s, &qo, &err) != 0) {
+	if (queue_outstanding(cl->c, cl->cfg.account_ids, cl->cfg.naccounts, (int)cl->cfg.retry_wait_s, &qo,
+	    &err) != 0) {
 		log_error("run: %s", err.msg);
 		claimer_reconnect(cl);
 	} else if (!qo.due_soon && !qo.running && !cl->cfg.follow) {
 		return true;
 	}
+	if (cl->cfg.follow)
+		claimer_note_new_accounts(cl);
 	claimer_idle_wait(cl, cl->cfg.follow ? 5000 : 1000);
 	return false;
 }

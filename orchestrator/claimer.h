@@ -1,8 +1,8 @@
 /*
  * claimer.h - the claimer, the main loop of `certfleet run`: it keeps the run's lease, rescues
- * the jobs of runs whose lease expired, claims ready jobs as the worker pool frees slots and hands
- * them over, prints progress, waits when idle (LISTEN/NOTIFY or polling), and decides when the
- * run ends.
+ * the jobs of runs whose lease expired, claims ready jobs as the worker pool frees slots (fairly
+ * across the run's accounts: one CA's backlog does not starve another's) and hands them over,
+ * prints progress, waits when idle (LISTEN/NOTIFY or polling), and decides when the run ends.
  */
 #ifndef CF_CLAIMER_H
 #define CF_CLAIMER_H
@@ -16,7 +16,8 @@
 #include "worker.h"
 
 struct claimer_config {
-	int64_t account_id;       /* whose jobs are claimed */
+	const int64_t *account_ids; /* whose jobs are claimed: one per CA, each claimed in turn */
+	size_t naccounts;
 	const char *owner;        /* this process's runner (host:pid:start), which holds the lease */
 	long batch;               /* jobs claimed per statement, at most */
 	long nworkers;            /* the pool's shape: a whole batch is waited for only when ... */
@@ -35,7 +36,7 @@ struct claimer;
 /*
  * A claimer on connection c (borrowed; the claimer reconnects it when PostgreSQL goes away)
  * feeding pool (borrowed). It starts listening for NOTIFY when cfg->listen; cfg is copied, the
- * strings it points to must outlive the claimer.
+ * strings and accounts it points to must outlive the claimer.
  */
 struct claimer *claimer_new(const struct claimer_config *cfg, PGconn *c, struct worker_pool *pool,
     cf_err *err) CF_MUST;

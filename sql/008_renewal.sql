@@ -46,4 +46,13 @@ ALTER TABLE accounts
     ADD COLUMN eab_kid text,
     ADD COLUMN key_rolled_at timestamptz;
 
+-- enqueue moves a certificate queued for another CA's account to it (certificates.account_id).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certfleet_enqueue') THEN
+        GRANT UPDATE (account_id, updated_at) ON TABLE certificates TO certfleet_enqueue;
+    END IF;
+END
+$$;
+
 SELECT certfleet_grant_roles();

@@ -1,4 +1,7 @@
-/* worker.c - worker threads: one loop and one ACME engine each, fed through an eventfd-woken inbox. */
+/*
+ * worker.c - worker threads: one loop each, and one ACME engine per CA on it, fed through an
+ * eventfd-woken inbox.
+ */
 #include "worker.h"
 
 #include <errno.h>
@@ -17,7 +20,8 @@ struct worker {
 	bool started;
 	struct worker_pool *pool;
 	struct loop *loop;
-	struct engine *eng;
+	struct engine **engs;     /* one per CA of the pool (cfg.cas), or one for cfg.acme */
+	size_t neng;
 	pthread_mutex_t inbox_lock;
 	struct job *inbox;        /* jobs handed over, not yet seen by the loop */
 	struct job *starting;     /* jobs taken from the inbox, not yet started (loop thread only) */
@@ -83,6 +87,41 @@ on_job_done(void *arg, struct job *job, enum job_outcome outcome, int64_t elapse
 }
 
 /*
+ * The engine of job's CA. The claimer claims only the jobs of the pool's CAs, so a job of another
+ * account is a fault: it ends as a retry, and its job stays running until the run's lease
+ * expires.
+ */
+static void
+worker_order_start(struct worker *w, struct job *job)
+{
+	const struct worker_pool_config *cfg = &w->pool->cfg;
+
+	if (cfg->ncas == 0) {
+		engine_order_start(w->engs[0], job);
+		return;
+	}
+	for (size_t i = 0; i < w->neng; i++) {
+		if (cfg->cas[i].account_id == job->account_id) {
+			engine_order_start(w->engs[i], job);
+			return;
+		}
+	}
+	log_error("worker %d: job %lld is for account %lld, which this run has not loaded", w->id,
+	    (long long)job->id, (long long)job->account_id);
+	on_job_done(w, job, JOB_RETRY, 0);
+}
+
+/* True when no engine of w has anything outstanding. */
+static bool
+worker_engines_idle(const struct worker *w)
+{
+	for (size_t i = 0; i < w->neng; i++)
+		if (!engine_idle(w->engs[i]))
+			return false;
+	return true;
+}
+
+/*
  * Starts jobs from the inbox and retries gated requests, a bounded number per round: a claim of
  * hundreds of jobs must not hold the loop (and every timer) while all of them sign their first
  * request. What is left waits for the next round, which the loop is woken for.
@@ -115,10 +154,12 @@ on_wakeup(void *arg)
 		if (w->starting == NULL)
 			w->starting_tail = &w->starting;
 		j->next = NULL;
-		engine_order_start(w->eng, j);
+		worker_order_start(w, j);
 		started++;
 	}
-	more = engine_wake(w->eng, WORKER_STARTS_PER_ROUND);
+	more = false;
+	for (size_t i = 0; i < w->neng; i++)
+		more = engine_wake(w->engs[i], WORKER_STARTS_PER_ROUND) || more;
 	if (w->starting || more)
 		loop_wakeup(w->loop);
 }
@@ -144,11 +185,44 @@ worker_main(void *arg)
 			pthread_mutex_lock(&w->pool->lock);
 			bool idle = w->inflight == 0;
 			pthread_mutex_unlock(&w->pool->lock);
-			if (idle && engine_idle(w->eng) && loop_transfers(w->loop) == 0)
+			if (idle && worker_engines_idle(w) && loop_transfers(w->loop) == 0)
 				break;
 		}
 	}
 	return NULL;
+}
+
+/* w's engines: one per CA of cfg, each over cfg->acme with the CA's own account and limits. */
+static int
+worker_engines_new(struct worker *w, const struct worker_pool_config *cfg, cf_err *err)
+{
+	size_t n = cfg->ncas ? cfg->ncas : 1;
+
+	if ((w->engs = calloc(n, sizeof(*w->engs))) == NULL) {
+		cf_errf(err, "worker %d: out of memory", w->id);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct acme_config ac = cfg->acme;
+		if (cfg->ncas) {
+			const struct worker_ca *ca = &cfg->cas[i];
+			ac.directory_url = ca->directory_url;
+			ac.account_url = ca->account_url;
+			ac.key_pem = ca->key_pem;
+			ac.issuer = ca->issuer;
+			ac.gate = ca->gate;
+			ac.limits = ca->limits;
+			ac.unsaved = ca->unsaved;
+		}
+		if ((w->engs[i] = engine_new(w->loop, &ac, on_job_done, w, err)) == NULL)
+			return -1;
+		w->neng = i + 1;
+		if (ac.gate && ca_gate_subscribe(ac.gate, on_gate_open, w) != 0) {
+			cf_errf(err, "worker %d: too many workers for the CA gate of %s", w->id, ac.directory_url);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 struct worker_pool *
@@ -174,14 +248,9 @@ worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
 		w->loop = loop_new(&cfg->loop, err);
 		if (w->loop == NULL)
 			goto fail;
-		w->eng = engine_new(w->loop, &cfg->acme, on_job_done, w, err);
-		if (w->eng == NULL)
+		if (worker_engines_new(w, cfg, err) != 0)
 			goto fail;
 		loop_set_wakeup(w->loop, on_wakeup, w);
-		if (cfg->acme.gate && ca_gate_subscribe(cfg->acme.gate, on_gate_open, w) != 0) {
-			cf_errf(err, "worker %d: too many workers for the CA gate", i);
-			goto fail;
-		}
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc != 0) {
 			cf_errf(err, "pthread_create worker %d: %s", i, strerror(rc));
@@ -276,7 +345,8 @@ on_cancel(void *arg)
 {
 	struct cancel_req *c = arg;
 
-	engine_order_cancel(c->w->eng, c->job_id);
+	for (size_t i = 0; i < c->w->neng; i++)
+		engine_order_cancel(c->w->engs[i], c->job_id);
 	free(c);
 }
 
@@ -331,7 +401,9 @@ worker_pool_stop(struct worker_pool *pool)
 		struct worker *w = &pool->workers[i];
 		if (w->started)
 			pthread_join(w->thread, NULL);
-		engine_free(w->eng);
+		for (size_t k = 0; k < w->neng; k++)
+			engine_free(w->engs[k]);
+		free(w->engs);
 		loop_free(w->loop);
 		pthread_mutex_destroy(&w->inbox_lock);
 		for (struct job *j = w->inbox, *n; j; j = n) {
