@@ -31,8 +31,9 @@ cmd_status(struct config *cfg, int argc, char **argv)
 				return EXIT_USAGE;
 		} else if (opt == 'h') {
 			printf("usage: certfleet status [--failures N] [OPTIONS]\n\n"
-			       "Prints the number of jobs in each state and the N latest failed jobs (default 20)\n"
-			       "with the CA's problem type and detail.\n\n%s", CONFIG_COMMON_HELP);
+			       "Prints the number of jobs in each state, the jobs queued or running per CA (its\n"
+			       "directory and account), and the N latest failed jobs (default 20) with the CA's\n"
+			       "problem type and detail.\n\n%s", CONFIG_COMMON_HELP);
 			return EXIT_OK;
 		} else if (!config_common_option(cfg, opt, optarg)) {
 			return EXIT_USAGE;
@@ -53,6 +54,19 @@ cmd_status(struct config *cfg, int argc, char **argv)
 	printf("jobs by state:\n");
 	for (int r = 0; r < PQntuples(res); r++)
 		printf("  %-10s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+	PQclear(res);
+	res = db_exec(c, "counting unfinished jobs per CA",
+	    "SELECT a.id, a.directory_url, count(*) FILTER (WHERE j.state = 'ready') AS ready, "
+	    "count(*) FILTER (WHERE j.state = 'running') AS running FROM unfinished_jobs u "
+	    "JOIN jobs j ON j.id = u.job_id JOIN accounts a ON a.id = u.account_id "
+	    "GROUP BY a.id, a.directory_url ORDER BY a.id", 0, NULL, &err);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) > 0)
+		printf("queued or running by CA:\n");
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("  %s (account %s): %s ready, %s running\n", db_get(res, r, "directory_url"), db_get(res, r, "id"),
+		    db_get(res, r, "ready"), db_get(res, r, "running"));
 	PQclear(res);
 	snprintf(lim, sizeof(lim), "%ld", nfail);
 	const char *p[] = { lim };

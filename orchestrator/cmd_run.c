@@ -664,7 +664,8 @@ cmd_run(struct config *cfg, int argc, char **argv)
 
 	if ((rc = run_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
 		return rc;
-	if (o.directory && !config_directory_ok(cfg, "run"))
+	/* the directory set, as an option or in the environment, must be a URL run may use */
+	if (cfg->directory_url && !config_directory_ok(cfg, "run"))
 		return EXIT_USAGE;
 	if ((rc = cmd_protect_memory("run")) != EXIT_OK)
 		return rc;

@@ -3,7 +3,8 @@
 # on each. Certificates enqueued for both (the second batch with --directory of B); ONE run issues
 # every certificate from the CA it named (each leaf verifies against its CA's root and not against
 # the other's), and the records carry each CA's account URL. A certificate enqueued again for the
-# other CA moves to it. While B is down, its jobs go back to the queue and A's are issued.
+# other CA moves to it. A backlog on A does not hold back B's jobs (claims take turns). While B is
+# down, its jobs go back to the queue and A's are issued; run --directory works one CA alone.
 . "$(dirname "$0")/lib.sh"
 
 db_new || { not_ok "create database"; finish; exit 1; }
@@ -107,6 +108,22 @@ check_eq "a1 enqueued for B moves to B" "$(sql "SELECT account_id FROM certifica
 check_eq "its new job is B's" "$(sql "SELECT j.account_id FROM jobs j JOIN certificates c ON c.id = j.certificate_id
 	WHERE c.names_key = 'a1.$ZONE' AND j.state = 'ready'")" "$acct_b"
 
+# --- fair claims: a backlog of 40 on A does not hold back B's 5 (a1 and 4 more), queued after it.
+# With 4 orders in flight, claims alternate between the CAs: B's 5 end among the first 15 results
+# (queue order alone would put them last, 41st to 45th).
+for i in $(seq 1 40); do echo "e$i.$ZONE"; done >"$tmp/fleet_e"
+for i in 1 2 3 4; do echo "f$i.$ZONE"; done >"$tmp/fleet_f"
+"$CF" enqueue --file "$tmp/fleet_e" >/dev/null
+check_eq "enqueue a backlog of 40 for A exits 0" "$?" 0
+"$CF" enqueue --directory "$dir_b" --file "$tmp/fleet_f" >/dev/null
+check_eq "enqueue 4 more for B exits 0" "$?" 0
+r0=$(sql "SELECT max(id) FROM results")
+"$CF" run --workers 1 --inflight 4 --batch 4 --no-progress >"$tmp/run_fair.out" 2>"$tmp/run_fair.err"
+check_eq "the run of 45 exits 0" "$?" 0
+check_eq "B's 5 results are among the first 15 of the 45" "$(sql "SELECT count(*) FROM (SELECT r.id, c.account_id,
+	row_number() OVER (ORDER BY r.id) AS n FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.id > $r0) x
+	WHERE account_id = $acct_b AND n <= 15")" 5
+
 # --- B is down: its jobs go back to the queue, A's are issued in the same run
 for i in 1 2 3 4; do echo "c$i.$ZONE"; done >"$tmp/fleet_c"
 for i in 1 2 3; do echo "d$i.$ZONE"; done >"$tmp/fleet_d"
@@ -120,10 +137,18 @@ wait "$pid_b" 2>/dev/null
 check_eq "the run with B down exits 4 (B's jobs left for a retry)" "$?" 4
 check_eq "A's 4 new certificates issued" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id
 	WHERE j.state = 'issued' AND c.names_key LIKE 'c_.$ZONE'")" 4
-check_eq "B's 4 jobs back in the queue after one attempt" "$(sql "SELECT count(*) FROM jobs j JOIN job_queue q ON q.job_id = j.id
-	WHERE j.account_id = $acct_b AND j.state = 'ready' AND j.attempts = 1")" 4
+check_eq "B's 3 jobs back in the queue after one attempt" "$(sql "SELECT count(*) FROM jobs j JOIN job_queue q ON q.job_id = j.id
+	WHERE j.account_id = $acct_b AND j.state = 'ready' AND j.attempts = 1")" 3
 check_eq "each with a retry event" "$(sql "SELECT count(DISTINCT e.job_id) FROM events e JOIN jobs j ON j.id = e.job_id
-	WHERE e.kind = 'retry' AND j.account_id = $acct_b")" 4
+	WHERE e.kind = 'retry' AND j.account_id = $acct_b")" 3
+"$CF" status >"$tmp/status"
+check "status counts B's jobs waiting for a retry" grep -qxF "  $dir_b (account $acct_b): 3 ready, 0 running" "$tmp/status"
+check "status lists no jobs of A" bash -c "! grep -qF '(account $acct_a)' '$tmp/status'"
+# --- run --directory (the option) works that CA alone: B's jobs stay as they were
+"$CF" run --directory "$dir_a" --no-progress --retry-wait 0 >"$tmp/run3.out" 2>"$tmp/run3.err"
+check_eq "run --directory A exits 0 (nothing of A queued)" "$?" 0
+check "it loaded no account of B" bash -c "! grep -qF '$dir_b' '$tmp/run3.err'"
+check_eq "B's 3 jobs untouched" "$(sql "SELECT count(*) FROM jobs WHERE account_id = $acct_b AND state = 'ready' AND attempts = 1")" 3
 check_unfinished "after the outage"
 
 finish
