@@ -52,6 +52,26 @@ account_from_row(const PGresult *res, int r, struct account *out)
 }
 
 int
+account_copy(struct account *dst, const struct account *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->id = src->id;
+	dst->directory_url = cf_strdup(src->directory_url);
+	dst->account_url = cf_strdup(src->account_url);
+	dst->thumbprint = cf_strdup(src->thumbprint);
+	dst->contact = cf_strdup(src->contact);
+	dst->issuer = cf_strdup(src->issuer);
+	dst->created_at = cf_strdup(src->created_at);
+	if ((src->directory_url && !dst->directory_url) || (src->account_url && !dst->account_url) ||
+	    (src->thumbprint && !dst->thumbprint) || (src->contact && !dst->contact) ||
+	    (src->issuer && !dst->issuer) || (src->created_at && !dst->created_at)) {
+		account_clear(dst);
+		return -1;
+	}
+	return 0;
+}
+
+int
 account_load(PGconn *c, const char *directory_url, struct account *out, cf_err *err)
 {
 	const char *p[] = { directory_url };

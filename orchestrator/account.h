@@ -22,6 +22,9 @@ struct account {
 
 void account_clear(struct account *a);
 
+/* A copy of src without its key (dst->key_pem NULL); -1 when out of memory. */
+int account_copy(struct account *dst, const struct account *src) CF_MUST;
+
 /*
  * The newest account registered for directory_url, without its key (key_pem NULL): 1 found,
  * 0 none, -1 error. Commands that do not sign never read the key.

@@ -35,11 +35,14 @@ struct claimer {
 	int64_t claim_after;      /* no claim before this (cf_mono_ms), after refused ones */
 	int64_t claim_warned;     /* when a refused claim was last logged */
 	struct queue_unparsed unparsed; /* claimed rows that could not be parsed, not ended yet */
-	size_t next_account;      /* the account asked first at the next claim */
+	int64_t *ids;             /* the accounts claimed for: cfg's, then those added */
 	bool *more;               /* per account: its last claim filled its share (more may wait) */
-	int64_t *known;           /* the run's accounts, then those found with jobs later (logged) */
+	size_t nids;
+	size_t next_account;      /* the account asked first at the next claim */
+	int64_t *known;           /* ids, and the accounts found with jobs that could not be added */
 	size_t nknown;
 	int64_t last_account_check; /* --follow: when accounts with jobs were last looked for */
+	bool notified;            /* a NOTIFY came since: look for new accounts at once */
 };
 
 /* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
@@ -69,14 +72,17 @@ claimer_new(const struct claimer_config *cfg, PGconn *c, struct worker_pool *poo
 		return NULL;
 	}
 	if (cfg->naccounts == 0 || (cl->more = calloc(cfg->naccounts, sizeof(*cl->more))) == NULL ||
+	    (cl->ids = calloc(cfg->naccounts, sizeof(*cl->ids))) == NULL ||
 	    (cl->known = calloc(cfg->naccounts, sizeof(*cl->known))) == NULL) {
 		cf_errf(err, cfg->naccounts == 0 ? "claimer: no account to claim for" : "claimer: out of memory");
 		free(cl->more);
+		free(cl->ids);
 		free(cl);
 		return NULL;
 	}
+	memcpy(cl->ids, cfg->account_ids, cfg->naccounts * sizeof(*cl->ids));
 	memcpy(cl->known, cfg->account_ids, cfg->naccounts * sizeof(*cl->known));
-	cl->nknown = cfg->naccounts;
+	cl->nids = cl->nknown = cfg->naccounts;
 	cl->cfg = *cfg;
 	cl->c = c;
 	cl->pool = pool;
@@ -96,8 +102,16 @@ claimer_free(struct claimer *cl)
 		return;
 	queue_unparsed_free(&cl->unparsed);
 	free(cl->more);
+	free(cl->ids);
 	free(cl->known);
 	free(cl);
+}
+
+const int64_t *
+claimer_accounts(const struct claimer *cl, size_t *n)
+{
+	*n = cl->nids;
+	return cl->ids;
 }
 
 long
@@ -238,7 +252,7 @@ static int
 claimer_claim(struct claimer *cl, long free_slots, int *n)
 {
 	long want = free_slots < cl->cfg.batch ? free_slots : cl->cfg.batch;
-	size_t k = cl->cfg.naccounts;
+	size_t k = cl->nids;
 	cf_err err;
 
 	*n = 0;
@@ -255,7 +269,7 @@ claimer_claim(struct claimer *cl, long free_slots, int *n)
 			int got = 0;
 			if (round > 0 && !cl->more[a])
 				continue;
-			if (claimer_claim_account(cl, cl->cfg.account_ids[a], ask, &got, &err) != 0) {
+			if (claimer_claim_account(cl, cl->ids[a], ask, &got, &err) != 0) {
 				claimer_refused(cl, err.msg);
 				return -1;
 			}
@@ -299,28 +313,51 @@ claimer_idle_wait(struct claimer *cl, int wait_ms)
 		struct pollfd pfd = { .fd = sock, .events = POLLIN };
 		if (poll(&pfd, 1, wait_ms) > 0) {
 			PQconsumeInput(cl->c);
-			while ((note = PQnotifies(cl->c)) != NULL)
+			while ((note = PQnotifies(cl->c)) != NULL) {
 				PQfreemem(note);
+				cl->notified = true;
+			}
 		}
 		return;
 	}
 	worker_pool_wait(cl->pool, wait_ms);
 }
 
+/* Claims the jobs of a (whose CA cfg.add_account adds to the pool) from now on. */
+static int
+claimer_add_account(struct claimer *cl, const struct account *a)
+{
+	int64_t id = a->id, *ids;
+	bool *more;
+
+	if ((ids = realloc(cl->ids, (cl->nids + 1) * sizeof(*ids))) != NULL)
+		cl->ids = ids;
+	if ((more = realloc(cl->more, (cl->nids + 1) * sizeof(*more))) != NULL)
+		cl->more = more;
+	if (ids == NULL || more == NULL || cl->cfg.add_account(cl->cfg.add_arg, a) != 0)
+		return -1;
+	cl->ids[cl->nids] = id;
+	cl->more[cl->nids] = false;
+	cl->nids++;
+	return 0;
+}
+
 /*
- * With --follow, jobs of an account this run did not load (the account had none when it started)
- * wait for the next run: that is said once per account, looked for every 30 s while idle.
+ * With --follow, the jobs of an account the run did not start with (it had none then): its CA is
+ * added and its jobs claimed too, or (no add_account, or it failed) they wait for the next run,
+ * which is said once per account. Looked for at each NOTIFY and every 30 s while idle.
  */
 static void
-claimer_note_new_accounts(struct claimer *cl)
+claimer_find_new_accounts(struct claimer *cl)
 {
 	struct account *found = NULL;
 	size_t n = 0;
 	int64_t now = cf_mono_ms(), *grown;
 	cf_err err;
 
-	if (now - cl->last_account_check < NEW_ACCOUNTS_EVERY_MS)
+	if (!cl->notified && now - cl->last_account_check < NEW_ACCOUNTS_EVERY_MS)
 		return;
+	cl->notified = false;
 	cl->last_account_check = now;
 	if (account_load_busy(cl->c, cl->known, cl->nknown, &found, &n, &err) != 0) {
 		log_warn("run: %s", err.msg);
@@ -329,9 +366,12 @@ claimer_note_new_accounts(struct claimer *cl)
 	if (n > 0 && (grown = realloc(cl->known, (cl->nknown + n) * sizeof(*grown))) != NULL) {
 		cl->known = grown;
 		for (size_t i = 0; i < n; i++) {
-			log_warn("run: jobs of account %lld (CA %s) are queued, but this run started without that "
-			    "account: the next run works them", (long long)found[i].id, found[i].directory_url);
-			cl->known[cl->nknown++] = found[i].id;
+			int64_t id = found[i].id;
+			cl->known[cl->nknown++] = id;
+			if (cl->cfg.add_account && claimer_add_account(cl, &found[i]) == 0)
+				continue;
+			log_warn("run: jobs of account %lld (CA %s) are queued, but this run could not take that "
+			    "account on: the next run works them", (long long)id, found[i].directory_url);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -351,16 +391,15 @@ claimer_done(struct claimer *cl)
 
 	if (atomic_load(cl->cfg.stop))
 		return true;
-	if (queue_outstanding(cl->c, cl->cfg.account_ids, cl->cfg.naccounts, (int)cl->cfg.retry_wait_s, &qo,
-	    &err) != 0) {
+	if (queue_outstanding(cl->c, cl->ids, cl->nids, (int)cl->cfg.retry_wait_s, &qo, &err) != 0) {
 		log_error("run: %s", err.msg);
 		claimer_reconnect(cl);
 	} else if (!qo.due_soon && !qo.running && !cl->cfg.follow) {
 		return true;
 	}
-	if (cl->cfg.follow)
-		claimer_note_new_accounts(cl);
 	claimer_idle_wait(cl, cl->cfg.follow ? 5000 : 1000);
+	if (cl->cfg.follow)
+		claimer_find_new_accounts(cl);
 	return false;
 }
 

@@ -50,6 +50,7 @@ struct run_ca {
 	struct acme_limits limits;
 	struct unsaved_orders unsaved;
 	struct ca_gate *gate;     /* --separate-new-orders, else NULL */
+	struct worker_ca wca;     /* all of it, as the worker pool takes it */
 };
 
 /* What a run wires together; run_teardown takes it apart, whatever was set up. */
@@ -59,10 +60,10 @@ struct run {
 	char journal_path[4096];
 	struct journal_replay replay; /* what the journal held when the run began */
 	struct journal *journal;
-	struct run_ca *cas;       /* the CAs whose jobs this run works, one account each */
+	const struct run_opts *o;
+	struct run_ca **cas;      /* the CAs whose jobs this run works, one account each */
 	size_t ncas;
-	struct worker_ca *wcas;   /* the same, as the worker pool takes them */
-	int64_t *account_ids;     /* the same, as the claimer takes them */
+	int64_t *account_ids;     /* the accounts of the CAs it started with */
 	CURLSH *share;
 	struct blockpool *blocking;
 	struct sharedlimit *shared;
@@ -89,8 +90,8 @@ run_help(void)
 	       "Several CAs: the run works the jobs of every account (one per CA) that has jobs queued or\n"
 	       "running when it starts, each with its own key, directory, nonces, rate limits, gate and\n"
 	       "unsaved-order slots, and claims from each in turn. --directory given as an option\n"
-	       "restricts it to that CA's account (CERTFLEET_DIRECTORY does not). With --follow, jobs of\n"
-	       "an account that had none when the run started wait for the next run (it logs them).\n\n"
+	       "restricts it to that CA's account (CERTFLEET_DIRECTORY does not). With --follow, the\n"
+	       "account of jobs queued later for another CA joins the run when they are found.\n\n"
 	       "Nothing issued is lost: while PostgreSQL refuses writes (away, disk full, ...) results\n"
 	       "wait in memory, claims stop and new orders wait; a result PostgreSQL refuses for good goes\n"
 	       "to the local journal (exit code 5), which the next run stores before it claims.\n\n"
@@ -394,40 +395,33 @@ run_wire_writer(const struct config *cfg, struct run *r)
 }
 
 /*
- * Each CA's rate limits (each its own buckets; the default decided by its directory), its CA gate
- * and its unsaved-order slots, so that one CA's limits or troubles never hold another's orders.
- * An exit code.
+ * A CA's rate limits (buckets of its own; the default decided by its directory), its CA gate and
+ * its unsaved-order slots, so that one CA's limits or troubles never hold another's orders; and
+ * ca->wca, which hands them to the worker pool. An exit code.
  */
 static int
-run_wire_cas(const struct run_opts *o, struct run *r)
+run_ca_wire(const struct run_opts *o, struct run *r, struct run_ca *ca)
 {
 	char limit_key[64], limits_text[256];
 	cf_err err;
 
-	if ((r->wcas = calloc(r->ncas ? r->ncas : 1, sizeof(*r->wcas))) == NULL) {
-		log_error("run: out of memory");
+	snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)ca->acct.id);
+	if (calimits_setup(&ca->limits, o->ca_spec, ca->acct.directory_url, limit_key, sharedlimit_limiter, r->shared,
+	    &err) != 0) {
+		log_error("run: --ca-limits: %s", err.msg);
+		return EXIT_USAGE;
+	}
+	calimits_describe(&ca->limits, limits_text, sizeof(limits_text));
+	log_info("run: rate limits towards the CA: %s (%s)", limits_text, ca->acct.directory_url);
+	atomic_init(&ca->unsaved.n, 0);
+	ca->unsaved.cap = o->max_unsaved;
+	if (o->separate && (ca->gate = ca_gate_new(&err)) == NULL) {
+		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	for (size_t i = 0; i < r->ncas; i++) {
-		struct run_ca *ca = &r->cas[i];
-		snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)ca->acct.id);
-		if (calimits_setup(&ca->limits, o->ca_spec, ca->acct.directory_url, limit_key, sharedlimit_limiter,
-		    r->shared, &err) != 0) {
-			log_error("run: --ca-limits: %s", err.msg);
-			return EXIT_USAGE;
-		}
-		calimits_describe(&ca->limits, limits_text, sizeof(limits_text));
-		log_info("run: rate limits towards the CA: %s (%s)", limits_text, ca->acct.directory_url);
-		atomic_init(&ca->unsaved.n, 0);
-		ca->unsaved.cap = o->max_unsaved;
-		if (o->separate && (ca->gate = ca_gate_new(&err)) == NULL) {
-			log_error("run: %s", err.msg);
-			return EXIT_FAILURE_RUNTIME;
-		}
-		r->wcas[i] = (struct worker_ca){ .account_id = ca->acct.id, .directory_url = ca->acct.directory_url,
-			.account_url = ca->acct.account_url, .key_pem = ca->acct.key_pem, .issuer = ca->acct.issuer,
-			.gate = ca->gate, .limits = &ca->limits, .unsaved = &ca->unsaved };
-	}
+	ca->wca = (struct worker_ca){ .account_id = ca->acct.id, .directory_url = ca->acct.directory_url,
+		.account_url = ca->acct.account_url, .key_pem = ca->acct.key_pem, .issuer = ca->acct.issuer,
+		.gate = ca->gate, .limits = &ca->limits, .unsaved = &ca->unsaved };
 	return EXIT_OK;
 }
 
@@ -436,15 +430,23 @@ static int
 run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
 {
 	struct worker_pool_config wc = { 0 };
+	struct worker_ca *wcas;
 	cf_err err;
 	int rc;
 
-	if ((rc = run_wire_cas(o, r)) != EXIT_OK)
-		return rc;
+	for (size_t i = 0; i < r->ncas; i++)
+		if ((rc = run_ca_wire(o, r, r->cas[i])) != EXIT_OK)
+			return rc;
+	if ((wcas = calloc(r->ncas, sizeof(*wcas))) == NULL) {
+		log_error("run: out of memory");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	for (size_t i = 0; i < r->ncas; i++)
+		wcas[i] = r->cas[i]->wca;
 	wc.nworkers = (int)o->nworkers;
 	wc.per_worker_cap = o->inflight;
 	wc.loop.max_host_connections = o->maxconn;
-	wc.cas = r->wcas;
+	wc.cas = wcas;
 	wc.ncas = r->ncas;
 	wc.acme.http.ca_bundle = cfg->ca_bundle;
 	wc.acme.http.share = r->share;
@@ -456,14 +458,61 @@ run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
 	wc.acme.retry_base_ms = o->retry_base_s * 1000;
 	if ((r->keygen = keygen_pool_new(1, &err)) == NULL) {
 		log_error("run: %s", err.msg);
+		free(wcas);
 		return EXIT_FAILURE_RUNTIME;
 	}
 	wc.acme.keygen = r->keygen;
-	if ((r->pool = worker_pool_start(&wc, &err)) == NULL) {
+	r->pool = worker_pool_start(&wc, &err);
+	free(wcas); /* copied by the pool */
+	if (r->pool == NULL) {
 		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
 	return EXIT_OK;
+}
+
+static void
+run_ca_free(struct run_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	calimits_clear(&ca->limits);
+	ca_gate_free(ca->gate);
+	account_clear(&ca->acct);
+	free(ca);
+}
+
+/*
+ * The claimer's add_account, for run --follow: the CA of an account whose first jobs came after
+ * the run started joins the run, with its key opened, limits, gate and slots of its own.
+ */
+static int
+run_add_account(void *arg, const struct account *a)
+{
+	struct run *r = arg;
+	struct run_ca *ca = calloc(1, sizeof(*ca)), **cas;
+	cf_err err;
+
+	if (ca == NULL || account_copy(&ca->acct, a) != 0 ||
+	    (cas = realloc(r->cas, (r->ncas + 1) * sizeof(*cas))) == NULL) {
+		log_error("run: adding account %lld: out of memory", (long long)a->id);
+		run_ca_free(ca);
+		return -1;
+	}
+	r->cas = cas;
+	r->cas[r->ncas++] = ca; /* freed with the run from here on */
+	if (account_load_key(r->c, &ca->acct, &err) != 0) {
+		log_error("run: %s", err.msg);
+		return -1;
+	}
+	if (run_ca_wire(r->o, r, ca) != EXIT_OK)
+		return -1;
+	if (worker_pool_add_ca(r->pool, &ca->wca, &err) != 0) {
+		log_error("run: %s", err.msg);
+		return -1;
+	}
+	log_info("run: account %s at %s (its jobs came after the run started)", a->account_url, a->directory_url);
+	return 0;
 }
 
 /* The claimer, under a runner name of this process's own. An exit code. */
@@ -480,6 +529,8 @@ run_wire_claimer(const struct run_opts *o, struct run *r)
 	snprintf(r->owner, sizeof(r->owner), "%s:%ld:%llx", host, (long)getpid(), (unsigned long long)cf_wall_ms());
 	cc.account_ids = r->account_ids;
 	cc.naccounts = r->ncas;
+	cc.add_account = run_add_account;
+	cc.add_arg = r;
 	cc.owner = r->owner;
 	cc.batch = o->batch;
 	cc.nworkers = o->nworkers;
@@ -548,7 +599,9 @@ run_finish(const struct run_opts *o, struct run *r, int64_t t0)
 	if (st.failed > 0)
 		return EXIT_JOBS_FAILED;
 	struct queue_outstanding qo = { 0 };
-	if (queue_outstanding(r->c, r->account_ids, r->ncas, 0, &qo, &err) == 0 && qo.ready > 0) {
+	size_t nids;
+	const int64_t *ids = claimer_accounts(r->claimer, &nids);
+	if (queue_outstanding(r->c, ids, nids, 0, &qo, &err) == 0 && qo.ready > 0) {
 		printf("%ld job%s wait%s in the queue for a later retry\n", qo.ready, qo.ready == 1 ? "" : "s",
 		    qo.ready == 1 ? "s" : "");
 		return EXIT_JOBS_QUEUED;
@@ -564,13 +617,9 @@ run_teardown(struct run *r)
 	worker_pool_stop(r->pool);
 	keygen_pool_free(r->keygen);
 	provider_registry_free(r->providers);
-	for (size_t i = 0; i < r->ncas; i++) {
-		calimits_clear(&r->cas[i].limits);
-		ca_gate_free(r->cas[i].gate);
-		account_clear(&r->cas[i].acct);
-	}
+	for (size_t i = 0; i < r->ncas; i++)
+		run_ca_free(r->cas[i]);
 	free(r->cas);
-	free(r->wcas);
 	free(r->account_ids);
 	sharedlimit_free(r->shared);
 	blockpool_free(r->blocking);
@@ -630,19 +679,20 @@ run_load_accounts(const struct config *cfg, const struct run_opts *o, struct run
 	r->cas = calloc(nbusy, sizeof(*r->cas));
 	r->account_ids = calloc(nbusy, sizeof(*r->account_ids));
 	for (size_t i = 0; i < nbusy; i++) {
-		if (r->cas)
-			r->cas[i].acct = busy[i]; /* moved */
-		else
+		if (r->cas && (r->cas[i] = calloc(1, sizeof(**r->cas))) != NULL) {
+			r->cas[i]->acct = busy[i]; /* moved */
+			r->ncas = i + 1;
+		} else {
 			account_clear(&busy[i]);
+		}
 	}
 	free(busy);
-	if (r->cas == NULL || r->account_ids == NULL) {
+	if (r->cas == NULL || r->account_ids == NULL || r->ncas != nbusy) {
 		log_error("run: out of memory");
 		return EXIT_FAILURE_RUNTIME;
 	}
-	r->ncas = nbusy;
 	for (size_t i = 0; i < r->ncas; i++) {
-		struct account *a = &r->cas[i].acct;
+		struct account *a = &r->cas[i]->acct;
 		r->account_ids[i] = a->id;
 		if (account_load_key(r->c, a, &err) != 0) {
 			log_error("run: %s", err.msg);
@@ -665,6 +715,7 @@ cmd_run(struct config *cfg, int argc, char **argv)
 
 	if ((rc = run_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
 		return rc;
+	r.o = &o;
 	/* the directory set, as an option or in the environment, must be a URL run may use */
 	if (cfg->directory_url && !config_directory_ok(cfg, "run"))
 		return EXIT_USAGE;

@@ -31,7 +31,7 @@ struct worker_pool_config {
 	struct acme_config acme;  /* copied per worker, once per CA */
 	/*
 	 * The CAs: each worker has an engine per CA, and a job goes to the one of its account. None:
-	 * one engine for acme's own CA takes every job. Borrowed, with what it points to: they must
+	 * one engine for acme's own CA takes every job. The array is copied; what it points to must
 	 * outlive the pool.
 	 */
 	const struct worker_ca *cas;
@@ -52,6 +52,13 @@ struct worker_pool_stats {
 struct worker_pool;
 
 struct worker_pool *worker_pool_start(const struct worker_pool_config *cfg, cf_err *err) CF_MUST;
+
+/*
+ * Adds a CA to a running pool of CAs (a run --follow that finds the jobs of an account it did
+ * not start with); each worker makes its engine for it at its first job of that account. What ca
+ * points to must outlive the pool.
+ */
+int worker_pool_add_ca(struct worker_pool *pool, const struct worker_ca *ca, cf_err *err) CF_MUST;
 
 /* Free slots over all workers. */
 long worker_pool_free_slots(struct worker_pool *pool);

@@ -4,7 +4,8 @@
 # every certificate from the CA it named (each leaf verifies against its CA's root and not against
 # the other's), and the records carry each CA's account URL. A certificate enqueued again for the
 # other CA moves to it. A backlog on A does not hold back B's jobs (claims take turns). While B is
-# down, its jobs go back to the queue and A's are issued; run --directory works one CA alone.
+# down, its jobs go back to the queue and A's are issued; run --directory works one CA alone; a
+# run --follow takes on the account of jobs queued after it started.
 . "$(dirname "$0")/lib.sh"
 
 db_new || { not_ok "create database"; finish; exit 1; }
@@ -149,6 +150,25 @@ check "status lists no jobs of A" bash -c "! grep -qF '(account $acct_a)' '$tmp/
 check_eq "run --directory A exits 0 (nothing of A queued)" "$?" 0
 check "it loaded no account of B" bash -c "! grep -qF '$dir_b' '$tmp/run3.err'"
 check_eq "B's 3 jobs untouched" "$(sql "SELECT count(*) FROM jobs WHERE account_id = $acct_b AND state = 'ready' AND attempts = 1")" 3
+# --- run --follow: an account without jobs when the run started joins it when its jobs come
+"$CF" run --follow --no-progress --retry-wait 0 >"$tmp/run4.out" 2>"$tmp/run4.err" &
+follow=$!
+for _ in $(seq 100); do grep -qF "CAs, " "$tmp/run4.err" 2>/dev/null && break; sleep 0.1; done
+check "the follow run started with B's account (its jobs wait for a retry)" grep -qF "run: account $url_b at $dir_b" "$tmp/run4.err"
+check "and without A's (no job of A queued)" bash -c "! grep -qF 'run: account $url_a' '$tmp/run4.err'"
+for i in 1 2 3; do echo "g$i.$ZONE"; done | "$CF" enqueue >/dev/null
+check_eq "enqueue 3 for A while it follows exits 0" "$?" 0
+for _ in $(seq 300); do
+	[ "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id
+		WHERE j.state = 'issued' AND c.names_key LIKE 'g_.$ZONE'")" = 3 ] && break
+	sleep 0.1
+done
+check_eq "the follow run issued A's 3 new certificates" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c
+	ON c.id = j.certificate_id WHERE j.state = 'issued' AND c.names_key LIKE 'g_.$ZONE'")" 3
+check "it took A's account on when they came" grep -qF "run: account $url_a at $dir_a (its jobs came after the run started)" "$tmp/run4.err"
+kill -TERM "$follow"
+wait "$follow"
+check_eq "the follow run, stopped, exits 4 (B's jobs still queued)" "$?" 4
 check_unfinished "after the outage"
 
 finish
