@@ -345,7 +345,8 @@ claimer_add_account(struct claimer *cl, const struct account *a)
 /*
  * With --follow, the jobs of an account the run did not start with (it had none then): its CA is
  * added and its jobs claimed too, or (no add_account, or it failed) they wait for the next run,
- * which is said once per account. Looked for at each NOTIFY and every 30 s while idle.
+ * which is said once per account. Looked for while idle: after a NOTIFY (at most once a second),
+ * else every 30 s.
  */
 static void
 claimer_find_new_accounts(struct claimer *cl)
@@ -355,7 +356,8 @@ claimer_find_new_accounts(struct claimer *cl)
 	int64_t now = cf_mono_ms(), *grown;
 	cf_err err;
 
-	if (!cl->notified && now - cl->last_account_check < NEW_ACCOUNTS_EVERY_MS)
+	/* at most once a second, however often enqueue notifies */
+	if (now - cl->last_account_check < (cl->notified ? 1000 : NEW_ACCOUNTS_EVERY_MS))
 		return;
 	cl->notified = false;
 	cl->last_account_check = now;
@@ -397,7 +399,8 @@ claimer_done(struct claimer *cl)
 	} else if (!qo.due_soon && !qo.running && !cl->cfg.follow) {
 		return true;
 	}
-	claimer_idle_wait(cl, cl->cfg.follow ? 5000 : 1000);
+	/* a look for new accounts put off by a NOTIFY comes within a second */
+	claimer_idle_wait(cl, cl->cfg.follow && !cl->notified ? 5000 : 1000);
 	if (cl->cfg.follow)
 		claimer_find_new_accounts(cl);
 	return false;
