@@ -22,6 +22,7 @@
 #include "keyring.h"
 #include "keys.h"
 #include "log.h"
+#include "pgarray.h"
 
 void
 account_clear(struct account *a)
@@ -40,9 +41,30 @@ account_clear(struct account *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* The columns of an account without its key, as account_from_row reads them. */
 #define ACCOUNT_COLUMNS "id, directory_url, account_url, key_thumbprint, " \
     "array_to_string(contact, ',') AS contact, issuer_domain, created_at::text AS created_at, " \
     "eab_kid, key_rolled_at::text AS key_rolled_at "
+
+static char *
+account_get_opt(const PGresult *res, int r, const char *col)
+{
+	return PQgetisnull(res, r, PQfnumber(res, col)) ? NULL : cf_strdup(db_get(res, r, col));
+}
+
+static void
+account_from_row(const PGresult *res, int r, struct account *out)
+{
+	out->id = db_get_i64(res, r, "id");
+	out->directory_url = cf_strdup(db_get(res, r, "directory_url"));
+	out->account_url = cf_strdup(db_get(res, r, "account_url"));
+	out->thumbprint = cf_strdup(db_get(res, r, "key_thumbprint"));
+	out->contact = cf_strdup(db_get(res, r, "contact"));
+	out->issuer = cf_strdup(db_get(res, r, "issuer_domain"));
+	out->created_at = cf_strdup(db_get(res, r, "created_at"));
+	out->eab_kid = account_get_opt(res, r, "eab_kid");
+	out->key_rolled_at = account_get_opt(res, r, "key_rolled_at");
+}
 
 /* The account of the first row of res into out: 1, or 0 when res has none. */
 static int
@@ -50,17 +72,80 @@ account_from(PGresult *res, struct account *out)
 {
 	if (PQntuples(res) == 0)
 		return 0;
-	out->id = db_get_i64(res, 0, "id");
-	out->directory_url = cf_strdup(db_get(res, 0, "directory_url"));
-	out->account_url = cf_strdup(db_get(res, 0, "account_url"));
-	out->thumbprint = cf_strdup(db_get(res, 0, "key_thumbprint"));
-	out->contact = cf_strdup(db_get(res, 0, "contact"));
-	out->issuer = cf_strdup(db_get(res, 0, "issuer_domain"));
-	out->created_at = cf_strdup(db_get(res, 0, "created_at"));
-	out->eab_kid = PQgetisnull(res, 0, PQfnumber(res, "eab_kid")) ? NULL : cf_strdup(db_get(res, 0, "eab_kid"));
-	out->key_rolled_at = PQgetisnull(res, 0, PQfnumber(res, "key_rolled_at")) ? NULL :
-	    cf_strdup(db_get(res, 0, "key_rolled_at"));
+	account_from_row(res, 0, out);
 	return 1;
+}
+
+static bool
+copied(const char *src, const char *dst)
+{
+	return src == NULL || dst != NULL;
+}
+
+int
+account_copy(struct account *dst, const struct account *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->id = src->id;
+	dst->directory_url = cf_strdup(src->directory_url);
+	dst->account_url = cf_strdup(src->account_url);
+	dst->thumbprint = cf_strdup(src->thumbprint);
+	dst->contact = cf_strdup(src->contact);
+	dst->issuer = cf_strdup(src->issuer);
+	dst->created_at = cf_strdup(src->created_at);
+	dst->eab_kid = cf_strdup(src->eab_kid);
+	dst->key_rolled_at = cf_strdup(src->key_rolled_at);
+	if (!copied(src->directory_url, dst->directory_url) || !copied(src->account_url, dst->account_url) ||
+	    !copied(src->thumbprint, dst->thumbprint) || !copied(src->contact, dst->contact) ||
+	    !copied(src->issuer, dst->issuer) || !copied(src->created_at, dst->created_at) ||
+	    !copied(src->eab_kid, dst->eab_kid) || !copied(src->key_rolled_at, dst->key_rolled_at)) {
+		account_clear(dst);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * An account has work while a job of it is queued (job_queue, by its index) or not finished
+ * (unfinished_jobs: running here or elsewhere, which a rescue may bring back to the queue).
+ */
+int
+account_load_busy(PGconn *c, const int64_t *except, size_t nexcept, struct account **out, size_t *n,
+    cf_err *err)
+{
+	struct pgarray ids = { 0 };
+	const char *p[1];
+	PGresult *res;
+	int rows;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < nexcept; i++)
+		pgarray_add_i64(&ids, except[i]);
+	if ((p[0] = pgarray_finish(&ids)) == NULL) {
+		pgarray_free(&ids);
+		cf_errf(err, "listing the accounts with jobs: out of memory");
+		return -1;
+	}
+	res = db_exec(c, "listing the accounts with jobs",
+	    "SELECT " ACCOUNT_COLUMNS "FROM accounts a WHERE a.id <> ALL ($1::bigint[]) AND "
+	    "(EXISTS (SELECT 1 FROM job_queue q WHERE q.account_id = a.id) "
+	    "OR EXISTS (SELECT 1 FROM unfinished_jobs u WHERE u.account_id = a.id)) ORDER BY a.id",
+	    1, p, err);
+	pgarray_free(&ids);
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL) {
+		PQclear(res);
+		cf_errf(err, "listing the accounts with jobs: out of memory");
+		return -1;
+	}
+	for (int r = 0; r < rows; r++)
+		account_from_row(res, r, &(*out)[r]);
+	*n = (size_t)rows;
+	PQclear(res);
+	return 0;
 }
 
 int

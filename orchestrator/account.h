@@ -24,6 +24,9 @@ struct account {
 
 void account_clear(struct account *a);
 
+/* A copy of src without its key (dst->key_pem NULL); -1 when out of memory. */
+int account_copy(struct account *dst, const struct account *src) CF_MUST;
+
 /*
  * The newest account registered for directory_url, without its key (key_pem NULL): 1 found,
  * 0 none, -1 error. Commands that do not sign never read the key.
@@ -32,6 +35,13 @@ int account_load(PGconn *c, const char *directory_url, struct account *out, cf_e
 
 /* The account of id, with or without its key (as account_load): 1 found, 0 none, -1 error. */
 int account_load_id(PGconn *c, int64_t id, struct account *out, cf_err *err) CF_MUST;
+
+/*
+ * The accounts with work, without their keys: a job of theirs queued or not finished yet, except
+ * the accounts of except. *out is malloc'd (NULL when none): account_clear each, then free it.
+ */
+int account_load_busy(PGconn *c, const int64_t *except, size_t nexcept, struct account **out, size_t *n,
+    cf_err *err) CF_MUST;
 
 /* a->key_pem from a's row, opened with the installed keyring (keyring.h) when sealed. */
 int account_load_key(PGconn *c, struct account *a, cf_err *err) CF_MUST;

@@ -9,12 +9,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "account.h"
 #include "log.h"
 #include "queue.h"
 
 #define RESCUE_EVERY_MS 5000
 #define PROGRESS_EVERY_MS 2000
+#define NEW_ACCOUNTS_EVERY_MS 30000
 
 struct claimer {
 	struct claimer_config cfg;
@@ -32,6 +35,14 @@ struct claimer {
 	int64_t claim_after;      /* no claim before this (cf_mono_ms), after refused ones */
 	int64_t claim_warned;     /* when a refused claim was last logged */
 	struct queue_unparsed unparsed; /* claimed rows that could not be parsed, not ended yet */
+	int64_t *ids;             /* the accounts claimed for: cfg's, then those added */
+	bool *more;               /* per account: its last claim filled its share (more may wait) */
+	size_t nids;
+	size_t next_account;      /* the account asked first at the next claim */
+	int64_t *known;           /* ids, and the accounts found with jobs that could not be added */
+	size_t nknown;
+	int64_t last_account_check; /* --follow: when accounts with jobs were last looked for */
+	bool notified;            /* a NOTIFY came since: look for new accounts at once */
 };
 
 /* After a failed statement: reconnect when the connection is gone, and LISTEN again. */
@@ -60,6 +71,18 @@ claimer_new(const struct claimer_config *cfg, PGconn *c, struct worker_pool *poo
 		cf_errf(err, "claimer: out of memory");
 		return NULL;
 	}
+	if (cfg->naccounts == 0 || (cl->more = calloc(cfg->naccounts, sizeof(*cl->more))) == NULL ||
+	    (cl->ids = calloc(cfg->naccounts, sizeof(*cl->ids))) == NULL ||
+	    (cl->known = calloc(cfg->naccounts, sizeof(*cl->known))) == NULL) {
+		cf_errf(err, cfg->naccounts == 0 ? "claimer: no account to claim for" : "claimer: out of memory");
+		free(cl->more);
+		free(cl->ids);
+		free(cl);
+		return NULL;
+	}
+	memcpy(cl->ids, cfg->account_ids, cfg->naccounts * sizeof(*cl->ids));
+	memcpy(cl->known, cfg->account_ids, cfg->naccounts * sizeof(*cl->known));
+	cl->nids = cl->nknown = cfg->naccounts;
 	cl->cfg = *cfg;
 	cl->c = c;
 	cl->pool = pool;
@@ -78,7 +101,17 @@ claimer_free(struct claimer *cl)
 	if (cl == NULL)
 		return;
 	queue_unparsed_free(&cl->unparsed);
+	free(cl->more);
+	free(cl->ids);
+	free(cl->known);
 	free(cl);
+}
+
+const int64_t *
+claimer_accounts(const struct claimer *cl, size_t *n)
+{
+	*n = cl->nids;
+	return cl->ids;
 }
 
 long
@@ -158,11 +191,6 @@ claimer_tend_leases(struct claimer *cl, int64_t now)
 	}
 }
 
-/*
- * Claims up to free_slots jobs (at most a batch) and hands them to the pool, except those whose
- * rows could not be parsed, which it ends as failed; *n counts both. -1 when the claim failed
- * (logged; the connection is reset if it was lost).
- */
 #define CLAIM_PAUSE_MAX_MS 5000
 #define CLAIM_WARN_EVERY_MS 10000
 
@@ -186,23 +214,19 @@ claimer_refused(struct claimer *cl, const char *why)
 	claimer_reconnect(cl);
 }
 
+/*
+ * Claims up to want jobs of one account and hands them to the pool, except those whose rows could
+ * not be parsed, which wait in cl->unparsed to be ended as failed; *n counts both. -1 when the
+ * claim failed (nothing was claimed).
+ */
 static int
-claimer_claim(struct claimer *cl, long free_slots, int *n)
+claimer_claim_account(struct claimer *cl, int64_t account_id, long want, int *n, cf_err *err)
 {
 	struct job *jobs = NULL;
-	long want = free_slots < cl->cfg.batch ? free_slots : cl->cfg.batch;
 	size_t had = cl->unparsed.n;
-	cf_err err;
 
-	if (want > 0 && queue_claim_batch(cl->c, cl->cfg.account_id, (int)want, cl->cfg.owner, &jobs, n,
-	    &cl->unparsed, &err) != 0) {
-		claimer_refused(cl, err.msg);
+	if (queue_claim_batch(cl->c, account_id, (int)want, cl->cfg.owner, &jobs, n, &cl->unparsed, err) != 0)
 		return -1;
-	}
-	if (cl->claim_failures > 0) {
-		log_info("run: claims go on after %d refused in a row", cl->claim_failures);
-		cl->claim_failures = 0;
-	}
 	while (jobs) {
 		struct job *next = jobs->next;
 		jobs->next = NULL;
@@ -214,6 +238,50 @@ claimer_claim(struct claimer *cl, long free_slots, int *n)
 	/* claimed as well: a batch of such rows alone has the loop claim on rather than wait */
 	*n += (int)(cl->unparsed.n - had);
 	cl->claimed += *n;
+	return 0;
+}
+
+/*
+ * Claims up to free_slots jobs (at most a batch), fairly over the run's accounts: each is asked
+ * for an equal share, starting one account further at every claim, and what some could not fill
+ * goes in a second round to those that filled theirs. So a CA with a long backlog cannot take the
+ * slots of another's jobs. With one account it is one statement, as ever. *n counts the jobs
+ * claimed; -1 when a claim failed (logged; the connection is reset if it was lost).
+ */
+static int
+claimer_claim(struct claimer *cl, long free_slots, int *n)
+{
+	long want = free_slots < cl->cfg.batch ? free_slots : cl->cfg.batch;
+	size_t k = cl->nids;
+	cf_err err;
+
+	*n = 0;
+	for (int round = 0; round < 2 && *n < want; round++) {
+		size_t asked = 0;
+		for (size_t i = 0; i < k; i++)
+			asked += round == 0 || cl->more[i];
+		if (asked == 0)
+			break;
+		long share = (want - *n + (long)asked - 1) / (long)asked;
+		for (size_t i = 0; i < k && *n < want; i++) {
+			size_t a = (cl->next_account + i) % k;
+			long ask = want - *n < share ? want - *n : share;
+			int got = 0;
+			if (round > 0 && !cl->more[a])
+				continue;
+			if (claimer_claim_account(cl, cl->ids[a], ask, &got, &err) != 0) {
+				claimer_refused(cl, err.msg);
+				return -1;
+			}
+			cl->more[a] = got == ask;
+			*n += got;
+		}
+	}
+	cl->next_account = (cl->next_account + 1) % k;
+	if (cl->claim_failures > 0) {
+		log_info("run: claims go on after %d refused in a row", cl->claim_failures);
+		cl->claim_failures = 0;
+	}
 	claimer_end_unparsed(cl);
 	return 0;
 }
@@ -245,12 +313,72 @@ claimer_idle_wait(struct claimer *cl, int wait_ms)
 		struct pollfd pfd = { .fd = sock, .events = POLLIN };
 		if (poll(&pfd, 1, wait_ms) > 0) {
 			PQconsumeInput(cl->c);
-			while ((note = PQnotifies(cl->c)) != NULL)
+			while ((note = PQnotifies(cl->c)) != NULL) {
 				PQfreemem(note);
+				cl->notified = true;
+			}
 		}
 		return;
 	}
 	worker_pool_wait(cl->pool, wait_ms);
+}
+
+/* Claims the jobs of a (whose CA cfg.add_account adds to the pool) from now on. */
+static int
+claimer_add_account(struct claimer *cl, const struct account *a)
+{
+	int64_t id = a->id, *ids;
+	bool *more;
+
+	if ((ids = realloc(cl->ids, (cl->nids + 1) * sizeof(*ids))) != NULL)
+		cl->ids = ids;
+	if ((more = realloc(cl->more, (cl->nids + 1) * sizeof(*more))) != NULL)
+		cl->more = more;
+	if (ids == NULL || more == NULL || cl->cfg.add_account(cl->cfg.add_arg, a) != 0)
+		return -1;
+	cl->ids[cl->nids] = id;
+	cl->more[cl->nids] = false;
+	cl->nids++;
+	return 0;
+}
+
+/*
+ * With --follow, the jobs of an account the run did not start with (it had none then): its CA is
+ * added and its jobs claimed too, or (no add_account, or it failed) they wait for the next run,
+ * which is said once per account. Looked for while idle: after a NOTIFY (at most once a second),
+ * else every 30 s.
+ */
+static void
+claimer_find_new_accounts(struct claimer *cl)
+{
+	struct account *found = NULL;
+	size_t n = 0;
+	int64_t now = cf_mono_ms(), *grown;
+	cf_err err;
+
+	/* at most once a second, however often enqueue notifies */
+	if (now - cl->last_account_check < (cl->notified ? 1000 : NEW_ACCOUNTS_EVERY_MS))
+		return;
+	cl->notified = false;
+	cl->last_account_check = now;
+	if (account_load_busy(cl->c, cl->known, cl->nknown, &found, &n, &err) != 0) {
+		log_warn("run: %s", err.msg);
+		return;
+	}
+	if (n > 0 && (grown = realloc(cl->known, (cl->nknown + n) * sizeof(*grown))) != NULL) {
+		cl->known = grown;
+		for (size_t i = 0; i < n; i++) {
+			int64_t id = found[i].id;
+			cl->known[cl->nknown++] = id;
+			if (cl->cfg.add_account && claimer_add_account(cl, &found[i]) == 0)
+				continue;
+			log_warn("run: jobs of account %lld (CA %s) are queued, but this run could not take that "
+			    "account on: the next run works them", (long long)id, found[i].directory_url);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		account_clear(&found[i]);
+	free(found);
 }
 
 /*
@@ -265,13 +393,16 @@ claimer_done(struct claimer *cl)
 
 	if (atomic_load(cl->cfg.stop))
 		return true;
-	if (queue_outstanding(cl->c, cl->cfg.account_id, (int)cl->cfg.retry_wait_s, &qo, &err) != 0) {
+	if (queue_outstanding(cl->c, cl->ids, cl->nids, (int)cl->cfg.retry_wait_s, &qo, &err) != 0) {
 		log_error("run: %s", err.msg);
 		claimer_reconnect(cl);
 	} else if (!qo.due_soon && !qo.running && !cl->cfg.follow) {
 		return true;
 	}
-	claimer_idle_wait(cl, cl->cfg.follow ? 5000 : 1000);
+	/* a look for new accounts put off by a NOTIFY comes within a second */
+	claimer_idle_wait(cl, cl->cfg.follow && !cl->notified ? 5000 : 1000);
+	if (cl->cfg.follow)
+		claimer_find_new_accounts(cl);
 	return false;
 }
 

@@ -1,8 +1,8 @@
 /*
  * claimer.h - the claimer, the main loop of `certfleet run`: it keeps the run's lease, rescues
- * the jobs of runs whose lease expired, claims ready jobs as the worker pool frees slots and hands
- * them over, prints progress, waits when idle (LISTEN/NOTIFY or polling), and decides when the
- * run ends.
+ * the jobs of runs whose lease expired, claims ready jobs as the worker pool frees slots (fairly
+ * across the run's accounts: one CA's backlog does not starve another's) and hands them over,
+ * prints progress, waits when idle (LISTEN/NOTIFY or polling), and decides when the run ends.
  */
 #ifndef CF_CLAIMER_H
 #define CF_CLAIMER_H
@@ -15,8 +15,18 @@
 #include "cf.h"
 #include "worker.h"
 
+struct account;
+
 struct claimer_config {
-	int64_t account_id;       /* whose jobs are claimed */
+	const int64_t *account_ids; /* whose jobs are claimed: one per CA, each claimed in turn */
+	size_t naccounts;
+	/*
+	 * With --follow: adds the CA of an account found with jobs that the run did not start with to
+	 * the pool (a is the caller's: copy what is kept); 0 when it did, and its jobs are then
+	 * claimed too. NULL, or -1: they are left for the next run (logged).
+	 */
+	int (*add_account)(void *arg, const struct account *a);
+	void *add_arg;
 	const char *owner;        /* this process's runner (host:pid:start), which holds the lease */
 	long batch;               /* jobs claimed per statement, at most */
 	long nworkers;            /* the pool's shape: a whole batch is waited for only when ... */
@@ -35,7 +45,7 @@ struct claimer;
 /*
  * A claimer on connection c (borrowed; the claimer reconnects it when PostgreSQL goes away)
  * feeding pool (borrowed). It starts listening for NOTIFY when cfg->listen; cfg is copied, the
- * strings it points to must outlive the claimer.
+ * strings and accounts it points to must outlive the claimer.
  */
 struct claimer *claimer_new(const struct claimer_config *cfg, PGconn *c, struct worker_pool *pool,
     cf_err *err) CF_MUST;
@@ -45,6 +55,9 @@ struct claimer *claimer_new(const struct claimer_config *cfg, PGconn *c, struct 
  * until a signal says stop (once: when the orders in flight have ended; twice: at once).
  */
 void claimer_run(struct claimer *cl);
+
+/* The accounts whose jobs the claimer claims (those it started with, then those added). */
+const int64_t *claimer_accounts(const struct claimer *cl, size_t *n);
 
 /* Jobs claimed so far. */
 long claimer_claimed(const struct claimer *cl);

@@ -29,7 +29,8 @@ cmd_open_account(const struct config *cfg, const char *cmd, PGconn **c, struct a
 	if (found < 0)
 		log_error("%s: %s", cmd, err.msg);
 	else
-		log_error("%s: no account for %s: run 'certfleet account register' first", cmd, cfg->directory_url);
+		log_error("%s: no account for %s: register one for that CA first (certfleet account register "
+		    "--directory %s)", cmd, cfg->directory_url, cfg->directory_url);
 	PQfinish(*c);
 	*c = NULL;
 	return found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;

@@ -144,6 +144,10 @@ enqueue_help(void)
 	       "'#' starts a comment). Names are validated and normalized (IDNs become A-labels); a\n"
 	       "wildcard *.example.com is allowed. If any input is bad, nothing is queued (exit 2).\n"
 	       "A certificate whose job is already queued or running is not queued again.\n\n"
+	       "Each certificate is ordered from one CA: the account registered for --directory (env\n"
+	       "CERTFLEET_DIRECTORY) is stored with it and with its job. A certificate queued before for\n"
+	       "another CA moves to this one with its new job. No account for the directory: exit 2,\n"
+	       "nothing queued (register one with certfleet account register --directory URL).\n\n"
 	       "Options:\n"
 	       "  -f, --file FILE     read certificates from FILE ('-' for standard input)\n"
 	       "  --provider NAME     DNS provider account that publishes the records (default %s;\n"
@@ -347,7 +351,7 @@ enqueue_check_ca(const struct config *cfg, PGconn *c, const struct account *acct
 	return EXIT_OK;
 }
 
-/* Queues every certificate of b for the account of --directory in one transaction. */
+/* Queues every certificate of b for the account of --directory (its CA) in one transaction. */
 static int
 enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_opts *eo, enum key_type kt)
 {
@@ -367,9 +371,9 @@ enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_op
 		log_error("enqueue: %s: nothing was queued", err.msg);
 		goto out;
 	}
-	printf("queued %ld job%s in run %lld (%ld new certificate%s, %ld already queued or running)",
-	    res.jobs_added, res.jobs_added == 1 ? "" : "s", (long long)res.run_id, res.certificates_new,
-	    res.certificates_new == 1 ? "" : "s", res.jobs_already_queued);
+	printf("queued %ld job%s in run %lld for %s (%ld new certificate%s, %ld already queued or running)",
+	    res.jobs_added, res.jobs_added == 1 ? "" : "s", (long long)res.run_id, acct.directory_url,
+	    res.certificates_new, res.certificates_new == 1 ? "" : "s", res.jobs_already_queued);
 	if (res.certificates_changed > 0)
 		printf("; %ld certificate%s changed profile or preferred chain", res.certificates_changed,
 		    res.certificates_changed == 1 ? "" : "s");

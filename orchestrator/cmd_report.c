@@ -31,8 +31,9 @@ cmd_status(struct config *cfg, int argc, char **argv)
 				return EXIT_USAGE;
 		} else if (opt == 'h') {
 			printf("usage: certfleet status [--failures N] [OPTIONS]\n\n"
-			       "Prints the number of jobs in each state and the N latest failed jobs (default 20)\n"
-			       "with the CA's problem type and detail.\n\n%s", CONFIG_COMMON_HELP);
+			       "Prints the number of jobs in each state, the jobs queued or running per CA (its\n"
+			       "directory and account), and the N latest failed jobs (default 20) with the CA's\n"
+			       "problem type and detail.\n\n%s", CONFIG_COMMON_HELP);
 			return EXIT_OK;
 		} else if (!config_common_option(cfg, opt, optarg)) {
 			return EXIT_USAGE;
@@ -53,6 +54,19 @@ cmd_status(struct config *cfg, int argc, char **argv)
 	printf("jobs by state:\n");
 	for (int r = 0; r < PQntuples(res); r++)
 		printf("  %-10s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+	PQclear(res);
+	res = db_exec(c, "counting unfinished jobs per CA",
+	    "SELECT a.id, a.directory_url, count(*) FILTER (WHERE j.state = 'ready') AS ready, "
+	    "count(*) FILTER (WHERE j.state = 'running') AS running FROM unfinished_jobs u "
+	    "JOIN jobs j ON j.id = u.job_id JOIN accounts a ON a.id = u.account_id "
+	    "GROUP BY a.id, a.directory_url ORDER BY a.id", 0, NULL, &err);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) > 0)
+		printf("queued or running by CA:\n");
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("  %s (account %s): %s ready, %s running\n", db_get(res, r, "directory_url"), db_get(res, r, "id"),
+		    db_get(res, r, "ready"), db_get(res, r, "running"));
 	PQclear(res);
 	snprintf(lim, sizeof(lim), "%ld", nfail);
 	const char *p[] = { lim };
@@ -105,10 +119,13 @@ cmd_records(struct config *cfg, int argc, char **argv)
 			format = optarg;
 		} else if (opt == 'h') {
 			printf("usage: certfleet records [--format zone|tsv] [OPTIONS]\n\n"
-			       "Prints the dns-persist-01 TXT records the fleet of the --directory account needs,\n"
-			       "one per line, for infrastructure-as-code to publish: one record per name (a\n"
-			       "wildcard's base name), with policy=wildcard where a wildcard needs it.\n"
-			       "zone: _validation-persist.example.com. IN TXT \"<value>\"   tsv: <name>\\t<value>\n\n%s",
+			       "Prints the dns-persist-01 TXT records the certificates ordered from the CA of\n"
+			       "--directory need (its account's issuer domain name and account URL), one per\n"
+			       "line, for infrastructure-as-code to publish: one record per name (a wildcard's base\n"
+			       "name), with policy=wildcard where a wildcard needs it. A fleet on several CAs needs\n"
+			       "the records of each: list them once per directory.\n"
+			       "zone: a comment naming the account and its CA, then\n"
+			       "      _validation-persist.example.com. IN TXT \"<value>\"   tsv: <name>\\t<value>\n\n%s",
 			    CONFIG_COMMON_HELP);
 			return EXIT_OK;
 		} else if (!config_common_option(cfg, opt, optarg)) {
@@ -132,12 +149,14 @@ cmd_records(struct config *cfg, int argc, char **argv)
 	res = db_exec(c, "listing fleet names",
 	    "SELECT regexp_replace(n, '^\\*\\.', '') AS base, bool_or(n LIKE '*.%') AS wildcard "
 	    "FROM certificates ce CROSS JOIN LATERAL unnest(ce.names) AS n "
-	    "WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.certificate_id = ce.id AND j.account_id = $1) "
-	    "GROUP BY 1 ORDER BY 1", 1, p, &err);
+	    "WHERE ce.account_id = $1 GROUP BY 1 ORDER BY 1", 1, p, &err);
 	if (res == NULL) {
 		log_error("records: %s", err.msg);
 		goto out;
 	}
+	/* the account URL is the CA's and safe to show; a zone file reads ';' as a comment */
+	if (strcmp(format, "zone") == 0)
+		printf("; account %lld %s of the CA %s\n", (long long)acct.id, acct.account_url, acct.directory_url);
 	for (int r = 0; r < PQntuples(res); r++) {
 		const char *base = db_get(res, r, "base");
 		struct persist_params pp = {

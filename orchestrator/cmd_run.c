@@ -1,7 +1,8 @@
 /*
  * cmd_run.c - `certfleet run`: parses its options, wires the subsystems of a run (signals, the
- * journal, providers, outbox and writer thread, CA limits, worker pool, claimer), runs the
- * claimer (claimer.c) until the queue is empty and every order has ended, and prints the summary.
+ * journal, the accounts of every CA with jobs, providers, outbox and writer thread, CA limits and
+ * gates, worker pool, claimer), runs the claimer (claimer.c) until the queue is empty and every
+ * order has ended, and prints the summary.
  */
 #include <stdatomic.h>
 #include <sys/resource.h>
@@ -16,6 +17,7 @@
 #include "journal.h"
 #include "log.h"
 #include "outbox.h"
+#include "pgarray.h"
 #include "blockpool.h"
 #include "calimits.h"
 #include "claimer.h"
@@ -38,7 +40,17 @@ struct run_opts {
 	bool progress, follow, poll_only, separate;
 	const char *ca_spec;      /* --ca-limits or CERTFLEET_CA_LIMITS, may be NULL */
 	const char *journal;      /* --journal, NULL = journal_default_path */
+	const char *directory;    /* --directory given as a flag: that CA's account alone */
 	bool help;                /* --help was printed: nothing to run */
+};
+
+/* One CA of a run: the account its jobs name, and the limits, gate and slots of its requests. */
+struct run_ca {
+	struct account acct;      /* with its key, opened before anything is claimed */
+	struct acme_limits limits;
+	struct unsaved_orders unsaved;
+	struct ca_gate *gate;     /* --separate-new-orders, else NULL */
+	struct worker_ca wca;     /* all of it, as the worker pool takes it */
 };
 
 /* What a run wires together; run_teardown takes it apart, whatever was set up. */
@@ -48,15 +60,15 @@ struct run {
 	char journal_path[4096];
 	struct journal_replay replay; /* what the journal held when the run began */
 	struct journal *journal;
-	struct account acct;
+	const struct run_opts *o;
+	struct run_ca **cas;      /* the CAs whose jobs this run works, one account each */
+	size_t ncas;
+	int64_t *account_ids;     /* the accounts of the CAs it started with */
 	CURLSH *share;
 	struct blockpool *blocking;
 	struct sharedlimit *shared;
 	struct provider_env penv;
 	struct provider_registry *providers;
-	struct acme_limits ca_limits;
-	struct unsaved_orders unsaved;
-	struct ca_gate *gate;
 	struct keygen_pool *keygen;
 	struct outbox ob;
 	struct writer wr;
@@ -70,11 +82,16 @@ static void
 run_help(void)
 {
 	printf("usage: certfleet run [OPTIONS]\n\n"
-	       "Claims ready jobs of the account for --directory and works them until the queue is\n"
-	       "empty: orders certificates with dns-persist-01, publishes missing records through each\n"
-	       "certificate's DNS provider, and writes results back to PostgreSQL. SIGINT/SIGTERM stop\n"
-	       "claiming and let orders in flight finish; a second signal exits at once (exit code 6),\n"
-	       "after writing what was not stored yet to the journal.\n\n"
+	       "Claims ready jobs and works them until the queue is empty: orders certificates with\n"
+	       "dns-persist-01, publishes missing records through each certificate's DNS provider, and\n"
+	       "writes results back to PostgreSQL. SIGINT/SIGTERM stop claiming and let orders in flight\n"
+	       "finish; a second signal exits at once (exit code 6), after writing what was not stored\n"
+	       "yet to the journal.\n\n"
+	       "Several CAs: the run works the jobs of every account (one per CA) that has jobs queued or\n"
+	       "running when it starts, each with its own key, directory, nonces, rate limits, gate and\n"
+	       "unsaved-order slots, and claims from each in turn. --directory given as an option\n"
+	       "restricts it to that CA's account (CERTFLEET_DIRECTORY does not). With --follow, the\n"
+	       "account of jobs queued later for another CA joins the run when they are found.\n\n"
 	       "Nothing issued is lost: while PostgreSQL refuses writes (away, disk full, ...) results\n"
 	       "wait in memory, claims stop and new orders wait; a result PostgreSQL refuses for good goes\n"
 	       "to the local journal (exit code 5), which the next run stores before it claims.\n\n"
@@ -93,14 +110,15 @@ run_help(void)
 	       "                         run, which ends with exit code 4 (default 300)\n"
 	       "  --follow               keep running when the queue is empty; wake on enqueue (NOTIFY)\n"
 	       "  --poll-only            no LISTEN (for PgBouncer in transaction mode): poll instead\n"
-	       "  --max-unsaved-orders N at most N orders created at the CA whose URL is not yet stored;\n"
-	       "                         a crash can orphan no more orders than that (default 1: each\n"
-	       "                         crash costs at most one extra order)\n"
+	       "  --max-unsaved-orders N at most N orders created at a CA whose URL is not yet stored,\n"
+	       "                         per CA; a crash can orphan no more orders than that (default 1:\n"
+	       "                         each crash costs at most one extra order per CA)\n"
 	       "  --ca-limits SPEC       rate limits towards the CA (env CERTFLEET_CA_LIMITS): off,\n"
 	       "                         letsencrypt, or NAME=RATE/PERIOD[:BURST],... with NAME new-nonce,\n"
 	       "                         new-order, other (per endpoint, this process) or account-orders\n"
 	       "                         (new orders of the account, all processes, renewals exempt);\n"
-	       "                         default: letsencrypt for Let's Encrypt's directories, else off\n"
+	       "                         each CA has its own buckets; default: letsencrypt for Let's\n"
+	       "                         Encrypt's directories, else off (decided per CA)\n"
 	       "  --separate-new-orders  never send newOrder while authorization fetches are in flight\n"
 	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
 	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n"
@@ -196,6 +214,8 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 			o->help = true;
 			return EXIT_OK;
 		}
+		if (opt == 1001)
+			o->directory = optarg;
 		ok = run_option(o, opt, optarg);
 		if (ok == 0 || (ok < 0 && !config_common_option(cfg, opt, optarg)))
 			return EXIT_USAGE;
@@ -207,20 +227,27 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 	return EXIT_OK;
 }
 
-/* Checks that every provider account the queued jobs name is configured. */
+/* Checks that every provider account the queued jobs of the run's accounts name is configured. */
 static int
-check_providers(PGconn *c, int64_t account_id, const struct provider_registry *reg)
+check_providers(PGconn *c, const int64_t *account_ids, size_t naccounts, const struct provider_registry *reg)
 {
-	char acct[24];
-	const char *p[] = { acct };
+	struct pgarray ids = { 0 };
+	const char *p[1];
 	PGresult *res;
 	cf_err err;
 	int rc = 0;
 
-	snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+	for (size_t i = 0; i < naccounts; i++)
+		pgarray_add_i64(&ids, account_ids[i]);
+	if ((p[0] = pgarray_finish(&ids)) == NULL) {
+		pgarray_free(&ids);
+		log_error("run: listing providers of queued jobs: out of memory");
+		return -1;
+	}
 	res = db_exec(c, "listing providers of queued jobs",
 	    "SELECT DISTINCT ce.provider FROM jobs j JOIN certificates ce ON ce.id = j.certificate_id "
-	    "WHERE j.state = 'ready' AND j.account_id = $1", 1, p, &err);
+	    "WHERE j.state = 'ready' AND j.account_id = ANY ($1::bigint[])", 1, p, &err);
+	pgarray_free(&ids);
 	if (res == NULL) {
 		log_error("%s", err.msg);
 		return -1;
@@ -304,7 +331,7 @@ run_wire_providers(const struct config *cfg, struct run *r)
 		log_error("run: %s", err.msg);
 		return EXIT_USAGE;
 	}
-	if (check_providers(r->c, r->acct.id, r->providers) != 0)
+	if (check_providers(r->c, r->account_ids, r->ncas, r->providers) != 0)
 		return EXIT_USAGE;
 	return EXIT_OK;
 }
@@ -367,21 +394,60 @@ run_wire_writer(const struct config *cfg, struct run *r)
 	return EXIT_OK;
 }
 
-/* The worker pool, with the CA limits, the CA gate and the key threads its orders use. An exit code. */
+/*
+ * A CA's rate limits (buckets of its own; the default decided by its directory), its CA gate and
+ * its unsaved-order slots, so that one CA's limits or troubles never hold another's orders; and
+ * ca->wca, which hands them to the worker pool. An exit code.
+ */
+static int
+run_ca_wire(const struct run_opts *o, struct run *r, struct run_ca *ca)
+{
+	char limit_key[64], limits_text[256];
+	cf_err err;
+
+	snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)ca->acct.id);
+	if (calimits_setup(&ca->limits, o->ca_spec, ca->acct.directory_url, limit_key, sharedlimit_limiter, r->shared,
+	    &err) != 0) {
+		log_error("run: --ca-limits: %s", err.msg);
+		return EXIT_USAGE;
+	}
+	calimits_describe(&ca->limits, limits_text, sizeof(limits_text));
+	log_info("run: rate limits towards the CA: %s (%s)", limits_text, ca->acct.directory_url);
+	atomic_init(&ca->unsaved.n, 0);
+	ca->unsaved.cap = o->max_unsaved;
+	if (o->separate && (ca->gate = ca_gate_new(&err)) == NULL) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	ca->wca = (struct worker_ca){ .account_id = ca->acct.id, .directory_url = ca->acct.directory_url,
+		.account_url = ca->acct.account_url, .key_pem = ca->acct.key_pem, .issuer = ca->acct.issuer,
+		.gate = ca->gate, .limits = &ca->limits, .unsaved = &ca->unsaved };
+	return EXIT_OK;
+}
+
+/* The worker pool, with an engine per CA in each worker and the key threads its orders use. An exit code. */
 static int
 run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
 {
 	struct worker_pool_config wc = { 0 };
-	char limit_key[64], limits_text[256];
+	struct worker_ca *wcas;
 	cf_err err;
+	int rc;
 
+	for (size_t i = 0; i < r->ncas; i++)
+		if ((rc = run_ca_wire(o, r, r->cas[i])) != EXIT_OK)
+			return rc;
+	if ((wcas = calloc(r->ncas, sizeof(*wcas))) == NULL) {
+		log_error("run: out of memory");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	for (size_t i = 0; i < r->ncas; i++)
+		wcas[i] = r->cas[i]->wca;
 	wc.nworkers = (int)o->nworkers;
 	wc.per_worker_cap = o->inflight;
 	wc.loop.max_host_connections = o->maxconn;
-	wc.acme.directory_url = cfg->directory_url;
-	wc.acme.account_url = r->acct.account_url;
-	wc.acme.key_pem = r->acct.key_pem;
-	wc.acme.issuer = r->acct.issuer;
+	wc.cas = wcas;
+	wc.ncas = r->ncas;
 	wc.acme.http.ca_bundle = cfg->ca_bundle;
 	wc.acme.http.share = r->share;
 	wc.acme.http.allow_http_loopback = cfg->allow_http_loopback;
@@ -390,33 +456,63 @@ run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
 	wc.acme.outbox = &r->ob;
 	wc.acme.order_timeout_ms = o->timeout_s * 1000;
 	wc.acme.retry_base_ms = o->retry_base_s * 1000;
-	snprintf(limit_key, sizeof(limit_key), "account-%lld", (long long)r->acct.id);
-	if (calimits_setup(&r->ca_limits, o->ca_spec, cfg->directory_url, limit_key, sharedlimit_limiter, r->shared,
-	    &err) != 0) {
-		log_error("run: --ca-limits: %s", err.msg);
-		return EXIT_USAGE;
-	}
-	calimits_describe(&r->ca_limits, limits_text, sizeof(limits_text));
-	log_info("run: rate limits towards the CA: %s", limits_text);
-	wc.acme.limits = &r->ca_limits;
-	atomic_init(&r->unsaved.n, 0);
-	r->unsaved.cap = o->max_unsaved;
-	wc.acme.unsaved = &r->unsaved;
-	if (o->separate && (r->gate = ca_gate_new(&err)) == NULL) {
-		log_error("run: %s", err.msg);
-		return EXIT_FAILURE_RUNTIME;
-	}
-	wc.acme.gate = r->gate;
 	if ((r->keygen = keygen_pool_new(1, &err)) == NULL) {
 		log_error("run: %s", err.msg);
+		free(wcas);
 		return EXIT_FAILURE_RUNTIME;
 	}
 	wc.acme.keygen = r->keygen;
-	if ((r->pool = worker_pool_start(&wc, &err)) == NULL) {
+	r->pool = worker_pool_start(&wc, &err);
+	free(wcas); /* copied by the pool */
+	if (r->pool == NULL) {
 		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
 	return EXIT_OK;
+}
+
+static void
+run_ca_free(struct run_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	calimits_clear(&ca->limits);
+	ca_gate_free(ca->gate);
+	account_clear(&ca->acct);
+	free(ca);
+}
+
+/*
+ * The claimer's add_account, for run --follow: the CA of an account whose first jobs came after
+ * the run started joins the run, with its key opened, limits, gate and slots of its own.
+ */
+static int
+run_add_account(void *arg, const struct account *a)
+{
+	struct run *r = arg;
+	struct run_ca *ca = calloc(1, sizeof(*ca)), **cas;
+	cf_err err;
+
+	if (ca == NULL || account_copy(&ca->acct, a) != 0 ||
+	    (cas = realloc(r->cas, (r->ncas + 1) * sizeof(*cas))) == NULL) {
+		log_error("run: adding account %lld: out of memory", (long long)a->id);
+		run_ca_free(ca);
+		return -1;
+	}
+	r->cas = cas;
+	r->cas[r->ncas++] = ca; /* freed with the run from here on */
+	if (account_load_key(r->c, &ca->acct, &err) != 0) {
+		log_error("run: %s", err.msg);
+		return -1;
+	}
+	if (run_ca_wire(r->o, r, ca) != EXIT_OK)
+		return -1;
+	if (worker_pool_add_ca(r->pool, &ca->wca, &err) != 0) {
+		log_error("run: %s", err.msg);
+		return -1;
+	}
+	log_info("run: account %s at %s (its jobs came after the run started)", a->account_url, a->directory_url);
+	return 0;
 }
 
 /* The claimer, under a runner name of this process's own. An exit code. */
@@ -431,7 +527,10 @@ run_wire_claimer(const struct run_opts *o, struct run *r)
 	host[sizeof(host) - 1] = '\0';
 	/* unique per process start, so that a restarted process never mistakes old leases for its own */
 	snprintf(r->owner, sizeof(r->owner), "%s:%ld:%llx", host, (long)getpid(), (unsigned long long)cf_wall_ms());
-	cc.account_id = r->acct.id;
+	cc.account_ids = r->account_ids;
+	cc.naccounts = r->ncas;
+	cc.add_account = run_add_account;
+	cc.add_arg = r;
 	cc.owner = r->owner;
 	cc.batch = o->batch;
 	cc.nworkers = o->nworkers;
@@ -500,7 +599,9 @@ run_finish(const struct run_opts *o, struct run *r, int64_t t0)
 	if (st.failed > 0)
 		return EXIT_JOBS_FAILED;
 	struct queue_outstanding qo = { 0 };
-	if (queue_outstanding(r->c, r->acct.id, 0, &qo, &err) == 0 && qo.ready > 0) {
+	size_t nids;
+	const int64_t *ids = claimer_accounts(r->claimer, &nids);
+	if (queue_outstanding(r->c, ids, nids, 0, &qo, &err) == 0 && qo.ready > 0) {
 		printf("%ld job%s wait%s in the queue for a later retry\n", qo.ready, qo.ready == 1 ? "" : "s",
 		    qo.ready == 1 ? "s" : "");
 		return EXIT_JOBS_QUEUED;
@@ -516,10 +617,12 @@ run_teardown(struct run *r)
 	worker_pool_stop(r->pool);
 	keygen_pool_free(r->keygen);
 	provider_registry_free(r->providers);
-	calimits_clear(&r->ca_limits);
+	for (size_t i = 0; i < r->ncas; i++)
+		run_ca_free(r->cas[i]);
+	free(r->cas);
+	free(r->account_ids);
 	sharedlimit_free(r->shared);
 	blockpool_free(r->blocking);
-	ca_gate_free(r->gate);
 	http_share_free(r->share);
 	if (r->writer_running) {
 		stopper_set_abandon(r->stopper, NULL, NULL);
@@ -529,9 +632,75 @@ run_teardown(struct run *r)
 	if (r->outbox_ready)
 		outbox_destroy(&r->ob);
 	journal_close(r->journal);
-	account_clear(&r->acct);
 	PQfinish(r->c);
 	stopper_free(r->stopper);
+}
+
+/*
+ * The accounts whose jobs the run works: the one of --directory given as an option, else every
+ * account with jobs queued or unfinished, else (nothing queued anywhere) the account of
+ * CERTFLEET_DIRECTORY, so that the run still stores what the journal holds and, with --follow,
+ * waits for that CA's jobs. Their keys are opened here, before anything is claimed or replayed:
+ * a wrong KEK changes nothing. An exit code.
+ */
+static int
+run_load_accounts(const struct config *cfg, const struct run_opts *o, struct run *r)
+{
+	struct account *busy = NULL;
+	size_t nbusy = 0;
+	const char *dir = o->directory ? o->directory : cfg->directory_url;
+	cf_err err;
+	int found;
+
+	if (o->directory == NULL && account_load_busy(r->c, NULL, 0, &busy, &nbusy, &err) != 0) {
+		log_error("run: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (nbusy == 0) {
+		if (dir == NULL) {
+			log_error("run: no account has jobs queued, and no ACME directory is set to wait for: set "
+			    "CERTFLEET_DIRECTORY or pass --directory");
+			return EXIT_USAGE;
+		}
+		if ((busy = calloc(1, sizeof(*busy))) == NULL) {
+			log_error("run: out of memory");
+			return EXIT_FAILURE_RUNTIME;
+		}
+		if ((found = account_load(r->c, dir, busy, &err)) != 1) {
+			if (found < 0)
+				log_error("run: %s", err.msg);
+			else
+				log_error("run: no account for %s: run 'certfleet account register' first", dir);
+			free(busy);
+			return found < 0 ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+		}
+		nbusy = 1;
+	}
+	r->cas = calloc(nbusy, sizeof(*r->cas));
+	r->account_ids = calloc(nbusy, sizeof(*r->account_ids));
+	for (size_t i = 0; i < nbusy; i++) {
+		if (r->cas && (r->cas[i] = calloc(1, sizeof(**r->cas))) != NULL) {
+			r->cas[i]->acct = busy[i]; /* moved */
+			r->ncas = i + 1;
+		} else {
+			account_clear(&busy[i]);
+		}
+	}
+	free(busy);
+	if (r->cas == NULL || r->account_ids == NULL || r->ncas != nbusy) {
+		log_error("run: out of memory");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	for (size_t i = 0; i < r->ncas; i++) {
+		struct account *a = &r->cas[i]->acct;
+		r->account_ids[i] = a->id;
+		if (account_load_key(r->c, a, &err) != 0) {
+			log_error("run: %s", err.msg);
+			return EXIT_USAGE;
+		}
+		log_info("run: account %s at %s", a->account_url, a->directory_url);
+	}
+	return EXIT_OK;
 }
 
 int
@@ -546,7 +715,9 @@ cmd_run(struct config *cfg, int argc, char **argv)
 
 	if ((rc = run_parse(cfg, argc, argv, &o)) != EXIT_OK || o.help)
 		return rc;
-	if (!config_directory_ok(cfg, "run"))
+	r.o = &o;
+	/* the directory set, as an option or in the environment, must be a URL run may use */
+	if (cfg->directory_url && !config_directory_ok(cfg, "run"))
 		return EXIT_USAGE;
 	if ((rc = cmd_protect_memory("run")) != EXIT_OK)
 		return rc;
@@ -555,19 +726,17 @@ cmd_run(struct config *cfg, int argc, char **argv)
 		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	if ((rc = cmd_keyring("run", true)) != EXIT_OK || (rc = cmd_open_account(cfg, "run", &r.c, &r.acct)) != EXIT_OK)
+	if ((rc = cmd_keyring("run", true)) != EXIT_OK)
 		goto out;
-	/* the account key opens before anything is claimed or replayed: a wrong KEK changes nothing */
-	if (account_load_key(r.c, &r.acct, &err) != 0) {
-		log_error("run: %s", err.msg);
-		rc = EXIT_USAGE;
+	if ((r.c = cmd_connect(cfg, true)) == NULL) {
+		rc = cmd_connect_failure();
 		goto out;
 	}
-	if ((rc = run_wire(cfg, &o, &r)) != EXIT_OK)
+	if ((rc = run_load_accounts(cfg, &o, &r)) != EXIT_OK || (rc = run_wire(cfg, &o, &r)) != EXIT_OK)
 		goto out;
 	t0 = cf_mono_ms();
-	log_info("run: account %s, %ld worker%s, %ld orders in flight each", r.acct.account_url, o.nworkers,
-	    o.nworkers == 1 ? "" : "s", o.inflight);
+	log_info("run: %zu CA%s, %ld worker%s, %ld orders in flight each", r.ncas, r.ncas == 1 ? "" : "s",
+	    o.nworkers, o.nworkers == 1 ? "" : "s", o.inflight);
 	claimer_run(r.claimer);
 	rc = run_finish(&o, &r, t0);
 out:

@@ -26,19 +26,24 @@
 #include "pgarray.h"
 
 static const char *const sql_upsert_cert =
-    "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider, profile, preferred_chain) "
-    "VALUES ($1::text[], $2, $3, $4, nullif($5, ''), nullif($6, '')) ON CONFLICT (names_key) DO NOTHING RETURNING id) "
+    "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider, profile, preferred_chain, "
+    "account_id) VALUES ($1::text[], $2, $3, $4, nullif($5, ''), nullif($6, ''), $7) "
+    "ON CONFLICT (names_key) DO NOTHING RETURNING id) "
     "SELECT id, true AS new FROM ins UNION ALL "
     "SELECT id, false FROM certificates WHERE names_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)";
 
 /*
  * The job, its unfinished_jobs row and its row in the ready queue, unless the certificate has a
  * job not finished yet: the unique certificate_id of unfinished_jobs decides, and the job's id is
- * drawn first for it (a conflict wastes one value of the sequence).
+ * drawn first for it (a conflict wastes one value of the sequence). A certificate queued for
+ * another account (another CA) than its own moves to it with its new job; while a job of it is
+ * unfinished, it stays where that job runs.
  */
 static const char *const sql_insert_job =
     "WITH a AS (INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) "
     "VALUES (nextval('jobs_id_seq'), $1, $2) ON CONFLICT (certificate_id) DO NOTHING RETURNING job_id), "
+    "m AS (UPDATE certificates SET account_id = $2, updated_at = now() WHERE id = $1 "
+    "AND account_id IS DISTINCT FROM $2 AND EXISTS (SELECT 1 FROM a)), "
     "j AS (INSERT INTO jobs (id, certificate_id, account_id, run_id, max_attempts) "
     "SELECT job_id, $1, $2, $3, $4 FROM a RETURNING id, account_id, priority, run_after) "
     "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT * FROM j RETURNING job_id";
@@ -165,8 +170,8 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 			cf_errf(err, "enqueue line %d: out of memory", certs[i].line);
 			goto out;
 		}
-		const char *p1[] = { arr.data, key.data, key_type, provider, opts->profile, opts->preferred_chain };
-		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 6, p1, err);
+		const char *p1[] = { arr.data, key.data, key_type, provider, opts->profile, opts->preferred_chain, acct };
+		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 7, p1, err);
 		if (res == NULL)
 			goto out;
 		char cert_id[24];
@@ -657,21 +662,31 @@ queue_release(PGconn *c, const char *owner, cf_err *err)
 /* Whether work remains that this run should wait for: ready jobs due soon, or running jobs. */
 static const char *const sql_outstanding =
     "SELECT EXISTS (SELECT 1 FROM unfinished_jobs a JOIN jobs j ON j.id = a.job_id "
-    "WHERE a.account_id = $1 AND j.state = 'running') AS running, "
-    "EXISTS (SELECT 1 FROM job_queue WHERE account_id = $1 AND run_after <= now() + $2::int * interval '1 second') "
-    "AS due, "
-    "(SELECT count(*) FROM job_queue WHERE account_id = $1) AS ready";
+    "WHERE a.account_id = ANY ($1::bigint[]) AND j.state = 'running') AS running, "
+    "EXISTS (SELECT 1 FROM job_queue WHERE account_id = ANY ($1::bigint[]) "
+    "AND run_after <= now() + $2::int * interval '1 second') AS due, "
+    "(SELECT count(*) FROM job_queue WHERE account_id = ANY ($1::bigint[])) AS ready";
 
 int
-queue_outstanding(PGconn *c, int64_t account_id, int within_s, struct queue_outstanding *out, cf_err *err)
+queue_outstanding(PGconn *c, const int64_t *account_ids, size_t naccounts, int within_s,
+    struct queue_outstanding *out, cf_err *err)
 {
-	char acct[24], within[16];
-	const char *p[] = { acct, within };
+	struct pgarray ids = { 0 };
+	char within[16];
+	const char *p[] = { NULL, within };
 	PGresult *res;
 
-	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
+	for (size_t i = 0; i < naccounts; i++)
+		pgarray_add_i64(&ids, account_ids[i]);
+	if ((p[0] = pgarray_finish(&ids)) == NULL) {
+		pgarray_free(&ids);
+		cf_errf(err, "checking the queue: out of memory");
+		return -1;
+	}
 	snprintf(within, sizeof(within), "%d", within_s);
-	if ((res = db_exec_prepared(c, "checking the queue", sql_outstanding, 2, p, err)) == NULL)
+	res = db_exec_prepared(c, "checking the queue", sql_outstanding, 2, p, err);
+	pgarray_free(&ids);
+	if (res == NULL)
 		return -1;
 	out->running = strcmp(db_get(res, 0, "running"), "t") == 0;
 	out->due_soon = strcmp(db_get(res, 0, "due"), "t") == 0;

@@ -161,7 +161,8 @@ struct queue_outstanding {
 	long ready;              /* ready jobs, whenever due */
 };
 
-int queue_outstanding(PGconn *c, int64_t account_id, int within_s, struct queue_outstanding *out,
-    cf_err *err) CF_MUST;
+/* Whether work remains for any of the accounts (a run's). */
+int queue_outstanding(PGconn *c, const int64_t *account_ids, size_t naccounts, int within_s,
+    struct queue_outstanding *out, cf_err *err) CF_MUST;
 
 #endif

@@ -51,14 +51,16 @@ ALTER TABLE accounts
 -- one. enqueue refuses --preferred-chain for an account known to be offered none.
 ALTER TABLE accounts ADD COLUMN offers_alternates boolean;
 
--- enqueue --profile and --preferred-chain change these two columns of certificates already in
--- the fleet. certfleet_grant_roles() grants what 007 granted, and this update to enqueue.
+-- enqueue --profile and --preferred-chain change these columns of certificates already in the
+-- fleet, and enqueue moves a certificate queued for another CA's account to it (account_id).
+-- certfleet_grant_roles() grants what 007 granted, and this update to enqueue.
 ALTER FUNCTION certfleet_grant_roles() RENAME TO certfleet_grant_roles_007;
 CREATE FUNCTION certfleet_grant_roles() RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     PERFORM certfleet_grant_roles_007();
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certfleet_enqueue') THEN
-        GRANT UPDATE (profile, preferred_chain) ON TABLE certificates TO certfleet_enqueue;
+        GRANT UPDATE (profile, preferred_chain, account_id, updated_at) ON TABLE certificates
+            TO certfleet_enqueue;
     END IF;
 END
 $fn$;

@@ -1,4 +1,7 @@
-/* worker.c - worker threads: one loop and one ACME engine each, fed through an eventfd-woken inbox. */
+/*
+ * worker.c - worker threads: one loop each, and one ACME engine per CA on it, fed through an
+ * eventfd-woken inbox.
+ */
 #include "worker.h"
 
 #include <errno.h>
@@ -17,7 +20,9 @@ struct worker {
 	bool started;
 	struct worker_pool *pool;
 	struct loop *loop;
-	struct engine *eng;
+	struct engine **engs;     /* one per CA it had jobs of (loop thread), or one for cfg.acme */
+	int64_t *eng_accounts;    /* the account of each engine */
+	size_t neng;
 	pthread_mutex_t inbox_lock;
 	struct job *inbox;        /* jobs handed over, not yet seen by the loop */
 	struct job *starting;     /* jobs taken from the inbox, not yet started (loop thread only) */
@@ -28,7 +33,10 @@ struct worker {
 };
 
 struct worker_pool {
-	struct worker_pool_config cfg;
+	struct worker_pool_config cfg; /* cfg.cas NULL: see cas; cfg.ncas 0: one CA, acme's */
+	struct worker_ca *cas;    /* the CAs, started with and added (under lock) */
+	size_t ncas;
+	size_t capcas;
 	struct worker *workers;
 	int nworkers;
 	pthread_mutex_t lock;
@@ -82,6 +90,117 @@ on_job_done(void *arg, struct job *job, enum job_outcome outcome, int64_t elapse
 	pthread_mutex_unlock(&pool->lock);
 }
 
+static void
+on_gate_open(void *arg)
+{
+	struct worker *w = arg;
+
+	loop_wakeup(w->loop);
+}
+
+/*
+ * A new engine of w for ca (NULL: the pool's acme alone), on the loop thread or before it runs.
+ * NULL with err set.
+ */
+static struct engine *
+worker_engine_add(struct worker *w, const struct worker_ca *ca, cf_err *err)
+{
+	struct acme_config ac = w->pool->cfg.acme;
+	struct engine **engs;
+	int64_t *accounts;
+	struct engine *eng;
+
+	if (ca) {
+		ac.directory_url = ca->directory_url;
+		ac.account_url = ca->account_url;
+		ac.key_pem = ca->key_pem;
+		ac.issuer = ca->issuer;
+		ac.gate = ca->gate;
+		ac.limits = ca->limits;
+		ac.unsaved = ca->unsaved;
+	}
+	if ((engs = realloc(w->engs, (w->neng + 1) * sizeof(*engs))) != NULL)
+		w->engs = engs;
+	if ((accounts = realloc(w->eng_accounts, (w->neng + 1) * sizeof(*accounts))) != NULL)
+		w->eng_accounts = accounts;
+	if (engs == NULL || accounts == NULL) {
+		cf_errf(err, "worker %d: out of memory", w->id);
+		return NULL;
+	}
+	if ((eng = engine_new(w->loop, &ac, on_job_done, w, err)) == NULL)
+		return NULL;
+	w->engs[w->neng] = eng;
+	w->eng_accounts[w->neng] = ca ? ca->account_id : 0;
+	w->neng++;
+	if (ac.gate && ca_gate_subscribe(ac.gate, on_gate_open, w) != 0) {
+		cf_errf(err, "worker %d: too many workers for the CA gate of %s", w->id, ac.directory_url);
+		return NULL;
+	}
+	return eng;
+}
+
+/*
+ * The engine of job's CA, made at the first job of a CA added to the pool while it ran; NULL when
+ * the pool has no such CA or the engine could not be made (logged).
+ */
+static struct engine *
+worker_engine_for(struct worker *w, const struct job *job)
+{
+	struct worker_pool *pool = w->pool;
+	struct worker_ca ca;
+	bool found = false;
+	cf_err err;
+
+	if (pool->cfg.ncas == 0)
+		return w->engs[0];
+	for (size_t i = 0; i < w->neng; i++)
+		if (w->eng_accounts[i] == job->account_id)
+			return w->engs[i];
+	pthread_mutex_lock(&pool->lock);
+	for (size_t i = 0; i < pool->ncas && !found; i++) {
+		if (pool->cas[i].account_id == job->account_id) {
+			ca = pool->cas[i];
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (!found) {
+		log_error("worker %d: job %lld is for account %lld, which this run has not loaded", w->id,
+		    (long long)job->id, (long long)job->account_id);
+		return NULL;
+	}
+	struct engine *eng = worker_engine_add(w, &ca, &err);
+	if (eng == NULL)
+		log_error("worker %d: the engine for %s: %s", w->id, ca.directory_url, err.msg);
+	return eng;
+}
+
+/*
+ * Starts job on the engine of its CA. The claimer claims only the jobs of the pool's CAs, so a job
+ * without one is a fault: it ends as a retry here, and its job stays running until the run's
+ * lease expires.
+ */
+static void
+worker_order_start(struct worker *w, struct job *job)
+{
+	struct engine *eng = worker_engine_for(w, job);
+
+	if (eng)
+		engine_order_start(eng, job);
+	else
+		on_job_done(w, job, JOB_RETRY, 0);
+}
+
+/* True when no engine of w has anything outstanding. */
+static bool
+worker_engines_idle(const struct worker *w)
+{
+	for (size_t i = 0; i < w->neng; i++)
+		if (!engine_idle(w->engs[i]))
+			return false;
+	return true;
+}
+
 /*
  * Starts jobs from the inbox and retries gated requests, a bounded number per round: a claim of
  * hundreds of jobs must not hold the loop (and every timer) while all of them sign their first
@@ -115,20 +234,14 @@ on_wakeup(void *arg)
 		if (w->starting == NULL)
 			w->starting_tail = &w->starting;
 		j->next = NULL;
-		engine_order_start(w->eng, j);
+		worker_order_start(w, j);
 		started++;
 	}
-	more = engine_wake(w->eng, WORKER_STARTS_PER_ROUND);
+	more = false;
+	for (size_t i = 0; i < w->neng; i++)
+		more = engine_wake(w->engs[i], WORKER_STARTS_PER_ROUND) || more;
 	if (w->starting || more)
 		loop_wakeup(w->loop);
-}
-
-static void
-on_gate_open(void *arg)
-{
-	struct worker *w = arg;
-
-	loop_wakeup(w->loop);
 }
 
 static void *
@@ -144,11 +257,52 @@ worker_main(void *arg)
 			pthread_mutex_lock(&w->pool->lock);
 			bool idle = w->inflight == 0;
 			pthread_mutex_unlock(&w->pool->lock);
-			if (idle && engine_idle(w->eng) && loop_transfers(w->loop) == 0)
+			if (idle && worker_engines_idle(w) && loop_transfers(w->loop) == 0)
 				break;
 		}
 	}
 	return NULL;
+}
+
+/* w's first engines: one per CA of the pool, or one for its acme alone. */
+static int
+worker_engines_new(struct worker *w, cf_err *err)
+{
+	struct worker_pool *pool = w->pool;
+
+	if (pool->cfg.ncas == 0)
+		return worker_engine_add(w, NULL, err) ? 0 : -1;
+	for (size_t i = 0; i < pool->ncas; i++)
+		if (worker_engine_add(w, &pool->cas[i], err) == NULL)
+			return -1;
+	return 0;
+}
+
+int
+worker_pool_add_ca(struct worker_pool *pool, const struct worker_ca *ca, cf_err *err)
+{
+	int rc = -1;
+
+	if (pool->cfg.ncas == 0) {
+		cf_errf(err, "adding the CA %s: the pool orders from one CA alone", ca->directory_url);
+		return -1;
+	}
+	pthread_mutex_lock(&pool->lock);
+	if (pool->ncas == pool->capcas) {
+		size_t cap = pool->capcas ? pool->capcas * 2 : 4;
+		struct worker_ca *cas = realloc(pool->cas, cap * sizeof(*cas));
+		if (cas == NULL) {
+			cf_errf(err, "adding the CA %s: out of memory", ca->directory_url);
+			goto out;
+		}
+		pool->cas = cas;
+		pool->capcas = cap;
+	}
+	pool->cas[pool->ncas++] = *ca;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&pool->lock);
+	return rc;
 }
 
 struct worker_pool *
@@ -162,6 +316,16 @@ worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
 		return NULL;
 	}
 	pool->cfg = *cfg;
+	pool->cfg.cas = NULL; /* copied into pool->cas */
+	if (cfg->ncas > 0 && (pool->cas = calloc(cfg->ncas, sizeof(*pool->cas))) == NULL) {
+		free(pool->workers);
+		free(pool);
+		cf_errf(err, "worker_pool_start: out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->ncas; i++)
+		pool->cas[i] = cfg->cas[i];
+	pool->ncas = pool->capcas = cfg->ncas;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->changed, NULL);
 	for (int i = 0; i < cfg->nworkers; i++) {
@@ -174,14 +338,9 @@ worker_pool_start(const struct worker_pool_config *cfg, cf_err *err)
 		w->loop = loop_new(&cfg->loop, err);
 		if (w->loop == NULL)
 			goto fail;
-		w->eng = engine_new(w->loop, &cfg->acme, on_job_done, w, err);
-		if (w->eng == NULL)
+		if (worker_engines_new(w, err) != 0)
 			goto fail;
 		loop_set_wakeup(w->loop, on_wakeup, w);
-		if (cfg->acme.gate && ca_gate_subscribe(cfg->acme.gate, on_gate_open, w) != 0) {
-			cf_errf(err, "worker %d: too many workers for the CA gate", i);
-			goto fail;
-		}
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc != 0) {
 			cf_errf(err, "pthread_create worker %d: %s", i, strerror(rc));
@@ -276,7 +435,8 @@ on_cancel(void *arg)
 {
 	struct cancel_req *c = arg;
 
-	engine_order_cancel(c->w->eng, c->job_id);
+	for (size_t i = 0; i < c->w->neng; i++)
+		engine_order_cancel(c->w->engs[i], c->job_id);
 	free(c);
 }
 
@@ -331,7 +491,10 @@ worker_pool_stop(struct worker_pool *pool)
 		struct worker *w = &pool->workers[i];
 		if (w->started)
 			pthread_join(w->thread, NULL);
-		engine_free(w->eng);
+		for (size_t k = 0; k < w->neng; k++)
+			engine_free(w->engs[k]);
+		free(w->engs);
+		free(w->eng_accounts);
 		loop_free(w->loop);
 		pthread_mutex_destroy(&w->inbox_lock);
 		for (struct job *j = w->inbox, *n; j; j = n) {
@@ -346,6 +509,7 @@ worker_pool_stop(struct worker_pool *pool)
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->changed);
 	free(pool->latencies);
+	free(pool->cas);
 	free(pool->workers);
 	free(pool);
 }

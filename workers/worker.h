@@ -1,7 +1,7 @@
 /*
  * worker.h - the pool of worker threads. Each thread owns one event loop (one CURLM) and one ACME
- * engine, and takes jobs from its inbox; the claimer hands jobs to the least loaded worker and
- * never more than the free slots (back-pressure).
+ * engine per CA of the run, and takes jobs from its inbox; the claimer hands jobs to the least
+ * loaded worker and never more than the free slots (back-pressure).
  */
 #ifndef CF_WORKER_H
 #define CF_WORKER_H
@@ -10,10 +10,32 @@
 #include "job.h"
 #include "loop.h"
 
+/*
+ * One CA of the run: the account whose jobs it orders (job.account_id) and what is the CA's own;
+ * the rest of its engines' settings are the pool's acme.
+ */
+struct worker_ca {
+	int64_t account_id;
+	const char *directory_url;
+	const char *account_url;
+	const char *key_pem;           /* account key; parsed once per engine, never logged */
+	const char *issuer;
+	struct ca_gate *gate;          /* NULL = off */
+	const struct acme_limits *limits; /* NULL = none */
+	struct unsaved_orders *unsaved; /* NULL = newOrder never waits for the writer */
+};
+
 struct worker_pool_config {
 	int nworkers;
 	long per_worker_cap;      /* orders in flight per worker */
-	struct acme_config acme;  /* copied per worker */
+	struct acme_config acme;  /* copied per worker, once per CA */
+	/*
+	 * The CAs: each worker has an engine per CA, and a job goes to the one of its account. None:
+	 * one engine for acme's own CA takes every job. The array is copied; what it points to must
+	 * outlive the pool.
+	 */
+	const struct worker_ca *cas;
+	size_t ncas;
 	struct loop_options loop;
 };
 
@@ -30,6 +52,13 @@ struct worker_pool_stats {
 struct worker_pool;
 
 struct worker_pool *worker_pool_start(const struct worker_pool_config *cfg, cf_err *err) CF_MUST;
+
+/*
+ * Adds a CA to a running pool of CAs (a run --follow that finds the jobs of an account it did
+ * not start with); each worker makes its engine for it at its first job of that account. What ca
+ * points to must outlive the pool.
+ */
+int worker_pool_add_ca(struct worker_pool *pool, const struct worker_ca *ca, cf_err *err) CF_MUST;
 
 /* Free slots over all workers. */
 long worker_pool_free_slots(struct worker_pool *pool);

@@ -33,7 +33,9 @@ for page in certfleet $(printf 'certfleet-%s ' $commands); do
 	cmd=${cmd#-}
 	lost=""
 	for opt in $("$CF" $cmd --help | grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' | sed 's/^[ ,]*//' | sort -u); do
-		sed 's/\\-/-/g' "$f" | grep -q -- "$opt" || lost="$lost $opt"
+		# grep reads it all: with -q it would stop at the first match, and sed, writing the rest
+		# of a page longer than its buffer, would die of SIGPIPE, which pipefail counts
+		sed 's/\\-/-/g' "$f" | grep -- "$opt" >/dev/null || lost="$lost $opt"
 	done
 	check_eq "$page.1: names every option of certfleet${cmd:+ $cmd} --help" "$lost" ""
 done
