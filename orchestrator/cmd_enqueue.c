@@ -397,6 +397,8 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		return rc;
 	if ((rc = enqueue_check_syntax(&o.eo)) != EXIT_OK)
 		return rc;
+	if (cfg->directory_url && !config_directory_ok(cfg, "enqueue"))
+		return EXIT_USAGE;
 	if (check_provider(cfg) != 0)
 		return EXIT_USAGE;
 	if (key_type_parse(o.key_type, &kt) != 0) {

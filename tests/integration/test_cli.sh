@@ -50,6 +50,11 @@ check "records: base name carries policy=wildcard" \
 	grep -qxF "_validation-persist.$ZONE	$issuer; accounturi=$acct; policy=wildcard" "$tmp/rec"
 check "records: www record" grep -qxF "_validation-persist.www.$ZONE	$issuer; accounturi=$acct" "$tmp/rec"
 check "records: zone format" bash -c "'$CF' records | grep -qF '_validation-persist.www.$ZONE. IN TXT \"$issuer; accounturi=$acct\"'"
+jobs0=$(sql "SELECT count(*) FROM jobs")
+"$CF" enqueue --directory "http://ca.example/dir" "plain.$ZONE" >/dev/null 2>"$tmp/err6"
+check_eq "enqueue for a plain http directory outside loopback exits 2" "$?" 2
+check "the refusal names the directory" grep -qF "http://ca.example/dir: plain http is refused" "$tmp/err6"
+check_eq "and queues nothing" "$(sql "SELECT count(*) FROM jobs")" "$jobs0"
 CERTFLEET_DB="postgresql://nobody@127.0.0.1:1/none" "$CF" status >/dev/null 2>"$tmp/err4"
 check_eq "unreachable database exits 1" "$?" 1
 check "database error is clear" grep -q "connecting to PostgreSQL" "$tmp/err4"
