@@ -55,6 +55,9 @@ static const char *const sql_retire =
  * The order's copy of the key is cleared with the result that keeps it (the CTE sees the orders
  * upsert). The results of the certificate that the retire statement left not current and not yet
  * replaced are marked replaced by the new one; they stay. Each result gets its ARI CertID.
+ * Each result written sends NOTIFY certfleet_issued "<certificate id> <result id>" (deploy.h),
+ * delivered when the batch's transaction commits; a result reported twice, not written again,
+ * sends none. The data-modifying CTEs run whether or not the SELECT reads them.
  */
 static const char *const sql_results =
     "WITH ins AS (INSERT INTO results (job_id, certificate_id, order_url, leaf_pem, chain_pem, key_pem, serial, "
@@ -65,8 +68,10 @@ static const char *const sql_results =
     "WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.certificate_id = u.c AND r.serial = u.s) "
     "RETURNING id, certificate_id, order_url), "
     "rep AS (UPDATE results old SET replaced_by = ins.id, replaced_at = now() FROM ins "
-    "WHERE old.certificate_id = ins.certificate_id AND NOT old.is_current AND old.replaced_by IS NULL) "
-    "UPDATE orders SET key_pem = NULL WHERE order_url IN (SELECT order_url FROM ins) AND key_pem IS NOT NULL";
+    "WHERE old.certificate_id = ins.certificate_id AND NOT old.is_current AND old.replaced_by IS NULL), "
+    "keys AS (UPDATE orders SET key_pem = NULL WHERE order_url IN (SELECT order_url FROM ins) "
+    "AND key_pem IS NOT NULL) "
+    "SELECT pg_notify('certfleet_issued', certificate_id || ' ' || id) FROM ins";
 
 /*
  * Whether the account's CA offers alternate chains, as its downloads show (enqueue refuses a
