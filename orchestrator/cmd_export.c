@@ -218,6 +218,15 @@ deploy_on_signal(int sig)
 	deploy_stop = 1;
 }
 
+static PGconn *
+deploy_connect(const void *arg, bool *refused)
+{
+	PGconn *c = cmd_connect(arg, true);
+
+	*refused = c == NULL && cmd_connect_failure() == EXIT_USAGE;
+	return c;
+}
+
 static void
 deploy_help(void)
 {
@@ -329,7 +338,7 @@ cmd_deploy(struct config *cfg, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	rc = deploy_run(cfg, &o, &deploy_stop, &n);
+	rc = deploy_run(deploy_connect, cfg, &o, &deploy_stop, &n);
 	printf("deploy: %ld deployed (%ld unchanged), %ld failed\n", n.deployed, n.unchanged, n.failed);
 	if (o.follow && rc == EXIT_JOBS_FAILED)
 		rc = EXIT_OK;

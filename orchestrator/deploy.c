@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "commands.h"
 #include "db.h"
 #include "log.h"
 
@@ -303,9 +302,9 @@ out:
 
 /* Connects and LISTENs; NULL after logging why. */
 static PGconn *
-listen_connect(const struct config *cfg)
+listen_connect(deploy_connect_fn *connect, const void *arg, bool *refused)
 {
-	PGconn *c = cmd_connect(cfg, true);
+	PGconn *c = connect(arg, refused);
 	cf_err err;
 
 	if (c && db_run(c, "LISTEN", "LISTEN " DEPLOY_CHANNEL, 0, NULL, &err) != 0) {
@@ -344,10 +343,11 @@ wait_notify(PGconn *c, int ms, volatile sig_atomic_t *stop)
 }
 
 int
-deploy_run(const struct config *cfg, const struct deploy_opts *o, volatile sig_atomic_t *stop,
-    struct deploy_counts *n)
+deploy_run(deploy_connect_fn *connect, const void *arg, const struct deploy_opts *o,
+    volatile sig_atomic_t *stop, struct deploy_counts *n)
 {
 	PGconn *c = NULL;
+	bool refused = false;
 	cf_err err;
 	int dfd = -1, rc, r, backoff = 1;
 	int64_t last_full = 0;
@@ -357,8 +357,8 @@ deploy_run(const struct config *cfg, const struct deploy_opts *o, volatile sig_a
 		return r > 0 ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
 	}
 	if (!o->follow) {
-		if ((c = cmd_connect(cfg, true)) == NULL) {
-			rc = cmd_connect_failure();
+		if ((c = connect(arg, &refused)) == NULL) {
+			rc = refused ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
 			goto out;
 		}
 		rc = pass(c, dfd, o, 0, n, stop);
@@ -369,8 +369,8 @@ deploy_run(const struct config *cfg, const struct deploy_opts *o, volatile sig_a
 	rc = EXIT_OK;
 	while (!*stop) {
 		if (c == NULL) {
-			if ((c = listen_connect(cfg)) == NULL) {
-				if (cmd_connect_failure() == EXIT_USAGE) {
+			if ((c = listen_connect(connect, arg, &refused)) == NULL) {
+				if (refused) {
 					rc = EXIT_USAGE;
 					goto out;
 				}

@@ -52,9 +52,15 @@ int deploy_hook_run(const char *hook, const char *folder, const struct export_ce
  * The deploy: one pass over the results not yet deployed, or with o->follow, passes until *stop
  * is set (a pass at start, at each NOTIFY, and every o->retry_after seconds; a lost connection is
  * made again). An exit code: EXIT_OK, EXIT_JOBS_FAILED when some deliveries failed,
- * EXIT_USAGE for a folder refused, EXIT_FAILURE_RUNTIME.
+ * EXIT_USAGE for a folder or settings refused, EXIT_FAILURE_RUNTIME.
  */
-int deploy_run(const struct config *cfg, const struct deploy_opts *o, volatile sig_atomic_t *stop,
-    struct deploy_counts *counts);
+/*
+ * How deploy_run connects: a connection with the schema checked, or NULL after logging why, with
+ * *refused set when the settings were refused (no use trying again).
+ */
+typedef PGconn *deploy_connect_fn(const void *arg, bool *refused);
+
+int deploy_run(deploy_connect_fn *connect, const void *arg, const struct deploy_opts *o,
+    volatile sig_atomic_t *stop, struct deploy_counts *counts);
 
 #endif
