@@ -340,7 +340,5 @@ cmd_deploy(struct config *cfg, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	rc = deploy_run(deploy_connect, cfg, &o, &deploy_stop, &n);
 	printf("deploy: %ld deployed (%ld unchanged), %ld failed\n", n.deployed, n.unchanged, n.failed);
-	if (o.follow && rc == EXIT_JOBS_FAILED)
-		rc = EXIT_OK;
 	return rc;
 }

@@ -403,8 +403,6 @@ deploy_run(deploy_connect_fn *connect, const void *arg, const struct deploy_opts
 			c = NULL;
 		}
 	}
-	if (n->failed)
-		rc = EXIT_JOBS_FAILED;
 out:
 	PQfinish(c);
 	if (dfd >= 0)

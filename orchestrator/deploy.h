@@ -51,8 +51,9 @@ int deploy_hook_run(const char *hook, const char *folder, const struct export_ce
 /*
  * The deploy: one pass over the results not yet deployed, or with o->follow, passes until *stop
  * is set (a pass at start, at each NOTIFY, and every o->retry_after seconds; a lost connection is
- * made again). An exit code: EXIT_OK, EXIT_JOBS_FAILED when some deliveries failed,
- * EXIT_USAGE for a folder or settings refused, EXIT_FAILURE_RUNTIME.
+ * made again). An exit code: EXIT_OK, EXIT_JOBS_FAILED when some deliveries of the one pass
+ * failed, EXIT_USAGE for a folder or settings refused, EXIT_FAILURE_RUNTIME; with follow, EXIT_OK
+ * once *stop is set.
  */
 /*
  * How deploy_run connects: a connection with the schema checked, or NULL after logging why, with
