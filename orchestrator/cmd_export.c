@@ -15,16 +15,17 @@
 
 #define EXPORT_SELECTORS_MAX 10000 /* of each kind; a larger set is better named by --run */
 
-#define EXPORT_LAYOUT_HELP                                                                            \
-	"Each certificate gets a folder in DIR named by its primary name (the first one enqueued),\n" \
-	"a wildcard \"*.example.com\" as \"_wildcard.example.com\", holding cert.pem (the leaf),\n"  \
-	"chain.pem (the intermediates), fullchain.pem (leaf then chain), key.pem (the private key,\n" \
-	"0600) and haproxy.pem (fullchain then key, 0600, for HAProxy's crt). DIR is made when\n"     \
-	"missing. A file is written to a temporary file beside it, fsynced and renamed, and only\n"  \
-	"when its content or mode differs: an unchanged file keeps its mtime. DIR, a certificate's\n" \
-	"folder or one of its files that is a symbolic link is refused (exit 2, nothing written).\n" \
-	"On a write error (full disk, read-only folder) the error names the file and the old files\n" \
-	"stay as they were.\n"
+#define EXPORT_LAYOUT_HELP \
+	"Each certificate gets a folder in DIR named by its primary name (the first one\n" \
+	"enqueued), a wildcard \"*.example.com\" as \"_wildcard.example.com\"; where an older\n" \
+	"certificate has the same primary name, \"_\" and the certificate's id follow. The folder\n" \
+	"holds cert.pem (the leaf), chain.pem (the intermediates), fullchain.pem (leaf then\n" \
+	"chain), key.pem (the private key, 0600) and haproxy.pem (fullchain then key, 0600, for\n" \
+	"HAProxy's crt). DIR is made when missing. A file is written to a temporary file beside\n" \
+	"it, fsynced and renamed, and only when its content or mode differs: an unchanged file\n" \
+	"keeps its mtime. DIR, a certificate's folder or one of its files that is a symbolic link\n" \
+	"is refused (exit 2, nothing written). On a write error (full disk, read-only folder) the\n" \
+	"error names the file and the old files stay as they were.\n"
 
 struct export_opts {
 	struct export_sel sel;

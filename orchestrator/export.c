@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,20 @@
  * failed (a hook that did not exit 0, an export that failed) holds its result back for
  * retry_after seconds, so that deploy --follow does not run a failing hook at every NOTIFY.
  */
+/*
+ * Two certificates may share a primary name ("a.example" and "a.example,www.a.example"): the
+ * oldest of the certificates not retired that have a current result keeps the folder of that
+ * name, the others get their id after it. Deciding that over the whole fleet, not the selection,
+ * keeps a certificate's folder the same whatever selects it (one pass over certificates).
+ */
 static const char *const sql_select =
+    "WITH active AS (SELECT c.id, min(c.id) OVER (PARTITION BY c.names[1]) AS first_id FROM certificates c "
+    "WHERE c.retired_at IS NULL AND EXISTS (SELECT 1 FROM results x WHERE x.certificate_id = c.id AND x.is_current)) "
     "SELECT r.id, r.certificate_id, array_to_string(c.names, ' ') AS names, c.names[1] AS primary_name, "
+    "CASE WHEN a.first_id <> c.id THEN c.id ELSE 0 END AS shared_id, "
     "r.leaf_pem, r.chain_pem, r.key_pem, r.serial, "
     "to_char(r.not_after AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS not_after "
-    "FROM results r JOIN certificates c ON c.id = r.certificate_id "
+    "FROM results r JOIN certificates c ON c.id = r.certificate_id JOIN active a ON a.id = c.id "
     "WHERE r.is_current AND c.retired_at IS NULL AND ($1::bool OR c.names && $2::text[] "
     "OR r.job_id IN (SELECT id FROM jobs WHERE run_id = ANY($3::bigint[])) OR r.created_at >= $4::timestamptz "
     "OR ($5::bool AND r.deployed_at IS NULL AND NOT EXISTS (SELECT 1 FROM deploy_events e "
@@ -46,7 +56,7 @@ export_certs_free(struct export_cert *t, size_t n)
 }
 
 int
-export_folder_name(const char *name, char out[EXPORT_FOLDER_MAX], cf_err *err)
+export_folder_name(const char *name, int64_t shared_id, char out[EXPORT_FOLDER_MAX], cf_err *err)
 {
 	const char *rest = name;
 	size_t off = 0, len;
@@ -57,12 +67,14 @@ export_folder_name(const char *name, char out[EXPORT_FOLDER_MAX], cf_err *err)
 		rest = name + 2;
 	}
 	len = strlen(rest);
-	if (len == 0 || off + len >= EXPORT_FOLDER_MAX || strchr(rest, '/') != NULL || strcmp(name, ".") == 0 ||
+	if (len == 0 || off + len + 22 >= EXPORT_FOLDER_MAX || strchr(rest, '/') != NULL || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0 || rest[0] == '.') {
 		cf_errf(err, "certificate name \"%.300s\": not usable as a folder name", name);
 		return -1;
 	}
 	memcpy(out + off, rest, len + 1);
+	if (shared_id > 0)
+		snprintf(out + off + len, EXPORT_FOLDER_MAX - off - len, "_%" PRId64, shared_id);
 	return 0;
 }
 
@@ -132,7 +144,8 @@ export_select(PGconn *c, const struct export_sel *sel, struct export_cert **out,
 		struct export_cert *e = &t[i];
 		e->result_id = db_get_i64(res, (int)i, "id");
 		e->certificate_id = db_get_i64(res, (int)i, "certificate_id");
-		if (export_folder_name(db_get(res, (int)i, "primary_name"), folder, err) != 0)
+		if (export_folder_name(db_get(res, (int)i, "primary_name"), db_get_i64(res, (int)i, "shared_id"), folder,
+		    err) != 0)
 			goto out_rows;
 		e->names = cf_strdup(db_get(res, (int)i, "names"));
 		e->folder = cf_strdup(folder);

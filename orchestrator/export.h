@@ -18,7 +18,7 @@
 #define EXPORT_FULLCHAIN "fullchain.pem" /* leaf then intermediates */
 #define EXPORT_KEY "key.pem"             /* the private key, 0600 */
 #define EXPORT_HAPROXY "haproxy.pem"     /* fullchain then key, 0600: HAProxy's crt */
-#define EXPORT_FOLDER_MAX 272            /* a name of 253 octets with "*." as "_wildcard." */
+#define EXPORT_FOLDER_MAX 300            /* a name of 253 octets, "*." as "_wildcard.", "_" and an id */
 
 /* One current result to export, as export_select loads it. */
 struct export_cert {
@@ -54,10 +54,11 @@ void export_certs_free(struct export_cert *t, size_t n);
 
 /*
  * The folder of a certificate whose primary name is name: the name itself, "*." at its start as
- * "_wildcard." (normalized names hold nothing else a path could misread). -1 when name could
- * still name another folder ("", ".", "..", a '/', a NUL, more than EXPORT_FOLDER_MAX - 1 octets).
+ * "_wildcard." (normalized names hold nothing else a path could misread); with shared_id > 0 (a
+ * certificate whose primary name an older one holds too), "_" and that id after it. -1 when name
+ * could still name another folder ("", ".", "..", a '/', a leading '.', too long).
  */
-int export_folder_name(const char *name, char out[EXPORT_FOLDER_MAX], cf_err *err) CF_MUST;
+int export_folder_name(const char *name, int64_t shared_id, char out[EXPORT_FOLDER_MAX], cf_err *err) CF_MUST;
 
 /*
  * Opens the export folder path, created (0755) when missing; *fd is the folder's descriptor.

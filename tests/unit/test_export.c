@@ -68,14 +68,14 @@ test_folder_name_refused(void)
 
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	CHECK(export_folder_name("", out, &err) == -1);
-	CHECK(export_folder_name(".", out, &err) == -1);
-	CHECK(export_folder_name("..", out, &err) == -1);
-	CHECK(export_folder_name("*.", out, &err) == -1);
-	CHECK(export_folder_name("*..", out, &err) == -1);
-	CHECK(export_folder_name("a/b.example", out, &err) == -1);
+	CHECK(export_folder_name("", 0, out, &err) == -1);
+	CHECK(export_folder_name(".", 0, out, &err) == -1);
+	CHECK(export_folder_name("..", 0, out, &err) == -1);
+	CHECK(export_folder_name("*.", 0, out, &err) == -1);
+	CHECK(export_folder_name("*..", 0, out, &err) == -1);
+	CHECK(export_folder_name("a/b.example", 0, out, &err) == -1);
 	CHECK(check_says(err.msg, "a/b.example"));
-	CHECK(export_folder_name(longname, out, &err) == -1);
+	CHECK(export_folder_name(longname, 0, out, &err) == -1);
 }
 
 static void
@@ -84,10 +84,12 @@ test_folder_name(void)
 	char out[EXPORT_FOLDER_MAX];
 	cf_err err;
 
-	CHECK(export_folder_name("www.example.com", out, &err) == 0);
+	CHECK(export_folder_name("www.example.com", 0, out, &err) == 0);
 	CHECK_STR(out, "www.example.com");
-	CHECK(export_folder_name("*.apps.example.com", out, &err) == 0);
+	CHECK(export_folder_name("*.apps.example.com", 0, out, &err) == 0);
 	CHECK_STR(out, "_wildcard.apps.example.com");
+	CHECK(export_folder_name("*.apps.example.com", 12, out, &err) == 0);
+	CHECK_STR(out, "_wildcard.apps.example.com_12");
 }
 
 static struct export_cert
