@@ -18,8 +18,8 @@ run_a=$(sql "SELECT max(id) FROM runs")
 check_eq "4 certificates issued" "$(sql "SELECT count(*) FROM results WHERE is_current")" 4
 pebble_chain_files "$tmp/root.pem" "$tmp/inter.pem"
 out=$tmp/out
-# the serial of the certificate whose names are $1 (comma-separated)
-serial_of() { sql "SELECT r.serial FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.is_current AND c.names = string_to_array('$1', ',')"; }
+# the serial of the certificate whose names are $1 (comma-separated), as file_serial prints it
+serial_of() { sql "SELECT r.serial FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.is_current AND c.names = string_to_array('$1', ',')" | sed 's/^0*//'; }
 shared=$(sql "SELECT id FROM certificates WHERE names = ARRAY['a.$ZONE', 'more.a.$ZONE']")
 verifies() { openssl verify -CAfile "$tmp/root.pem" -untrusted "$1/chain.pem" "$1/cert.pem" >/dev/null 2>&1; }
 file_serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr A-F a-f | sed 's/^0*//'; }
