@@ -156,4 +156,13 @@ check "its summary" grep -q '^deploy: 3 deployed' "$tmp/follow.out"
 "$CF" deploy "$certs" --hook "$tmp/fail.sh" >"$tmp/idle.out" 2>&1
 check_eq "nothing undeployed: exit 0, no hook run" "$?/$(grep -c '^deployed\|^failed' "$tmp/idle.out")" "0/0"
 
+# The certfleet_run role is enough to deploy (results.deployed_at, deploy_events).
+role="deploy_run_$RUN_ID"
+sql "CREATE ROLE $role LOGIN IN ROLE certfleet_run" || not_ok "create a login role"
+sql "UPDATE results SET deployed_at = NULL WHERE is_current AND certificate_id = (SELECT id FROM certificates WHERE names = ARRAY['other.$ZONE'])"
+CERTFLEET_DB="${CERTFLEET_DB/\/\/*@/\/\/$role@}" "$CF" deploy "$certs" --hook "$tmp/true.sh" >"$tmp/role.out" 2>&1
+check_eq "deploy as a login role of certfleet_run: exit 0, one certificate deployed" \
+	"$?/$(grep -c '^deployed: ' "$tmp/role.out")/$(sql "SELECT count(*) FROM results WHERE is_current AND deployed_at IS NULL")" "0/1/0"
+sql "DROP OWNED BY $role; DROP ROLE $role" >/dev/null
+
 finish
