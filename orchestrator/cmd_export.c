@@ -165,7 +165,7 @@ cmd_export(struct config *cfg, int argc, char **argv)
 	struct export_opts o = { 0 };
 	struct export_cert *t = NULL;
 	PGconn *c = NULL;
-	size_t n = 0, changed_n = 0;
+	size_t n = 0, changed_n = 0, done = 0;
 	int dfd = -1, rc, r;
 	cf_err err;
 
@@ -198,9 +198,12 @@ cmd_export(struct config *cfg, int argc, char **argv)
 		printf("%s: %s/%s certificate %" PRId64 " result %" PRId64 " serial %s\n", changed ? "changed" : "unchanged",
 		    o.dir, t[i].folder, t[i].certificate_id, t[i].result_id, t[i].serial);
 		changed_n += changed;
+		done++;
 	}
-	printf("export: %zu certificates, %zu changed, %zu unchanged%s\n", n, changed_n,
-	    n - changed_n - (rc != EXIT_OK), rc != EXIT_OK ? ", 1 failed (the rest not written)" : "");
+	printf("export: %zu certificates, %zu changed, %zu unchanged", n, changed_n, done - changed_n);
+	if (done < n)
+		printf(", 1 failed, %zu not written", n - done - 1);
+	printf("\n");
 out:
 	if (dfd >= 0)
 		close(dfd);

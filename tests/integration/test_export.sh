@@ -106,6 +106,7 @@ if [ "$(id -u)" = 0 ]; then mount -o remount,ro "$ro"; else chmod a-w "$ro/b.$ZO
 check_eq "a read-only target exits 1" "$?" 1
 check "the error names the file" grep -q "writing $ro/b.$ZONE/cert.pem: Read-only file system\|writing $ro/b.$ZONE/cert.pem: Permission denied" "$tmp/ro.out"
 check "the old files stay" sha256sum -c --quiet "$tmp/ro.sum"
+check "the summary counts the failure" grep -q '^export: 1 certificates, 0 changed, 0 unchanged, 1 failed, 0 not written$' "$tmp/ro.out"
 if [ "$(id -u)" = 0 ]; then mount -o remount,rw "$ro"; else chmod u+w "$ro/b.$ZONE"; fi
 "$CF" export "$ro" --name "b.$ZONE" >"$tmp/ro2.out" 2>&1
 check_eq "writable again: the renewed certificate is exported" "$(file_serial "$ro/b.$ZONE/cert.pem")" "$new_serial"
