@@ -192,17 +192,18 @@ out:
 	return rc;
 }
 
-/* Records one delivery attempt; exit_code < -1000 for none. */
+/* Records one delivery attempt; exit_code NULL for none. */
 static int
-record(PGconn *c, const struct export_cert *t, const char *kind, int exit_code, const char *detail, cf_err *err)
+record(PGconn *c, const struct export_cert *t, const char *kind, const int *exit_code, const char *detail,
+    cf_err *err)
 {
 	char rid[24], cid[24], code[16];
 	const char *p[5] = { rid, cid, kind, NULL, detail };
 
 	snprintf(rid, sizeof(rid), "%" PRId64, t->result_id);
 	snprintf(cid, sizeof(cid), "%" PRId64, t->certificate_id);
-	if (exit_code > -1000) {
-		snprintf(code, sizeof(code), "%d", exit_code);
+	if (exit_code) {
+		snprintf(code, sizeof(code), "%d", *exit_code);
 		p[3] = code;
 	}
 	return db_run(c, "recording a deploy event", sql_event, 5, p, err);
@@ -236,18 +237,18 @@ deliver(PGconn *c, int dfd, const struct deploy_opts *o, const struct export_cer
 		printf("failed: %s certificate %" PRId64 " result %" PRId64 " serial %s: export: %s\n", folder,
 		    t->certificate_id, t->result_id, t->serial, why.msg);
 		n->failed++;
-		return record(c, t, "failed", -1000 - 1, why.msg, err) != 0 ? -1 : 1;
+		return record(c, t, "failed", NULL, why.msg, err) != 0 ? -1 : 1;
 	}
-	if (record(c, t, "exported", -1000 - 1, changed ? "changed" : "unchanged", err) != 0)
+	if (record(c, t, "exported", NULL, changed ? "changed" : "unchanged", err) != 0)
 		return -1;
 	if (o->hook) {
 		if (deploy_hook_run(o->hook, folder, t, changed, o->timeout, &status, excerpt, &why) != 0) {
 			log_error("deploy: certificate %" PRId64 ": %s", t->certificate_id, why.msg);
 			n->failed++;
-			return record(c, t, "failed", -1000 - 1, why.msg, err) != 0 ? -1 : 1;
+			return record(c, t, "failed", NULL, why.msg, err) != 0 ? -1 : 1;
 		}
 		text_clean(excerpt);
-		if (record(c, t, "hook", status, excerpt, err) != 0)
+		if (record(c, t, "hook", &status, excerpt, err) != 0)
 			return -1;
 		if (status != 0) {
 			printf("failed: %s certificate %" PRId64 " result %" PRId64 " serial %s: hook exited %d\n", folder,

@@ -78,7 +78,7 @@ export_folder_name(const char *name, int64_t shared_id, char out[EXPORT_FOLDER_M
 	return 0;
 }
 
-/* Whether every name of sel is among the names of t (space-separated). */
+/* The first name of sel that no certificate of t holds (names space-separated), or NULL. */
 static const char *
 name_missing(const struct export_sel *sel, const struct export_cert *t, size_t n)
 {
@@ -232,13 +232,13 @@ export_check(int dfd, const char *path, const struct export_cert *t, size_t n, c
 	return 0;
 }
 
-/* The content of one file, and whether it holds the key. */
+/* One file of a certificate's folder, as export_write stages it. */
 struct export_file {
 	const char *name;
-	cf_buf data;
-	mode_t mode;
+	cf_buf data;          /* its content (wiped when freed: two of them hold the key) */
+	mode_t mode;          /* exactly, whatever the umask */
 	bool staged;          /* its temporary file exists */
-	char tmp[64];
+	char tmp[64];         /* ".NAME.tmp", in the same folder */
 };
 
 /* Whether name in fd is a regular file of mode holding exactly data. */
