@@ -209,7 +209,10 @@ record(PGconn *c, const struct export_cert *t, const char *kind, const int *exit
 	return db_run(c, "recording a deploy event", sql_event, 5, p, err);
 }
 
-/* Text PostgreSQL takes: the excerpt up to its first NUL, invalid UTF-8 as '?'. */
+/*
+ * Text PostgreSQL takes: the excerpt up to its first NUL, octets outside printable ASCII (but line
+ * ends and tabs) as '?'.
+ */
 static void
 text_clean(char *s)
 {
@@ -271,7 +274,8 @@ deliver(PGconn *c, int dfd, const struct deploy_opts *o, const struct export_cer
 
 /* One pass: every result not yet deployed (retry_after applies). EXIT_OK, or an exit code. */
 static int
-pass(PGconn *c, int dfd, const struct deploy_opts *o, int retry_after, struct deploy_counts *n, volatile sig_atomic_t *stop)
+pass(PGconn *c, int dfd, const struct deploy_opts *o, int retry_after, struct deploy_counts *n,
+    volatile sig_atomic_t *stop)
 {
 	struct export_sel sel = { .undeployed = true, .retry_after = retry_after };
 	struct export_cert *t = NULL;
