@@ -432,8 +432,8 @@ enqueue_report(PGconn *c, const struct enqueue_opts *o, const struct queue_enque
 	    res->jobs_added, res->jobs_added == 1 ? "" : "s", (long long)res->run_id, ca,
 	    res->certificates_new, res->certificates_new == 1 ? "" : "s", res->jobs_already_queued);
 	if (res->certificates_changed > 0)
-		fprintf(f, "; %ld certificate%s changed settings or returned to the fleet", res->certificates_changed,
-		    res->certificates_changed == 1 ? "" : "s");
+		fprintf(f, "; %ld certificate%s changed settings (key type, provider, profile or preferred chain) "
+		    "or returned to the fleet", res->certificates_changed, res->certificates_changed == 1 ? "" : "s");
 	fprintf(f, "\n");
 	fflush(f);
 	if (!o->wait && !o->output_json)

@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
 	{ "revoke", cmd_revoke, "revoke issued certificates at their CA, with a reason" },
+	{ "sync", cmd_sync, "make the fleet the one a JSON file declares: add, change, retire" },
 	{ "cancel", cmd_cancel, "cancel a job, a run, or everything queued" },
 	{ "cleanup", cmd_cleanup, "delete finished jobs older than a number of days" },
 	{ "keys", cmd_keys, "make a key-encryption key, or re-seal the stored keys under a new one" },
