@@ -43,8 +43,8 @@ sync_help(void)
 	       "A member the file leaves out means the default: key_type ec-p256, provider the\n"
 	       "default provider (env CERTFLEET_PROVIDER, else challtestsrv), profile the CA's\n"
 	       "default, ca --directory. Then the plan is applied in one transaction (jobs in one\n"
-	       "run); a second sync of the same file finds nothing to do. A job already queued for a\n"
-	       "retired certificate is left to run (certfleet cancel ends it).\n"
+	       "run); a second sync of the same file finds nothing to do. The unfinished job of a\n"
+	       "retired certificate is cancelled (a running one at its run's next lease renewal).\n"
 	       "Bad input (see enqueue --json; two certificates with the same names, naming both\n"
 	       "indexes) changes nothing; neither does a file with no certificates, which would\n"
 	       "retire the whole fleet.\n\n"
@@ -241,6 +241,8 @@ cmd_sync(struct config *cfg, int argc, char **argv)
 	    p.jobs_added, p.jobs_added == 1 ? "" : "s");
 	if (p.run_id)
 		printf(" in run %" PRId64, p.run_id);
+	if (p.jobs_cancelled)
+		printf("; %ld job%s of retired certificates cancelled", p.jobs_cancelled, p.jobs_cancelled == 1 ? "" : "s");
 	printf("\n");
 	fflush(stdout);
 	rc = EXIT_OK;

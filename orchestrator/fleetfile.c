@@ -38,6 +38,18 @@ fleet_free(struct fleet *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* s for a message: at most n - 1 octets, control characters as '?'. */
+static const char *
+shown(const char *s, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+	return out;
+}
+
 /* Whether o has only members among allowed (NULL-terminated); 1 with err naming the first other. */
 static int
 only_members(const json_t *o, const char *const *allowed, const char *source, const char *where, cf_err *err)
@@ -50,7 +62,8 @@ only_members(const json_t *o, const char *const *allowed, const char *source, co
 		for (size_t i = 0; allowed[i]; i++)
 			ok = ok || strcmp(k, allowed[i]) == 0;
 		if (!ok) {
-			cf_errf(err, "%s: %s: unknown member \"%.60s\"", source, where, k);
+			char show[61];
+			cf_errf(err, "%s: %s: unknown member \"%s\"", source, where, shown(k, show, sizeof(show)));
 			return 1;
 		}
 	}
@@ -109,9 +122,11 @@ opt_string(const json_t *o, const char *member, char **out, const char *source, 
 		cf_errf(err, "%s: certificates[%zu].%s: not a string", source, idx, member);
 		return 1;
 	}
-	if (strlen(json_string_value(v)) != json_string_length(v)) {
-		cf_errf(err, "%s: certificates[%zu].%s: contains a NUL character", source, idx, member);
-		return 1;
+	for (const char *p = json_string_value(v); p < json_string_value(v) + json_string_length(v); p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
+			cf_errf(err, "%s: certificates[%zu].%s: contains a control character", source, idx, member);
+			return 1;
+		}
 	}
 	if ((*out = strdup(json_string_value(v))) == NULL) {
 		cf_errf(err, "%s: out of memory", source);
@@ -211,8 +226,9 @@ parse_cert(const json_t *o, struct fleet_cert *c, const char *source, size_t idx
 	    (r = opt_string(o, "ca", &c->ca, source, idx, err)) != 0)
 		return r;
 	if (c->key_type && key_type_parse(c->key_type, &kt) != 0) {
-		cf_errf(err, "%s: %s.key_type: unknown key type \"%.40s\" (known: ec-p256, ec-p384, rsa-2048, "
-		    "rsa-3072)", source, where, c->key_type);
+		char show[41];
+		cf_errf(err, "%s: %s.key_type: unknown key type \"%s\" (known: ec-p256, ec-p384, rsa-2048, "
+		    "rsa-3072)", source, where, shown(c->key_type, show, sizeof(show)));
 		return 1;
 	}
 	if (c->provider && c->provider[0] == '\0') {

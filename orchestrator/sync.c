@@ -23,6 +23,10 @@ static const char *const sql_retire =
     "UPDATE certificates SET retired_at = now(), updated_at = now() WHERE id = ANY ($1::bigint[]) "
     "AND retired_at IS NULL";
 
+/* The unfinished jobs of retired certificates, to cancel (queue_cancel, one statement each). */
+static const char *const sql_retired_jobs =
+    "SELECT job_id FROM unfinished_jobs WHERE certificate_id = ANY ($1::bigint[]) ORDER BY job_id";
+
 static const char *const sql_directory = "SELECT directory_url FROM accounts WHERE id = $1";
 
 void
@@ -208,6 +212,28 @@ sync_plan_print(FILE *f, const struct sync_plan *p)
 	}
 }
 
+/* Cancels the unfinished jobs of the retired certificates (ids, an array literal). */
+static int
+cancel_jobs(PGconn *c, const char *ids, struct sync_plan *p, cf_err *err)
+{
+	const char *pr[] = { ids };
+	PGresult *res;
+	int rc = -1;
+
+	if ((res = db_exec(c, "sync: finding the retired certificates' jobs", sql_retired_jobs, 1, pr, err)) == NULL)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++) {
+		long now, later;
+		if (queue_cancel(c, db_get(res, r, "job_id"), NULL, &now, &later, err) != 0)
+			goto out;
+		p->jobs_cancelled += now + later;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
 int
 sync_apply(PGconn *c, struct sync_plan *p, const struct sync_defaults *d, int max_attempts,
     const char *label, cf_err *err)
@@ -247,7 +273,8 @@ sync_apply(PGconn *c, struct sync_plan *p, const struct sync_defaults *d, int ma
 			cf_errf(err, "sync: out of memory");
 			goto rollback;
 		}
-		if (db_run(c, "sync: retiring certificates", sql_retire, 1, pr, err) != 0)
+		if (db_run(c, "sync: retiring certificates", sql_retire, 1, pr, err) != 0 ||
+		    cancel_jobs(c, pr[0], p, err) != 0)
 			goto rollback;
 	}
 	if (db_run(c, "COMMIT", "COMMIT", 0, NULL, err) != 0)

@@ -33,6 +33,7 @@ struct sync_plan {
 	long added, changed, retired;
 	int64_t run_id;          /* after sync_apply: the run of the jobs it queued, 0 when none */
 	long jobs_added;
+	long jobs_cancelled;     /* after sync_apply: jobs of retired certificates cancelled */
 };
 
 /* What a certificate gets when the file does not say. */
@@ -52,8 +53,9 @@ void sync_plan_print(FILE *out, const struct sync_plan *p);
 
 /*
  * Applies p in one transaction: the added and changed certificates are queued (one run; every
- * setting of the file stored, a retired certificate returns), the retired ones get retired_at.
- * All or nothing.
+ * setting of the file stored, a retired certificate returns), the retired ones get retired_at
+ * and their unfinished jobs are cancelled (a running one at its run's next lease renewal). All or
+ * nothing.
  */
 int sync_apply(PGconn *c, struct sync_plan *p, const struct sync_defaults *d, int max_attempts,
     const char *label, cf_err *err) CF_MUST;

@@ -110,4 +110,14 @@ check_eq "b's current certificate is revoked (cessationOfOperation), c's is not"
 check_eq "c is active again with a job queued" \
 	"$(sql "SELECT (c.retired_at IS NULL) || ' ' || count(j.id) FROM certificates c LEFT JOIN jobs j ON j.certificate_id = c.id AND j.state = 'ready' WHERE c.names[1] = 'c.$ZONE' GROUP BY c.retired_at")" \
 	"true 1"
+
+# --- retired again while its job waits: the job is cancelled
+fleet "$tmp/f4.json" "$A2"
+"$CF" sync --file "$tmp/f4.json" >"$tmp/s5.out" 2>"$tmp/s5.err"
+check_eq "retiring a certificate with a queued job: exit 0" "$?" 0
+check "it says the job was cancelled" grep -q '1 job of retired certificates cancelled' "$tmp/s5.out"
+check_eq "c's job is cancelled and no job is left unfinished" \
+	"$(sql "SELECT string_agg(j.state, ' ' ORDER BY j.id) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] = 'c.$ZONE'")/$(sql "SELECT count(*) FROM unfinished_jobs")" \
+	"issued cancelled/0"
+check_unfinished "after sync retired a queued job"
 finish
