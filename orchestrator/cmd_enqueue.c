@@ -436,10 +436,10 @@ enqueue_report(PGconn *c, const struct enqueue_opts *o, const struct queue_enque
 		    "or returned to the fleet", res->certificates_changed, res->certificates_changed == 1 ? "" : "s");
 	fprintf(f, "\n");
 	fflush(f);
-	if (!o->wait && !o->output_json)
+	if (!o->wait && !o->output_json) {
 		rc = EXIT_OK;
-	if (!o->wait && !o->output_json)
 		goto out;
+	}
 	if (st == NULL || ids == NULL) {
 		log_error("enqueue: out of memory");
 		goto out;
@@ -500,6 +500,38 @@ out:
 	return rc;
 }
 
+/* --profile for the certificates of the file that name none, so that their CAs are asked too. */
+static int
+enqueue_json_flags(struct fleet *f, const struct queue_enqueue_opts *eo)
+{
+	for (size_t i = 0; eo->profile && i < f->n; i++) {
+		if (f->certs[i].profile == NULL && (f->certs[i].profile = strdup(eo->profile)) == NULL) {
+			log_error("enqueue: out of memory");
+			return EXIT_FAILURE_RUNTIME;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* --preferred-chain: each account the file's certificates use, as enqueue_check_ca asks one. */
+static int
+enqueue_json_chains(PGconn *c, const struct fleet *f, const int64_t *accts, const struct queue_enqueue_opts *eo)
+{
+	cf_err err;
+	int r;
+
+	for (size_t i = 0; eo->preferred_chain && eo->preferred_chain[0] && i < f->n; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen = seen || accts[k] == accts[i];
+		if (!seen && (r = caoffer_check_alternates(c, accts[i], &err)) != 0) {
+			log_error("enqueue: certificates[%zu]: %s: nothing was queued", f->certs[i].index, err.msg);
+			return r > 0 ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+		}
+	}
+	return EXIT_OK;
+}
+
 /*
  * --json: the fleet of the file, each certificate with its own CA, provider, key type and profile
  * where the file says, else the flags'; all checked before one transaction queues them.
@@ -534,7 +566,9 @@ enqueue_json(struct config *cfg, const struct enqueue_opts *o, struct queue_enqu
 		rc = cmd_connect_failure();
 		goto out;
 	}
-	if ((rc = fleet_check(cfg, c, &f, source, "enqueue", accts)) != EXIT_OK)
+	if ((rc = enqueue_json_flags(&f, eo)) != EXIT_OK ||
+	    (rc = fleet_check(cfg, c, &f, source, "enqueue", accts)) != EXIT_OK ||
+	    (rc = enqueue_json_chains(c, &f, accts, eo)) != EXIT_OK)
 		goto out;
 	for (size_t i = 0; i < f.n; i++) {
 		qc[i] = (struct queue_cert){ .names = f.certs[i].names, .nnames = f.certs[i].nnames,

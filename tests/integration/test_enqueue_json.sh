@@ -39,6 +39,12 @@ bad "a profile the CA lacks" "{\"certificates\": [{\"names\": [\"a.$ZONE\"], \"p
 bad "duplicate certificates" "{\"certificates\": [{\"names\": [\"a.$ZONE\", \"b.$ZONE\"]}, {\"names\": [\"B.$ZONE\", \"a.$ZONE\"]}]}" \
 	'certificates\[0\] and certificates\[1\] have the same names'
 bad "terraform output without certfleet" '{"other": {"value": 1, "type": "number", "sensitive": false}}' 'unknown member "other"'
+before=$(counts)
+printf '{"certificates": [{"names": ["a.%s"]}]}\n' "$ZONE" >"$tmp/p.json"
+"$CF" enqueue --json "$tmp/p.json" --profile nosuch >/dev/null 2>"$tmp/p.err"
+check_eq "--profile the CA lacks, with --json: exit 2" "$?" 2
+check "it names the certificate and the profile" grep -q 'certificates\[0\]\.profile:.*"nosuch"' "$tmp/p.err"
+check_eq "--profile the CA lacks, with --json: nothing stored" "$(counts)" "$before"
 
 # --- terraform output -json (all outputs; the one named certfleet is read), with a run --follow
 cat >"$tmp/tf.json" <<JSON
