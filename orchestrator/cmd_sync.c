@@ -147,8 +147,10 @@ sync_revoke(const struct config *cfg, PGconn *c, const struct sync_plan *p)
 		rc = EXIT_OK;
 		goto out;
 	}
-	if ((certs = calloc((size_t)PQntuples(res), sizeof(*certs))) == NULL)
+	if ((certs = calloc((size_t)PQntuples(res), sizeof(*certs))) == NULL) {
+		log_error("sync: --revoke-retired: out of memory");
 		goto out;
+	}
 	for (int r = 0; r < PQntuples(res); r++)
 		certs[r] = db_get_i64(res, r, "certificate_id");
 	sel.certs = certs;
@@ -183,7 +185,7 @@ cmd_sync(struct config *cfg, int argc, char **argv)
 	struct sync_opts o;
 	struct fleet f = { 0 };
 	struct sync_plan p = { 0 };
-	struct sync_defaults d = { .provider = cfg->provider };
+	struct sync_defaults d;
 	int64_t *accts = NULL;
 	PGconn *c = NULL;
 	const char *source;
