@@ -1,7 +1,7 @@
 /*
  * cmd_enqueue.c - `certfleet enqueue`: reads certificates (one per argument or input line, names
- * separated by commas or white space), validates every name, then queues all of them in one
- * transaction, or none when any input is bad.
+ * separated by commas or white space, or a JSON fleet), validates every name, then queues all of
+ * them in one transaction, or none when any input is bad; --wait follows that batch to its end.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "batchwait.h"
 #include "caoffer.h"
 #include "commands.h"
 #include "dnsname.h"
+#include "fleetcheck.h"
+#include "fleetfile.h"
 #include "keys.h"
 #include "log.h"
 #include "provider.h"
@@ -148,8 +151,28 @@ enqueue_help(void)
 	       "CERTFLEET_DIRECTORY) is stored with it and with its job. A certificate queued before for\n"
 	       "another CA moves to this one with its new job. No account for the directory: exit 2,\n"
 	       "nothing queued (register one with certfleet account register --directory URL).\n\n"
+	       "--key-type and --provider change a certificate already in the fleet: its next order uses\n"
+	       "them (a job already queued takes them when it starts), and with a new provider that\n"
+	       "order writes the records through it (the old provider's records are left in place).\n"
+	       "Without them, new certificates get the defaults and others keep theirs.\n\n"
+	       "JSON input (--json FILE, '-' for standard input): {\"certificates\": [{\"names\":\n"
+	       "[\"example.com\", ...], \"key_type\": ..., \"provider\": ..., \"profile\": ..., \"ca\": URL}]};\n"
+	       "only names is required, the others default to the flags (ca to --directory; an account\n"
+	       "must be registered for it). Also accepted: that object as one terraform output\n"
+	       "({\"value\": {...}, \"type\": ..., \"sensitive\": ...}), or the outputs of\n"
+	       "terraform output -json, of which the one named certfleet is read. Unknown members,\n"
+	       "wrong types, a certificate without names, a bad name and two certificates with the same\n"
+	       "names exit 2 naming the file, the certificate's index and the member; nothing is queued.\n\n"
+	       "--wait blocks until the latest job of every certificate of this call has ended (a\n"
+	       "`certfleet run --follow` or a later `certfleet run` works them), with progress on stderr.\n"
+	       "--output json prints a summary on stdout: run id, counts, and per certificate its id,\n"
+	       "names, job id, state, and serial and not_after once issued.\n\n"
 	       "Options:\n"
 	       "  -f, --file FILE     read certificates from FILE ('-' for standard input)\n"
+	       "  --json FILE         read certificates from the JSON FILE ('-' for standard input)\n"
+	       "  --wait              wait until this call's jobs have ended (exit codes below)\n"
+	       "  --timeout SECS      with --wait: give up after SECS seconds (default: no limit)\n"
+	       "  --output FORMAT     text (default) or json (the summary; other messages go to stderr)\n"
 	       "  --provider NAME     DNS provider account that publishes the records (default %s;\n"
 	       "                      env CERTFLEET_PROVIDER; see certfleet provider list)\n"
 	       "  --key-type TYPE     certificate key type: ec-p256 (default), ec-p384, rsa-2048, rsa-3072\n"
@@ -165,7 +188,10 @@ enqueue_help(void)
 	       "                      Refused (exit 2) when the account's last download showed the CA\n"
 	       "                      offers no alternates; accepted when no download has shown it yet.\n"
 	       "                      --preferred-chain '' returns them to the default chain\n"
-	       "Both apply to every certificate of this enqueue, new or already in the fleet.\n\n%s",
+	       "Both apply to every certificate of this enqueue, new or already in the fleet.\n\n"
+	       "Exit codes: 0 queued (with --wait: every job issued), 1 runtime failure (database, CA),\n"
+	       "2 bad input (nothing queued), 3 with --wait: some jobs failed or were cancelled,\n"
+	       "4 with --wait: --timeout passed with jobs still queued or running.\n\n%s",
 	    "challtestsrv", CONFIG_COMMON_HELP);
 }
 
@@ -197,7 +223,12 @@ check_provider(const struct config *cfg)
 
 struct enqueue_opts {
 	const char *file;         /* --file, NULL when not given */
-	const char *key_type;     /* --key-type as given */
+	const char *json;         /* --json, NULL when not given */
+	const char *key_type;     /* --key-type as given, NULL when not given */
+	bool provider_given;      /* --provider was given */
+	bool wait;                /* --wait */
+	long timeout;             /* --timeout, 0 = none */
+	bool output_json;         /* --output json */
 	struct queue_enqueue_opts eo; /* --label and --max-attempts */
 	bool help;                /* --help was printed: nothing to queue */
 };
@@ -210,6 +241,10 @@ static const struct option enqueue_options[] = {
 	{ "max-attempts", required_argument, NULL, 'a' },
 	{ "profile", required_argument, NULL, 'P' },
 	{ "preferred-chain", required_argument, NULL, 'C' },
+	{ "json", required_argument, NULL, 'J' },
+	{ "wait", no_argument, NULL, 'W' },
+	{ "timeout", required_argument, NULL, 'T' },
+	{ "output", required_argument, NULL, 'O' },
 	CONFIG_COMMON_OPTIONS,
 	{ 0 },
 };
@@ -226,6 +261,25 @@ enqueue_option(struct config *cfg, struct enqueue_opts *o, int opt, const char *
 		return 1;
 	case 'p':
 		cfg->provider = arg;
+		o->provider_given = true;
+		return 1;
+	case 'J':
+		o->json = arg;
+		return 1;
+	case 'W':
+		o->wait = true;
+		return 1;
+	case 'T':
+		if (cmd_parse_long("--timeout", arg, 1, 31L * 86400, &v) != 0)
+			return 0;
+		o->timeout = v;
+		return 1;
+	case 'O':
+		if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0) {
+			log_error("enqueue: --output \"%s\": not text or json", arg);
+			return 0;
+		}
+		o->output_json = strcmp(arg, "json") == 0;
 		return 1;
 	case 'k':
 		o->key_type = arg;
@@ -254,7 +308,7 @@ enqueue_parse(struct config *cfg, int argc, char **argv, struct enqueue_opts *o)
 {
 	int opt, ok;
 
-	*o = (struct enqueue_opts){ .key_type = "ec-p256" };
+	*o = (struct enqueue_opts){ 0 };
 	while ((opt = getopt_long(argc, argv, "f:" CONFIG_COMMON_SHORT, enqueue_options, NULL)) != -1) {
 		if (opt == 'h') {
 			enqueue_help();
@@ -264,6 +318,14 @@ enqueue_parse(struct config *cfg, int argc, char **argv, struct enqueue_opts *o)
 		ok = enqueue_option(cfg, o, opt, optarg);
 		if (ok == 0 || (ok < 0 && !config_common_option(cfg, opt, optarg)))
 			return EXIT_USAGE;
+	}
+	if (o->json && (o->file || optind < argc)) {
+		log_error("enqueue: --json takes the certificates from its file: no --file or CERT with it");
+		return EXIT_USAGE;
+	}
+	if (o->timeout && !o->wait) {
+		log_error("enqueue: --timeout needs --wait");
+		return EXIT_USAGE;
 	}
 	return EXIT_OK;
 }
@@ -351,9 +413,71 @@ enqueue_check_ca(const struct config *cfg, PGconn *c, const struct account *acct
 	return EXIT_OK;
 }
 
+/*
+ * The batch stored: the queued line (on stderr with --output json), then with --wait its end, and
+ * the JSON summary. The exit code.
+ */
+static int
+enqueue_report(PGconn *c, const struct enqueue_opts *o, const struct queue_enqueue_result *res,
+    const struct queue_cert *certs, size_t n, const char *ca)
+{
+	FILE *f = o->output_json ? stderr : stdout;
+	struct queue_job_state *st = calloc(n, sizeof(*st));
+	int64_t *ids = calloc(n, sizeof(*ids));
+	struct batchwait_counts k = { 0 };
+	cf_err err;
+	int rc = EXIT_FAILURE_RUNTIME, r = 0;
+
+	fprintf(f, "queued %ld job%s in run %lld for %s (%ld new certificate%s, %ld already queued or running)",
+	    res->jobs_added, res->jobs_added == 1 ? "" : "s", (long long)res->run_id, ca,
+	    res->certificates_new, res->certificates_new == 1 ? "" : "s", res->jobs_already_queued);
+	if (res->certificates_changed > 0)
+		fprintf(f, "; %ld certificate%s changed settings (key type, provider, profile or preferred chain) "
+		    "or returned to the fleet", res->certificates_changed, res->certificates_changed == 1 ? "" : "s");
+	fprintf(f, "\n");
+	fflush(f);
+	if (!o->wait && !o->output_json) {
+		rc = EXIT_OK;
+		goto out;
+	}
+	if (st == NULL || ids == NULL) {
+		log_error("enqueue: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = certs[i].certificate_id;
+	if (o->wait)
+		r = batchwait_run(c, ids, n, o->timeout, true, st, &err);
+	else
+		r = queue_batch_state(c, ids, n, st, &err);
+	if (r < 0) {
+		log_error("enqueue: %s", err.msg);
+		goto out;
+	}
+	if (o->output_json && batchwait_print_json(stdout, res->run_id, certs, st, n) != 0) {
+		log_error("enqueue: out of memory for the summary");
+		goto out;
+	}
+	batchwait_count(st, n, &k);
+	rc = EXIT_OK;
+	if (o->wait && r == 1) {
+		log_error("enqueue: --timeout %ld passed with %ld job%s queued or running", o->timeout, k.pending,
+		    k.pending == 1 ? "" : "s");
+		rc = EXIT_JOBS_QUEUED;
+	} else if (o->wait && k.failed + k.cancelled > 0) {
+		log_error("enqueue: %ld job%s failed, %ld cancelled (see certfleet status)", k.failed,
+		    k.failed == 1 ? "" : "s", k.cancelled);
+		rc = EXIT_JOBS_FAILED;
+	}
+out:
+	free(st);
+	free(ids);
+	return rc;
+}
+
 /* Queues every certificate of b for the account of --directory (its CA) in one transaction. */
 static int
-enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_opts *eo, enum key_type kt)
+enqueue_store(struct config *cfg, const struct enqueue_opts *o, const struct batch *b, struct queue_enqueue_opts *eo)
 {
 	struct account acct = { 0 };
 	struct queue_enqueue_result res;
@@ -365,23 +489,103 @@ enqueue_store(struct config *cfg, const struct batch *b, struct queue_enqueue_op
 	    (rc = enqueue_check_ca(cfg, c, &acct, eo)) != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	eo->provider = cfg->provider;
-	eo->key_type = key_type_name(kt);
 	if (queue_enqueue(c, acct.id, eo, b->certs, b->n, &res, &err) != 0) {
 		log_error("enqueue: %s: nothing was queued", err.msg);
 		goto out;
 	}
-	printf("queued %ld job%s in run %lld for %s (%ld new certificate%s, %ld already queued or running)",
-	    res.jobs_added, res.jobs_added == 1 ? "" : "s", (long long)res.run_id, acct.directory_url,
-	    res.certificates_new, res.certificates_new == 1 ? "" : "s", res.jobs_already_queued);
-	if (res.certificates_changed > 0)
-		printf("; %ld certificate%s changed profile or preferred chain", res.certificates_changed,
-		    res.certificates_changed == 1 ? "" : "s");
-	printf("\n");
-	rc = EXIT_OK;
+	rc = enqueue_report(c, o, &res, b->certs, b->n, acct.directory_url);
 out:
 	account_clear(&acct);
 	PQfinish(c);
+	return rc;
+}
+
+/* --profile for the certificates of the file that name none, so that their CAs are asked too. */
+static int
+enqueue_json_flags(struct fleet *f, const struct queue_enqueue_opts *eo)
+{
+	for (size_t i = 0; eo->profile && i < f->n; i++) {
+		if (f->certs[i].profile == NULL && (f->certs[i].profile = strdup(eo->profile)) == NULL) {
+			log_error("enqueue: out of memory");
+			return EXIT_FAILURE_RUNTIME;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* --preferred-chain: each account the file's certificates use, as enqueue_check_ca asks one. */
+static int
+enqueue_json_chains(PGconn *c, const struct fleet *f, const int64_t *accts, const struct queue_enqueue_opts *eo)
+{
+	cf_err err;
+	int r;
+
+	for (size_t i = 0; eo->preferred_chain && eo->preferred_chain[0] && i < f->n; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen = seen || accts[k] == accts[i];
+		if (!seen && (r = caoffer_check_alternates(c, accts[i], &err)) != 0) {
+			log_error("enqueue: certificates[%zu]: %s: nothing was queued", f->certs[i].index, err.msg);
+			return r > 0 ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+		}
+	}
+	return EXIT_OK;
+}
+
+/*
+ * --json: the fleet of the file, each certificate with its own CA, provider, key type and profile
+ * where the file says, else the flags'; all checked before one transaction queues them.
+ */
+static int
+enqueue_json(struct config *cfg, const struct enqueue_opts *o, struct queue_enqueue_opts *eo)
+{
+	struct fleet f = { 0 };
+	struct queue_cert *qc = NULL;
+	struct queue_enqueue_result res;
+	int64_t *accts = NULL;
+	const char *source = strcmp(o->json, "-") == 0 ? "stdin" : o->json;
+	PGconn *c = NULL;
+	cf_err err;
+	int rc, r;
+
+	if ((r = fleet_read(o->json, &f, &err)) != 0) {
+		log_error("enqueue: %s: nothing was queued", err.msg);
+		return r > 0 ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+	}
+	rc = EXIT_USAGE;
+	if (f.n == 0) {
+		log_error("enqueue: %s: no certificates: nothing was queued", source);
+		goto out;
+	}
+	rc = EXIT_FAILURE_RUNTIME;
+	if ((qc = calloc(f.n, sizeof(*qc))) == NULL || (accts = calloc(f.n, sizeof(*accts))) == NULL) {
+		log_error("enqueue: out of memory");
+		goto out;
+	}
+	if ((c = cmd_connect(cfg, true)) == NULL) {
+		rc = cmd_connect_failure();
+		goto out;
+	}
+	if ((rc = enqueue_json_flags(&f, eo)) != EXIT_OK ||
+	    (rc = fleet_check(cfg, c, &f, source, "enqueue", accts)) != EXIT_OK ||
+	    (rc = enqueue_json_chains(c, &f, accts, eo)) != EXIT_OK)
+		goto out;
+	for (size_t i = 0; i < f.n; i++) {
+		qc[i] = (struct queue_cert){ .names = f.certs[i].names, .nnames = f.certs[i].nnames,
+			.line = (int)f.certs[i].index, .account_id = accts[i], .key_type = f.certs[i].key_type,
+			.provider = f.certs[i].provider, .profile = f.certs[i].profile };
+	}
+	rc = EXIT_FAILURE_RUNTIME;
+	if (queue_enqueue(c, 0, eo, qc, f.n, &res, &err) != 0) {
+		log_error("enqueue: %s: nothing was queued", err.msg);
+		goto out;
+	}
+	rc = enqueue_report(c, o, &res, qc, f.n, source);
+out:
+	PQfinish(c);
+	free(qc);
+	free(accts);
+	fleet_free(&f);
 	return rc;
 }
 
@@ -399,13 +603,18 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		return rc;
 	if (cfg->directory_url && !config_directory_ok(cfg, "enqueue"))
 		return EXIT_USAGE;
-	if (check_provider(cfg) != 0)
-		return EXIT_USAGE;
-	if (key_type_parse(o.key_type, &kt) != 0) {
+	if (o.key_type && key_type_parse(o.key_type, &kt) != 0) {
 		log_error("enqueue: unknown key type \"%s\" (known: ec-p256, ec-p384, rsa-2048, rsa-3072)",
 		    o.key_type);
 		return EXIT_USAGE;
 	}
+	o.eo.key_type = o.key_type;
+	o.eo.provider = o.provider_given ? cfg->provider : NULL;
+	o.eo.default_provider = cfg->provider;
+	if (o.json)
+		return enqueue_json(cfg, &o, &o.eo);
+	if (check_provider(cfg) != 0)
+		return EXIT_USAGE;
 	if ((rc = enqueue_collect(&b, o.file, argc, argv)) != EXIT_OK)
 		goto out;
 	rc = EXIT_USAGE;
@@ -417,7 +626,7 @@ cmd_enqueue(struct config *cfg, int argc, char **argv)
 		log_error("enqueue: no certificates in the input: nothing was queued");
 		goto out;
 	}
-	rc = enqueue_store(cfg, &b, &o.eo, kt);
+	rc = enqueue_store(cfg, &o, &b, &o.eo);
 out:
 	batch_free(&b);
 	return rc;

@@ -19,6 +19,7 @@ int cmd_provider(struct config *cfg, int argc, char **argv);
 int cmd_keys(struct config *cfg, int argc, char **argv);
 int cmd_renew(struct config *cfg, int argc, char **argv);
 int cmd_revoke(struct config *cfg, int argc, char **argv);
+int cmd_sync(struct config *cfg, int argc, char **argv);
 int cmd_export(struct config *cfg, int argc, char **argv);
 int cmd_deploy(struct config *cfg, int argc, char **argv);
 

@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
 	{ "revoke", cmd_revoke, "revoke issued certificates at their CA, with a reason" },
+	{ "sync", cmd_sync, "make the fleet the one a JSON file declares: add, change, retire" },
 	{ "export", cmd_export, "write issued certificates, chains and keys into one folder each" },
 	{ "deploy", cmd_deploy, "export the certificates not yet deployed and run a hook for each; --follow" },
 	{ "cancel", cmd_cancel, "cancel a job, a run, or everything queued" },

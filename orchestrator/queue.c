@@ -25,19 +25,22 @@
 #include "persist.h"
 #include "pgarray.h"
 
+/* The certificate, new (with its key type, ec-p256 when $3 is NULL) or as it is. */
 static const char *const sql_upsert_cert =
     "WITH ins AS (INSERT INTO certificates (names, names_key, key_type, provider, profile, preferred_chain, "
-    "account_id) VALUES ($1::text[], $2, $3, $4, nullif($5, ''), nullif($6, ''), $7) "
+    "account_id) VALUES ($1::text[], $2, coalesce($3, 'ec-p256'), $4, nullif($5, ''), nullif($6, ''), $7) "
     "ON CONFLICT (names_key) DO NOTHING RETURNING id) "
-    "SELECT id, true AS new FROM ins UNION ALL "
-    "SELECT id, false FROM certificates WHERE names_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)";
+    "SELECT id, true AS new, false AS retired FROM ins UNION ALL "
+    "SELECT id, false, retired_at IS NOT NULL FROM certificates WHERE names_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)";
 
 /*
  * The job, its unfinished_jobs row and its row in the ready queue, unless the certificate has a
  * job not finished yet: the unique certificate_id of unfinished_jobs decides, and the job's id is
  * drawn first for it (a conflict wastes one value of the sequence). A certificate queued for
  * another account (another CA) than its own moves to it with its new job; while a job of it is
- * unfinished, it stays where that job runs.
+ * unfinished, it stays where that job runs. Returns the new job, or the unfinished one (the
+ * statement's snapshot does not see the row a inserted, so the second branch finds only an older
+ * one).
  */
 static const char *const sql_insert_job =
     "WITH a AS (INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) "
@@ -45,19 +48,32 @@ static const char *const sql_insert_job =
     "m AS (UPDATE certificates SET account_id = $2, updated_at = now() WHERE id = $1 "
     "AND account_id IS DISTINCT FROM $2 AND EXISTS (SELECT 1 FROM a)), "
     "j AS (INSERT INTO jobs (id, certificate_id, account_id, run_id, max_attempts) "
-    "SELECT job_id, $1, $2, $3, $4 FROM a RETURNING id, account_id, priority, run_after) "
-    "INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT * FROM j RETURNING job_id";
+    "SELECT job_id, $1, $2, $3, $4 FROM a RETURNING id, account_id, priority, run_after), "
+    "q AS (INSERT INTO job_queue (job_id, account_id, priority, run_after) SELECT * FROM j RETURNING job_id) "
+    "SELECT job_id, true AS added FROM q UNION ALL "
+    "SELECT job_id, false FROM unfinished_jobs WHERE certificate_id = $1 AND NOT EXISTS (SELECT 1 FROM q)";
 
 /*
- * enqueue --profile or --preferred-chain given for a certificate already in the fleet: the one
- * given changes ('' sets the CA's default, NULL); a job already queued or running takes it at
- * its next claim. Only run when one was given, so that a plain enqueue writes no certificate row.
+ * enqueue given a key type, provider, profile or preferred chain for a certificate already in the
+ * fleet, or a certificate retired from it: what was given changes (profile or chain '' sets the
+ * CA's default, NULL), and the certificate returns to the fleet; a job already queued or running
+ * takes the change at its next claim. Only run when one was given or the certificate was retired,
+ * so that a plain enqueue writes no certificate row. A new provider must publish the records
+ * itself: the rows of the records the old one published for these names are dropped, so that the
+ * next order writes them through the new one (the old provider's TXT records are left as they
+ * are, for the operator to remove).
  */
 static const char *const sql_update_prefs =
-    "UPDATE certificates SET profile = CASE WHEN $2::bool THEN nullif($3, '') ELSE profile END, "
-    "preferred_chain = CASE WHEN $4::bool THEN nullif($5, '') ELSE preferred_chain END "
+    "WITH u AS (UPDATE certificates SET profile = CASE WHEN $2::bool THEN nullif($3, '') ELSE profile END, "
+    "preferred_chain = CASE WHEN $4::bool THEN nullif($5, '') ELSE preferred_chain END, "
+    "key_type = coalesce($6, key_type), provider = coalesce($7, provider), retired_at = NULL, updated_at = now() "
     "WHERE id = $1 AND (($2::bool AND profile IS DISTINCT FROM nullif($3, '')) "
-    "OR ($4::bool AND preferred_chain IS DISTINCT FROM nullif($5, '')))";
+    "OR ($4::bool AND preferred_chain IS DISTINCT FROM nullif($5, '')) "
+    "OR key_type <> coalesce($6, key_type) OR provider <> coalesce($7, provider) OR retired_at IS NOT NULL) "
+    "RETURNING id, account_id, names, provider), "
+    "d AS (DELETE FROM records r USING u WHERE r.account_id = u.account_id AND r.provider <> u.provider "
+    "AND r.fqdn IN (SELECT '_validation-persist.' || regexp_replace(n, '^\\*\\.', '') FROM unnest(u.names) n)) "
+    "SELECT id FROM u";
 
 static const char *const sql_new_run = "INSERT INTO runs (label) VALUES ($1) RETURNING id";
 
@@ -144,20 +160,16 @@ out:
 }
 
 int
-queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
-    const struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err)
+queue_enqueue_in(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
+    struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err)
 {
 	cf_buf arr = { 0 }, key = { 0 };
-	char acct[24], run[24], maxa[16];
-	const char *provider = opts->provider, *key_type = opts->key_type;
+	char run[24], maxa[16];
 	PGresult *rres;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(acct, sizeof(acct), "%" PRId64, account_id);
 	snprintf(maxa, sizeof(maxa), "%d", opts->max_attempts > 0 ? opts->max_attempts : 5);
-	if (db_run(c, "BEGIN", "BEGIN", 0, NULL, err) != 0)
-		return -1;
 	const char *pr[] = { opts->label };
 	if ((rres = db_exec(c, "enqueue: creating the run", sql_new_run, 1, pr, err)) == NULL)
 		goto out;
@@ -165,34 +177,43 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 	out->run_id = db_get_i64(rres, 0, "id");
 	PQclear(rres);
 	for (size_t i = 0; i < ncerts; i++) {
+		struct queue_cert *qc = &certs[i];
+		const char *kt = qc->key_type ? qc->key_type : opts->key_type;
+		const char *pv = qc->provider ? qc->provider : opts->provider;
+		const char *pf = qc->profile ? qc->profile : opts->profile;
+		char acct[24], cert_id[24];
 		PGresult *res;
-		if (cert_literals(&certs[i], &arr, &key) != 0) {
-			cf_errf(err, "enqueue line %d: out of memory", certs[i].line);
+		snprintf(acct, sizeof(acct), "%" PRId64, qc->account_id ? qc->account_id : account_id);
+		if (cert_literals(qc, &arr, &key) != 0) {
+			cf_errf(err, "enqueue line %d: out of memory", qc->line);
 			goto out;
 		}
-		const char *p1[] = { arr.data, key.data, key_type, provider, opts->profile, opts->preferred_chain, acct };
+		const char *p1[] = { arr.data, key.data, kt, pv ? pv : opts->default_provider, pf,
+			opts->preferred_chain, acct };
 		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 7, p1, err);
 		if (res == NULL)
 			goto out;
-		char cert_id[24];
 		bool is_new = strcmp(db_get(res, 0, "new"), "t") == 0;
+		bool retired = strcmp(db_get(res, 0, "retired"), "t") == 0;
 		snprintf(cert_id, sizeof(cert_id), "%s", db_get(res, 0, "id"));
+		qc->certificate_id = db_get_i64(res, 0, "id");
 		out->certificates_new += is_new;
 		PQclear(res);
-		if (!is_new && (opts->profile || opts->preferred_chain)) {
-			const char *pu[] = { cert_id, opts->profile ? "t" : "f", opts->profile,
-				opts->preferred_chain ? "t" : "f", opts->preferred_chain };
-			if ((res = db_exec_prepared(c, "enqueue: changing the certificate's profile or preferred chain",
-			    sql_update_prefs, 5, pu, err)) == NULL)
+		if (!is_new && (pf || opts->preferred_chain || kt || pv || retired)) {
+			const char *pu[] = { cert_id, pf ? "t" : "f", pf, opts->preferred_chain ? "t" : "f",
+				opts->preferred_chain, kt, pv };
+			if ((res = db_exec_prepared(c, "enqueue: changing the certificate's settings",
+			    sql_update_prefs, 7, pu, err)) == NULL)
 				goto out;
-			out->certificates_changed += atol(PQcmdTuples(res));
+			out->certificates_changed += PQntuples(res);
 			PQclear(res);
 		}
 		const char *p2[] = { cert_id, acct, run, maxa };
 		res = db_exec_prepared(c, "enqueue: adding the job", sql_insert_job, 4, p2, err);
 		if (res == NULL)
 			goto out;
-		if (PQntuples(res) == 1)
+		qc->job_id = PQntuples(res) == 1 ? db_get_i64(res, 0, "job_id") : 0;
+		if (PQntuples(res) == 1 && strcmp(db_get(res, 0, "added"), "t") == 0)
 			out->jobs_added++;
 		else
 			out->jobs_already_queued++;
@@ -201,14 +222,64 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 	/* wakes idle `certfleet run --follow` processes when the transaction commits */
 	if (out->jobs_added > 0 && db_run(c, "enqueue: NOTIFY", "NOTIFY " QUEUE_CHANNEL, 0, NULL, err) != 0)
 		goto out;
-	if (db_run(c, "COMMIT", "COMMIT", 0, NULL, err) != 0)
-		goto out;
 	rc = 0;
 out:
-	if (rc != 0)
-		PQclear(PQexec(c, "ROLLBACK"));
 	cf_buf_free(&arr);
 	cf_buf_free(&key);
+	return rc;
+}
+
+int
+queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
+    struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err)
+{
+	if (db_run(c, "BEGIN", "BEGIN", 0, NULL, err) != 0)
+		return -1;
+	if (queue_enqueue_in(c, account_id, opts, certs, ncerts, out, err) != 0 ||
+	    db_run(c, "COMMIT", "COMMIT", 0, NULL, err) != 0) {
+		PQclear(PQexec(c, "ROLLBACK"));
+		return -1;
+	}
+	return 0;
+}
+
+/* The latest job of each certificate, with its current result once issued. */
+static const char *const sql_batch_state =
+    "SELECT d.cert, j.id AS job_id, j.state, r.serial, "
+    "to_char(r.not_after AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS not_after "
+    "FROM unnest($1::bigint[]) WITH ORDINALITY AS d(cert, ord) "
+    "LEFT JOIN LATERAL (SELECT id, state FROM jobs WHERE certificate_id = d.cert ORDER BY id DESC LIMIT 1) j ON true "
+    "LEFT JOIN results r ON r.job_id = j.id AND j.state = 'issued' ORDER BY d.ord";
+
+int
+queue_batch_state(PGconn *c, const int64_t *ids, size_t n, struct queue_job_state *out, cf_err *err)
+{
+	struct pgarray a = { 0 };
+	PGresult *res = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		pgarray_add_i64(&a, ids[i]);
+	const char *p[] = { pgarray_finish(&a) };
+	if (p[0] == NULL) {
+		cf_errf(err, "waiting: out of memory for %zu certificates", n);
+		goto out;
+	}
+	if ((res = db_exec(c, "waiting: reading the batch's jobs", sql_batch_state, 1, p, err)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n && (int)i < PQntuples(res); i++) {
+		const char *st = db_get(res, (int)i, "state"), *se = db_get(res, (int)i, "serial");
+		const char *na = db_get(res, (int)i, "not_after");
+		out[i].certificate_id = ids[i];
+		out[i].job_id = db_get(res, (int)i, "job_id") ? db_get_i64(res, (int)i, "job_id") : 0;
+		snprintf(out[i].state, sizeof(out[i].state), "%s", st ? st : "none");
+		snprintf(out[i].serial, sizeof(out[i].serial), "%s", se ? se : "");
+		snprintf(out[i].not_after, sizeof(out[i].not_after), "%s", na ? na : "");
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	pgarray_free(&a);
 	return rc;
 }
 

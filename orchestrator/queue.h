@@ -17,14 +17,24 @@ struct queue_cert {
 	char **names;            /* normalized */
 	size_t nnames;
 	int line;                /* input line, for messages */
+	int64_t account_id;      /* 0: the call's account */
+	const char *key_type;    /* NULL: the call's (queue_enqueue_opts) */
+	const char *provider;    /* NULL: the call's */
+	const char *profile;     /* NULL: the call's */
+	int64_t certificate_id;  /* out: its certificates row */
+	int64_t job_id;          /* out: its job, the new one or the one already queued or running */
 };
 
 /* The channel enqueue NOTIFYs and `run --follow` LISTENs on. */
 #define QUEUE_CHANNEL "certfleet_jobs"
 
 struct queue_enqueue_opts {
-	const char *provider;
-	const char *key_type;
+	const char *provider;    /* NULL: new certificates get default_provider, others keep theirs;
+	                          * else every one gets this (an existing one changes: its next order
+	                          * publishes its records through this provider) */
+	const char *default_provider;
+	const char *key_type;    /* NULL: new certificates get ec-p256, others keep theirs; else every
+	                          * one gets this */
 	const char *label;       /* the run's label, may be NULL */
 	int max_attempts;        /* per job; 0 = 5 */
 	const char *profile;     /* NULL: new certificates get the CA's default, others keep theirs;
@@ -37,12 +47,32 @@ struct queue_enqueue_result {
 	long certificates_new;   /* certificates added to the inventory */
 	long jobs_added;
 	long jobs_already_queued; /* a ready or running job existed: nothing added */
-	long certificates_changed; /* existing certificates whose profile or preferred chain changed */
+	long certificates_changed; /* existing certificates whose key type, provider, profile or
+	                          * preferred chain changed */
 };
 
-/* Enqueues every certificate in one transaction (one run): all or nothing. */
+/*
+ * Enqueues every certificate in one transaction (one run): all or nothing. A certificate retired
+ * from the declared fleet (sync) returns to it.
+ */
 int queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
-    const struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
+    struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
+
+/* queue_enqueue inside the caller's transaction (sync's); NOTIFYs when it added jobs. */
+int queue_enqueue_in(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *opts,
+    struct queue_cert *certs, size_t ncerts, struct queue_enqueue_result *out, cf_err *err) CF_MUST;
+
+/* Where one certificate's latest job stands (queue_batch_state). */
+struct queue_job_state {
+	int64_t certificate_id;
+	int64_t job_id;
+	char state[12];          /* ready, running, issued, failed, cancelled */
+	char serial[80];         /* issued: the result's serial, else "" */
+	char not_after[40];      /* issued: the result's notAfter (RFC 3339, UTC), else "" */
+};
+
+/* The latest job of each certificate in ids (n of them) into out[i], in the order of ids. */
+int queue_batch_state(PGconn *c, const int64_t *ids, size_t n, struct queue_job_state *out, cf_err *err) CF_MUST;
 
 /* A certificate `renew` found due: a job with why (jobs.reason) and the CertID it replaces. */
 struct queue_renewal {

@@ -22,7 +22,8 @@
 /*
  * A certificate's CA is the directory of its account (certificates.account_id), or of the account
  * of its latest job for rows older than that column. The leaf is read only where no CertID is
- * stored yet. Times come as unix seconds.
+ * stored yet. Times come as unix seconds. A certificate retired from the declared fleet (sync) is
+ * not renewed.
  */
 static const char *const sql_load =
     "SELECT r.id, r.certificate_id, a.id AS account_id, a.directory_url, array_to_string(ce.names, ' ') AS names, "
@@ -35,7 +36,7 @@ static const char *const sql_load =
     "FROM results r JOIN certificates ce ON ce.id = r.certificate_id "
     "JOIN accounts a ON a.id = coalesce(ce.account_id, "
     "(SELECT j.account_id FROM jobs j WHERE j.certificate_id = ce.id ORDER BY j.id DESC LIMIT 1)) "
-    "WHERE r.is_current AND r.replaced_by IS NULL "
+    "WHERE r.is_current AND r.replaced_by IS NULL AND ce.retired_at IS NULL "
     "AND NOT EXISTS (SELECT 1 FROM unfinished_jobs u WHERE u.certificate_id = r.certificate_id) "
     "ORDER BY r.id";
 

@@ -22,4 +22,21 @@ CREATE TABLE deploy_events (
 );
 CREATE INDEX deploy_events_result ON deploy_events (result_id);
 
+-- What enqueue does beyond 008: another key type or provider for a certificate in the fleet (a
+-- new provider drops the rows of the old one's records for those names, so that the next order
+-- writes them), a retired certificate named again returns (retired_at), and enqueue --wait reads
+-- how its jobs ended (results: serial and notAfter, no key). sync retires and cancels jobs, which
+-- needs certfleet_run.
+CREATE OR REPLACE FUNCTION certfleet_grant_roles() RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM certfleet_grant_roles_007();
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certfleet_enqueue') THEN
+        GRANT UPDATE (profile, preferred_chain, account_id, updated_at, key_type, provider, retired_at)
+            ON TABLE certificates TO certfleet_enqueue;
+        GRANT SELECT (account_id, fqdn, provider), DELETE ON TABLE records TO certfleet_enqueue;
+        GRANT SELECT (job_id, serial, not_after) ON TABLE results TO certfleet_enqueue;
+    END IF;
+END
+$fn$;
+
 SELECT certfleet_grant_roles();

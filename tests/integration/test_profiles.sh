@@ -60,7 +60,7 @@ check_eq "every other job issued" "$(sql "SELECT count(*) FROM jobs WHERE state 
 # --- enqueue changes or clears the profile of certificates already in the fleet
 "$CF" enqueue --profile default "s1.$ZONE" "n1.$ZONE" >"$tmp/e3.out" 2>&1
 check_eq "enqueue --profile on existing certificates exits 0" "$?" 0
-check "it says two certificates changed" grep -q '2 certificates changed profile' "$tmp/e3.out"
+check "it says two certificates changed" grep -q '2 certificates changed settings' "$tmp/e3.out"
 check "enqueue --profile '' clears it" "$CF" enqueue --profile '' "d1.$ZONE"
 "$CF" enqueue "s2.$ZONE" >/dev/null 2>&1
 check_eq "profiles after the changes (an enqueue without --profile keeps it)" \

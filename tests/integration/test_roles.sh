@@ -52,10 +52,17 @@ as "$R_ENQ" "$CF" enqueue --profile shortlived "r1.$ZONE" >"$tmp/enq3" 2>&1
 check_eq "as certfleet_enqueue: enqueue --profile changes a certificate already in the fleet" \
 	"$?:$(sql "SELECT profile FROM certificates WHERE names[1] = 'r1.$ZONE'")" "0:shortlived"
 check_eq "the job is queued" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['e1.$ZONE'] AND j.state = 'ready'")" 1
+as "$R_ENQ" "$CF" enqueue --key-type rsa-2048 --provider challtestsrv "r2.$ZONE" >"$tmp/enq4" 2>&1
+check_eq "as certfleet_enqueue: enqueue --key-type --provider changes a certificate already in the fleet" \
+	"$?:$(sql "SELECT key_type FROM certificates WHERE names[1] = 'r2.$ZONE'")" "0:rsa-2048"
+as "$R_ENQ" "$CF" enqueue --wait --timeout 1 --output json "e1.$ZONE" >"$tmp/enq5" 2>&1
+check_eq "as certfleet_enqueue: enqueue --wait reads how its jobs stand (exit 4: no run works them)" "$?" 4
 as_sql "$R_ENQ" "SELECT key_pem FROM accounts" >"$tmp/e" 2>&1
 check "as certfleet_enqueue: SELECT key_pem FROM accounts is denied" grep -q "permission denied" "$tmp/e"
-as_sql "$R_ENQ" "SELECT count(*) FROM results" >"$tmp/e" 2>&1
-check "as certfleet_enqueue: results are not readable" grep -q "permission denied" "$tmp/e"
+for col in key_pem leaf_pem; do
+	as_sql "$R_ENQ" "SELECT $col FROM results" >"$tmp/e" 2>&1
+	check "as certfleet_enqueue: results.$col is not readable" grep -q "permission denied" "$tmp/e"
+done
 as "$R_ENQ" "$CF" run --workers 1 --no-progress >"$tmp/e" 2>&1
 check "as certfleet_enqueue: run is refused by the database" grep -q "permission denied" "$tmp/e"
 

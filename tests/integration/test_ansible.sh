@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# test_ansible.sh - examples/ansible/certfleet.yml run with ansible-playbook against the stack:
+# the first run declares and issues the fleet and reports both steps changed, a second run of the
+# same fleet reports changed=0, and a fleet with one certificate fewer retires it (one change).
+. "$(dirname "$0")/lib.sh"
+require_tools "Debian package ansible-core" ansible-playbook
+
+db_new || { not_ok "create database"; finish; exit 1; }
+check "account register" register
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+playbook="$(dirname "$0")/../../examples/ansible/certfleet.yml"
+export ANSIBLE_LOCAL_TEMP="$tmp/ansible-local" ANSIBLE_REMOTE_TEMP="$tmp/ansible-remote" \
+	ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
+
+# play NAME: runs the playbook on $tmp/fleet.json, its output in $tmp/NAME.out; its exit code
+play() {
+	ansible-playbook -i localhost, "$playbook" -e "certfleet_bin=$CF" -e "fleet_file=$tmp/fleet.json" \
+		>"$tmp/$1.out" 2>&1
+}
+recap() { grep -E '^localhost +:' "$tmp/$1.out" | grep -oE 'changed=[0-9]+ .*failed=[0-9]+'; }
+
+printf '{"certificates": [{"names": ["a.%s", "www.a.%s"]}, {"names": ["b.%s"], "key_type": "ec-p384"}]}\n' \
+	"$ZONE" "$ZONE" "$ZONE" >"$tmp/fleet.json"
+play first
+check_eq "first run: exit 0" "$?" 0
+check_eq "first run: sync and run changed" "$(recap first)" "changed=2    unreachable=0    failed=0"
+check_eq "the fleet is issued" "$(sql "SELECT count(*) FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.is_current")" 2
+play second
+check_eq "second run: exit 0" "$?" 0
+check_eq "second run reports no change" "$(recap second)" "changed=0    unreachable=0    failed=0"
+check_eq "and queued nothing" "$(sql "SELECT count(*) FROM jobs")" 2
+
+printf '{"certificates": [{"names": ["b.%s"], "key_type": "ec-p384"}]}\n' "$ZONE" >"$tmp/fleet.json"
+play third
+check_eq "a certificate removed: exit 0" "$?" 0
+check_eq "only sync changed" "$(recap third)" "changed=1    unreachable=0    failed=0"
+check "the plan shows in the output" grep -qF -- "- a.$ZONE,www.a.$ZONE" "$tmp/third.out"
+check_eq "it is retired" "$(sql "SELECT names[1] FROM certificates WHERE retired_at IS NOT NULL")" "a.$ZONE"
+finish
