@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_ansible.sh - examples/ansible/certfleet.yml run with ansible-playbook against the stack:
-# the first run declares and issues the fleet and reports both steps changed, a second run of the
-# same fleet reports changed=0, and a fleet with one certificate fewer retires it (one change).
+# the first run declares, issues and exports the fleet and reports the three steps changed, a
+# second run of the same fleet reports changed=0, and a fleet with one certificate fewer retires
+# it (one change).
 . "$(dirname "$0")/lib.sh"
 require_tools "Debian package ansible-core" ansible-playbook
 
@@ -16,7 +17,7 @@ export ANSIBLE_LOCAL_TEMP="$tmp/ansible-local" ANSIBLE_REMOTE_TEMP="$tmp/ansible
 
 # play NAME: runs the playbook on $tmp/fleet.json, its output in $tmp/NAME.out; its exit code
 play() {
-	ansible-playbook -i localhost, "$playbook" -e "certfleet_bin=$CF" -e "fleet_file=$tmp/fleet.json" \
+	ansible-playbook -i localhost, "$playbook" -e "certfleet_bin=$CF" -e "fleet_file=$tmp/fleet.json" -e "export_dir=$tmp/live" \
 		>"$tmp/$1.out" 2>&1
 }
 recap() { grep -E '^localhost +:' "$tmp/$1.out" | grep -oE 'changed=[0-9]+ .*failed=[0-9]+'; }
@@ -25,8 +26,9 @@ printf '{"certificates": [{"names": ["a.%s", "www.a.%s"]}, {"names": ["b.%s"], "
 	"$ZONE" "$ZONE" "$ZONE" >"$tmp/fleet.json"
 play first
 check_eq "first run: exit 0" "$?" 0
-check_eq "first run: sync and run changed" "$(recap first)" "changed=2    unreachable=0    failed=0"
+check_eq "first run: sync, run and export changed" "$(recap first)" "changed=3    unreachable=0    failed=0"
 check_eq "the fleet is issued" "$(sql "SELECT count(*) FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.is_current")" 2
+check_eq "and exported" "$(ls "$tmp/live" | tr '\n' ' ')" "a.$ZONE b.$ZONE "
 play second
 check_eq "second run: exit 0" "$?" 0
 check_eq "second run reports no change" "$(recap second)" "changed=0    unreachable=0    failed=0"
