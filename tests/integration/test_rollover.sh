@@ -42,11 +42,13 @@ j = json.dumps({"crv": "P-256", "kty": "EC", "x": b(d[:32]), "y": b(d[32:])}, se
 print(b(hashlib.sha256(j.encode()).digest()))')
 check_eq "the stored key is the one of the recorded thumbprint" "$stored_thumb" "$thumb1"
 
-# Order the whole fleet again with the new key: every record stays valid, none is written.
-"$CF" enqueue --file "$tmp/fleet.txt" >/dev/null
+# Renew the whole fleet with the new key: every record stays valid, none is written.
+"$CF" renew --force-all --no-progress >"$tmp/renew.out" 2>&1
+check_eq "renew after the rollover queues the fleet" "$(sql "SELECT count(*) FROM jobs WHERE reason = 'forced'")" 6
 "$CF" run --workers 1 --no-progress >"$tmp/run2.out" 2>&1
 check_eq "second run exits 0" "$?" 0
 check_eq "every order after the rollover succeeded" "$(sql "SELECT count(*) FROM jobs WHERE state = 'issued'")" 12
+check_eq "the renewed results replaced the old ones" "$(sql "SELECT count(*) FROM results WHERE replaced_by IS NOT NULL")" 6
 check_eq "no TXT record written after the rollover" "$(($(txt_writes) - writes1))" 0
 
 # The old key no longer works at the CA: with it back in the row, a key change signed by it is refused.
