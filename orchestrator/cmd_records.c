@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "dnsname.h"
 #include "http.h"
 #include "log.h"
 #include "records.h"
@@ -40,7 +41,9 @@ records_help(void)
 	       "  --warn-days N   warn on standard error when persistUntil lapses within N days\n"
 	       "                  (default 30)\n\n"
 	       "CERTFLEET_PERSIST_UNTIL (unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC) adds\n"
-	       "persistUntil to every value, as run writes it; run must see the same setting.\n\n"
+	       "persistUntil to every value, as run writes it; run must see the same setting. A name\n"
+	       "where run wrote values for the account but none equal to the one printed is warned\n"
+	       "about on standard error.\n\n"
 	       "Exit codes: 0 printed; 1 the database or a CA's directory could not be read (nothing is\n"
 	       "printed); 2 bad usage: a bad --format or --warn-days, a malformed\n"
 	       "CERTFLEET_PERSIST_UNTIL or one that has already passed, a --directory with no account.\n\n%s",
@@ -149,6 +152,8 @@ cmd_records(struct config *cfg, int argc, char **argv)
 	struct records_ca *cas = NULL;
 	struct records_entry *entries = NULL;
 	size_t nca = 0, n = 0;
+	long differ = 0;
+	char example[DNSNAME_MAX + 1200];
 	cf_buf out = { 0 };
 	PGconn *c = NULL;
 	cf_err err;
@@ -169,6 +174,14 @@ cmd_records(struct config *cfg, int argc, char **argv)
 		if ((rc = records_read_ca(cfg, &cas[i])) != EXIT_OK)
 			goto out;
 	rc = EXIT_FAILURE_RUNTIME;
+	if (records_compare_written(c, entries, n, o.persist_until, &differ, example, sizeof(example), &err) != 0) {
+		log_error("records: %s", err.msg);
+		goto out;
+	}
+	if (differ > 0)
+		log_warn("records: at %ld name(s) the value differs from every one run wrote for that account (%s); "
+		    "a run with other settings (CERTFLEET_PERSIST_UNTIL), or one that has not ordered since they "
+		    "changed?", differ, example);
 	/* all or nothing: a zone synced from half a list would delete the other half's records */
 	if (records_write(&out, o.format, entries, n, o.persist_until, &err) != 0) {
 		log_error("records: %s", err.msg);

@@ -14,6 +14,7 @@
 #include "account.h"
 #include "db.h"
 #include "dnsname.h"
+#include "pgarray.h"
 #include "txtzone.h"
 
 int
@@ -310,6 +311,59 @@ out:
 		*entries = NULL;
 		*nca = *n = 0;
 	}
+	return rc;
+}
+
+int
+records_compare_written(PGconn *c, const struct records_entry *entries, size_t n, int64_t persist_until,
+    long *differ, char *example, size_t example_len, cf_err *err)
+{
+	struct pgarray accts = { 0 }, fqdns = { 0 }, values = { 0 };
+	char fqdn[DNSNAME_MAX + 32], *value = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	*differ = 0;
+	if (example_len > 0)
+		example[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (records_entry_compose(&entries[i], persist_until, fqdn, sizeof(fqdn), &value, err) != 0)
+			goto out;
+		pgarray_add_i64(&accts, entries[i].ca->account_id);
+		pgarray_add(&fqdns, fqdn);
+		pgarray_add(&values, value);
+		free(value);
+		value = NULL;
+	}
+	const char *p[] = { pgarray_finish(&accts), pgarray_finish(&fqdns), pgarray_finish(&values) };
+	if (p[0] == NULL || p[1] == NULL || p[2] == NULL) {
+		cf_errf(err, "comparing the records with those run wrote: out of memory");
+		goto out;
+	}
+	/* the value run wrote last at each such name, for the message */
+	res = db_exec(c, "comparing the records with those run wrote",
+	    "SELECT e.fqdn, (SELECT r.value FROM records r WHERE r.account_id = e.a AND r.fqdn = e.fqdn "
+	    "ORDER BY r.written_at DESC NULLS LAST, r.id DESC LIMIT 1) AS written "
+	    "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS e(a, fqdn, value) "
+	    "WHERE EXISTS (SELECT 1 FROM records r WHERE r.account_id = e.a AND r.fqdn = e.fqdn) "
+	    "AND NOT EXISTS (SELECT 1 FROM records r WHERE r.account_id = e.a AND r.fqdn = e.fqdn AND r.value = e.value) "
+	    "ORDER BY 1", 3, p, err);
+	if (res == NULL)
+		goto out;
+	*differ = PQntuples(res);
+	if (*differ > 0 && example_len > 0) {
+		char q[256 * 4 + 8];
+		const char *w = db_get(res, 0, "written");
+		cf_quote(q, sizeof(q), w, strlen(w), 256);
+		snprintf(example, example_len, "%s: run wrote \"%s\"", db_get(res, 0, "fqdn"), q);
+	}
+	rc = 0;
+out:
+	free(value);
+	PQclear(res);
+	pgarray_free(&accts);
+	pgarray_free(&fqdns);
+	pgarray_free(&values);
 	return rc;
 }
 

@@ -75,6 +75,15 @@ int records_write(cf_buf *out, enum records_format format, const struct records_
  */
 int records_load(PGconn *c, const char *directory_url, struct records_ca **cas, size_t *nca,
     struct records_entry **entries, size_t *n, cf_err *err) CF_MUST;
+/*
+ * Compares entries' values with what run wrote (the records table): *differ gets the number of
+ * names at which run wrote values of that account but none equal to the one composed now
+ * (persist_until as records prints it), and example (when *differ > 0) one of them as
+ * "FQDN: run wrote VALUE". Names run has not written yet do not count. 0, or -1 with err.
+ */
+int records_compare_written(PGconn *c, const struct records_entry *entries, size_t n, int64_t persist_until,
+    long *differ, char *example, size_t example_len, cf_err *err) CF_MUST;
+
 void records_free(struct records_ca *cas, size_t nca, struct records_entry *entries, size_t n);
 
 #endif

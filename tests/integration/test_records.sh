@@ -30,6 +30,7 @@ sql "UPDATE certificates SET retired_at = now() WHERE names_key = 'r.$ZONE'" >/d
 "$CF" records --format tsv >"$tmp/rec.tsv" 2>"$tmp/rec.err"
 check_eq "records --format tsv exits 0" "$?" 0
 check "records warns that persistUntil lapses soon" grep -q "CERTFLEET_PERSIST_UNTIL $until .* lapses in 20 day" "$tmp/rec.err"
+check_eq "and finds every value run wrote" "$(grep -c 'differs' "$tmp/rec.err")" 0
 sql "SELECT fqdn || E'\t' || value FROM records WHERE fqdn <> '_validation-persist.r.$ZONE' ORDER BY 1" >"$tmp/run.tsv"
 check_eq "after cleanup, records lists the 4 active names" "$(wc -l <"$tmp/rec.tsv")" 4
 check "the values equal those run published (records table)" cmp -s <(sort "$tmp/rec.tsv") "$tmp/run.tsv"
@@ -83,7 +84,9 @@ PY
 CERTFLEET_PERSIST_UNTIL= "$CF" records --format tsv >"$tmp/plain.tsv" 2>"$tmp/plain.err"
 check_eq "records without persistUntil exits 0" "$?" 0
 check_eq "no value carries persistUntil then" "$(grep -c persistUntil "$tmp/plain.tsv")" 0
-check_eq "and nothing is warned" "$(wc -c <"$tmp/plain.err")" 0
+check "records warns that these differ from what run wrote at the 4 names" \
+	grep -q "at 4 name(s) the value differs from every one run wrote .*CERTFLEET_PERSIST_UNTIL" "$tmp/plain.err"
+check_eq "and nothing about a lapse then" "$(grep -c 'lapses' "$tmp/plain.err")" 0
 
 # bad input: exit 2, named, nothing printed
 "$CF" records --format xml >"$tmp/bad.out" 2>"$tmp/bad.err"
