@@ -145,6 +145,32 @@ records_directory_known(PGconn *c, const char *directory)
 	return rc;
 }
 
+/*
+ * Active certificates that name no CA: account_id NULL (a row from before migration 008) and no
+ * job left to take it from. They cannot be listed; a warning counts them. An exit code.
+ */
+static int
+records_warn_unplaced(PGconn *c)
+{
+	PGresult *res;
+	cf_err err;
+
+	res = db_exec(c, "counting certificates without a CA",
+	    "SELECT count(*) AS n, min(array_to_string(ce.names, ',')) AS example FROM certificates ce "
+	    "WHERE ce.retired_at IS NULL AND ce.account_id IS NULL "
+	    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.certificate_id = ce.id)", 0, NULL, &err);
+	if (res == NULL) {
+		log_error("records: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (strcmp(db_get(res, 0, "n"), "0") != 0)
+		log_warn("records: %s active certificate(s) name no CA (no account_id and no job), e.g. %s: not "
+		    "listed; enqueue them again with --directory of their CA", db_get(res, 0, "n"),
+		    db_get(res, 0, "example"));
+	PQclear(res);
+	return EXIT_OK;
+}
+
 int
 cmd_records(struct config *cfg, int argc, char **argv)
 {
@@ -169,6 +195,8 @@ cmd_records(struct config *cfg, int argc, char **argv)
 		goto out;
 	}
 	if (o.directory && nca == 0 && (rc = records_directory_known(c, o.directory)) != EXIT_OK)
+		goto out;
+	if (o.directory == NULL && (rc = records_warn_unplaced(c)) != EXIT_OK)
 		goto out;
 	for (size_t i = 0; i < nca; i++)
 		if ((rc = records_read_ca(cfg, &cas[i])) != EXIT_OK)

@@ -88,6 +88,14 @@ check "records warns that these differ from what run wrote at the 4 names" \
 	grep -q "at 4 name(s) the value differs from every one run wrote .*CERTFLEET_PERSIST_UNTIL" "$tmp/plain.err"
 check_eq "and nothing about a lapse then" "$(grep -c 'lapses' "$tmp/plain.err")" 0
 
+# a certificate of an old schema with no CA and no job left: counted in a warning, not listed
+sql "UPDATE certificates SET account_id = NULL WHERE names_key = 'a.$ZONE'" >/dev/null
+"$CF" records --format tsv >"$tmp/noca.tsv" 2>"$tmp/noca.err"
+check_eq "records with a certificate naming no CA exits 0" "$?" 0
+check "and warns, naming it" grep -q "1 active certificate(s) name no CA .*a\.$ZONE" "$tmp/noca.err"
+check_eq "the other 3 are listed" "$(wc -l <"$tmp/noca.tsv")" 3
+sql "UPDATE certificates SET account_id = (SELECT id FROM accounts) WHERE names_key = 'a.$ZONE'" >/dev/null
+
 # bad input: exit 2, named, nothing printed
 "$CF" records --format xml >"$tmp/bad.out" 2>"$tmp/bad.err"
 check_eq "a bad --format exits 2" "$?" 2
