@@ -47,11 +47,12 @@ logdir=$(mktemp -d "${TMPDIR:-/tmp}/certfleet-tests.XXXXXX")
 run_one() {
 	local name=$1
 	shift
-	local out="$logdir/$name.out" rc
+	local out="$logdir/$name.out" rc t0=$SECONDS
 	echo "# $name"
 	"$@" >"$out" 2>"$logdir/$name.err"
 	rc=$?
 	cat "$out"
+	echo "# $name took $((SECONDS - t0)) s"
 	local ok nok
 	ok=$(grep -c '^ok - ' "$out")
 	nok=$(grep -c '^not ok - ' "$out")
