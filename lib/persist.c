@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "dnsname.h"
 #include "base64.h"
@@ -522,4 +523,59 @@ out:
 	free(tags);
 	free(copy);
 	return rc;
+}
+
+#define UNTIL_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+
+int
+persist_until_parse(const char *what, const char *text, int64_t *out, cf_err *err)
+{
+	char q[SHOW * 4 + 8];
+	struct tm tm = { 0 };
+	int64_t v = 0;
+	char *end;
+	size_t n = strlen(text);
+
+	cf_quote(q, sizeof(q), text, n, SHOW);
+	if (n > 0 && strspn(text, "0123456789") == n) {
+		if (!parse_int64(text, &v) || v <= 0 || v > UNTIL_MAX)
+			goto bad;
+		*out = v;
+		return 0;
+	}
+	/* strptime is lenient about widths: the length and separators are checked first */
+	if (n == 10 && text[4] == '-' && text[7] == '-')
+		end = strptime(text, "%Y-%m-%d", &tm);
+	else if (n == 20 && text[4] == '-' && text[7] == '-' && text[10] == 'T' && text[19] == 'Z')
+		end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		goto bad;
+	if (end == NULL || *end != '\0' || strspn(text, "0123456789-T:Z") != n)
+		goto bad;
+	{
+		struct tm asked = tm;
+		time_t t = timegm(&tm);
+		/* timegm normalizes 2027-02-30 to March 2: such a date is refused, not moved */
+		if (t == (time_t)-1 || tm.tm_mday != asked.tm_mday || tm.tm_mon != asked.tm_mon ||
+		    t <= 0 || (int64_t)t > UNTIL_MAX)
+			goto bad;
+		*out = (int64_t)t;
+	}
+	return 0;
+bad:
+	cf_errf(err, "%s \"%s\": expected unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC), "
+	    "after 1970 and before the year 10000", what, q);
+	return -1;
+}
+
+enum persist_lapse
+persist_until_lapse(int64_t until, int64_t now, int64_t warn_secs)
+{
+	if (until <= 0)
+		return PERSIST_LASTS;
+	if (until <= now)
+		return PERSIST_LAPSED;
+	if (until - now <= warn_secs)
+		return PERSIST_LAPSING;
+	return PERSIST_LASTS;
 }

@@ -58,4 +58,20 @@ struct persist_parsed {
  */
 int persist_record_parse(const char *value, struct persist_parsed *out, cf_err *err) CF_MUST;
 
+/*
+ * A persistUntil setting (what names it in messages, e.g. "CERTFLEET_PERSIST_UNTIL"): unix
+ * seconds, or a UTC time as YYYY-MM-DD (midnight) or YYYY-MM-DDTHH:MM:SSZ, after 1970 and before
+ * the year 10000. 0 with *out set, or -1 with err naming what and the text.
+ */
+int persist_until_parse(const char *what, const char *text, int64_t *out, cf_err *err) CF_MUST;
+
+enum persist_lapse {
+	PERSIST_LASTS = 0,   /* beyond the warning horizon (or no persistUntil) */
+	PERSIST_LAPSING = 1, /* lapses within warn_secs of now */
+	PERSIST_LAPSED = 2,  /* at or before now: a CA must no longer use the record */
+};
+
+/* Where persistUntil until (0: none) stands at now (unix seconds), warning warn_secs ahead. */
+enum persist_lapse persist_until_lapse(int64_t until, int64_t now, int64_t warn_secs);
+
 #endif

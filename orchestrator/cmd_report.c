@@ -1,14 +1,11 @@
-/* cmd_report.c - `certfleet status` (queue counts, failures) and `certfleet records` (TXT records to publish). */
+/* cmd_report.c - `certfleet status`: queue counts, per CA, and the latest failures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "account.h"
 #include "commands.h"
 #include "db.h"
-#include "dnsname.h"
 #include "log.h"
-#include "persist.h"
 
 int
 cmd_status(struct config *cfg, int argc, char **argv)
@@ -94,94 +91,6 @@ fail:
 	log_error("status: %s", err.msg);
 out:
 	PQclear(res);
-	PQfinish(c);
-	return rc;
-}
-
-int
-cmd_records(struct config *cfg, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'F' },
-		CONFIG_COMMON_OPTIONS,
-		{ 0 },
-	};
-	const char *format = "zone";
-	struct account acct = { 0 };
-	PGconn *c = NULL;
-	PGresult *res = NULL;
-	cf_err err;
-	int opt, rc = EXIT_USAGE;
-	char acct_id[24];
-
-	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
-		if (opt == 'F') {
-			format = optarg;
-		} else if (opt == 'h') {
-			printf("usage: certfleet records [--format zone|tsv] [OPTIONS]\n\n"
-			       "Prints the dns-persist-01 TXT records the certificates ordered from the CA of\n"
-			       "--directory need (its account's issuer domain name and account URL), one per\n"
-			       "line, for infrastructure-as-code to publish: one record per name (a wildcard's base\n"
-			       "name), with policy=wildcard where a wildcard needs it. A fleet on several CAs needs\n"
-			       "the records of each: list them once per directory.\n"
-			       "zone: a comment naming the account and its CA, then\n"
-			       "      _validation-persist.example.com. IN TXT \"<value>\"   tsv: <name>\\t<value>\n\n%s",
-			    CONFIG_COMMON_HELP);
-			return EXIT_OK;
-		} else if (!config_common_option(cfg, opt, optarg)) {
-			return EXIT_USAGE;
-		}
-	}
-	if (strcmp(format, "zone") != 0 && strcmp(format, "tsv") != 0) {
-		log_error("records: --format \"%s\": expected zone or tsv", format);
-		return EXIT_USAGE;
-	}
-	if (optind != argc) {
-		log_error("records: unexpected argument \"%s\"", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if ((rc = cmd_open_account(cfg, "records", &c, &acct)) != EXIT_OK)
-		goto out;
-	rc = EXIT_FAILURE_RUNTIME;
-	snprintf(acct_id, sizeof(acct_id), "%lld", (long long)acct.id);
-	const char *p[] = { acct_id };
-	/* one row per base name; wildcard when any certificate asks for *.name */
-	res = db_exec(c, "listing fleet names",
-	    "SELECT regexp_replace(n, '^\\*\\.', '') AS base, bool_or(n LIKE '*.%') AS wildcard "
-	    "FROM certificates ce CROSS JOIN LATERAL unnest(ce.names) AS n "
-	    "WHERE ce.account_id = $1 GROUP BY 1 ORDER BY 1", 1, p, &err);
-	if (res == NULL) {
-		log_error("records: %s", err.msg);
-		goto out;
-	}
-	/* the account URL is the CA's and safe to show; a zone file reads ';' as a comment */
-	if (strcmp(format, "zone") == 0)
-		printf("; account %lld %s of the CA %s\n", (long long)acct.id, acct.account_url, acct.directory_url);
-	for (int r = 0; r < PQntuples(res); r++) {
-		const char *base = db_get(res, r, "base");
-		struct persist_params pp = {
-			.variant = PERSIST_DRAFT01,
-			.issuer = acct.issuer,
-			.account_url = acct.account_url,
-			.wildcard = strcmp(db_get(res, r, "wildcard"), "t") == 0,
-		};
-		char fqdn[DNSNAME_MAX + 32];
-		char *value;
-		if (persist_record_name(base, fqdn, sizeof(fqdn), &err) != 0 ||
-		    (value = persist_record_value(&pp, &err)) == NULL) {
-			log_error("records: %s", err.msg);
-			goto out;
-		}
-		if (strcmp(format, "zone") == 0)
-			printf("%s. IN TXT \"%s\"\n", fqdn, value);
-		else
-			printf("%s\t%s\n", fqdn, value);
-		free(value);
-	}
-	rc = EXIT_OK;
-out:
-	PQclear(res);
-	account_clear(&acct);
 	PQfinish(c);
 	return rc;
 }

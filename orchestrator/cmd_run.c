@@ -41,6 +41,7 @@ struct run_opts {
 	const char *ca_spec;      /* --ca-limits or CERTFLEET_CA_LIMITS, may be NULL */
 	const char *journal;      /* --journal, NULL = journal_default_path */
 	const char *directory;    /* --directory given as a flag: that CA's account alone */
+	int64_t persist_until;    /* CERTFLEET_PERSIST_UNTIL, 0 = none */
 	bool help;                /* --help was printed: nothing to run */
 };
 
@@ -126,7 +127,9 @@ run_help(void)
 	       "                         $STATE_DIRECTORY/journal, else ~/.local/state/certfleet/journal)\n\n"
 	       "Environment: CERTFLEET_PROVIDERS names the DNS provider accounts file (see certfleet\n"
 	       "provider --help); CERTFLEET_CHALLTESTSRV_URL and CERTFLEET_CHALLTESTSRV_DNS set up the\n"
-	       "built-in challtestsrv account.\n\n%s",
+	       "built-in challtestsrv account. CERTFLEET_PERSIST_UNTIL (unix seconds, YYYY-MM-DD or\n"
+	       "YYYY-MM-DDTHH:MM:SSZ, UTC) adds persistUntil to every record the run writes, as records\n"
+	       "prints them; a time already past exits 2, one within 30 days is warned about.\n\n%s",
 	    CONFIG_COMMON_HELP);
 }
 
@@ -224,7 +227,7 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 		log_error("run: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
-	return EXIT_OK;
+	return config_persist_until(cfg, "run", 30, &o->persist_until);
 }
 
 /* Checks that every provider account the queued jobs of the run's accounts name is configured. */
@@ -456,6 +459,7 @@ run_wire_pool(const struct config *cfg, const struct run_opts *o, struct run *r)
 	wc.acme.outbox = &r->ob;
 	wc.acme.order_timeout_ms = o->timeout_s * 1000;
 	wc.acme.retry_base_ms = o->retry_base_s * 1000;
+	wc.acme.persist_until = o->persist_until;
 	if ((r->keygen = keygen_pool_new(1, &err)) == NULL) {
 		log_error("run: %s", err.msg);
 		free(wcas);

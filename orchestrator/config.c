@@ -5,10 +5,13 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "log.h"
+#include "persist.h"
 
 static const char *
 env(const char *name)
@@ -35,6 +38,7 @@ config_defaults(struct config *cfg)
 	    strcmp(env("CERTFLEET_ALLOW_HTTP_LOOPBACK"), "1") == 0;
 	cfg->db_allow_plaintext = env("CERTFLEET_DB_ALLOW_PLAINTEXT") &&
 	    strcmp(env("CERTFLEET_DB_ALLOW_PLAINTEXT"), "1") == 0;
+	cfg->persist_until = env("CERTFLEET_PERSIST_UNTIL");
 	cfg->verbosity = CF_LOG_INFO;
 	if (lvl) {
 		static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -108,4 +112,40 @@ config_directory_ok(const struct config *cfg, const char *cmd)
 		return false;
 	}
 	return true;
+}
+
+int
+config_persist_until(const struct config *cfg, const char *cmd, long warn_days, int64_t *until)
+{
+	cf_err err;
+	int64_t now = cf_wall_ms() / 1000;
+	char when[32];
+	time_t t;
+	struct tm tm;
+
+	*until = 0;
+	if (cfg->persist_until == NULL)
+		return EXIT_OK;
+	if (persist_until_parse("CERTFLEET_PERSIST_UNTIL", cfg->persist_until, until, &err) != 0) {
+		log_error("%s: %s", cmd, err.msg);
+		return EXIT_USAGE;
+	}
+	t = (time_t)*until;
+	if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)*until);
+	switch (persist_until_lapse(*until, now, (int64_t)warn_days * 86400)) {
+	case PERSIST_LAPSED:
+		log_error("%s: CERTFLEET_PERSIST_UNTIL %s (%s) has passed: a CA must not use a record with that "
+		    "persistUntil; set a later time (and publish the records again) or unset it", cmd,
+		    cfg->persist_until, when);
+		return EXIT_USAGE;
+	case PERSIST_LAPSING:
+		log_warn("%s: CERTFLEET_PERSIST_UNTIL %s (%s) lapses in %lld day(s): set a later time and publish "
+		    "the records again before then", cmd, cfg->persist_until, when,
+		    (long long)((*until - now + 86399) / 86400));
+		break;
+	case PERSIST_LASTS:
+		break;
+	}
+	return EXIT_OK;
 }

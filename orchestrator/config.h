@@ -17,6 +17,7 @@ struct config {
 	bool allow_http_loopback;      /* CERTFLEET_ALLOW_HTTP_LOOPBACK=1, --allow-http-loopback */
 	bool db_allow_plaintext;       /* CERTFLEET_DB_ALLOW_PLAINTEXT=1: a remote database unverified */
 	int verbosity;                 /* CERTFLEET_LOG (error|warn|info|debug), -v, -q */
+	const char *persist_until;     /* CERTFLEET_PERSIST_UNTIL: persistUntil of every record, or NULL */
 };
 
 /* Exit codes that scripts can rely on. */
@@ -57,6 +58,13 @@ void config_defaults(struct config *cfg);
 
 /* Applies a common option; returns 1 when it was one, 0 when not. */
 int config_common_option(struct config *cfg, int opt, const char *arg);
+
+/*
+ * The persistUntil records carry (CERTFLEET_PERSIST_UNTIL; 0 when unset) into *until. Logs a
+ * warning when it lapses within warn_days. EXIT_OK, or EXIT_USAGE after an error naming the
+ * setting when it is malformed or has lapsed (a CA must not use such a record).
+ */
+int config_persist_until(const struct config *cfg, const char *cmd, long warn_days, int64_t *until);
 
 /* The ACME directory URL is set and https (or allowed plain http on loopback); else logs why. */
 bool config_directory_ok(const struct config *cfg, const char *cmd);

@@ -1166,6 +1166,7 @@ authz_compose_record(struct authz *az, json_t *chal, cf_err *err)
 	p.hash_prefix = dir->hash_prefix;
 	p.thumbprint = acme_client_thumbprint(eng->client);
 	p.hash_domain = az->identifier;
+	p.persist_until = eng->cfg.persist_until;
 	az->value = persist_record_value(&p, err);
 	if (az->value == NULL)
 		return -1;

@@ -25,6 +25,7 @@ struct acme_config {
 	const char *account_url;       /* the account's URL: the JWS kid and the record's accounturi */
 	const char *key_pem;           /* account key; parsed once per engine, never logged */
 	const char *issuer;            /* preferred issuer domain name, NULL = the CA's first */
+	int64_t persist_until;         /* persistUntil of every record (unix seconds); 0 = none */
 	struct http_settings http;
 	const struct http_transport *transport; /* NULL = the loop's libcurl multi handle */
 	struct provider_registry *providers; /* the DNS provider accounts jobs name */

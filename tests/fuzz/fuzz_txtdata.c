@@ -4,7 +4,8 @@
  * (txtdata_quote). Any octets as an API's text: whatever unquotes to a value that may be
  * published must quote to text that unquotes back to the same octets in every dialect and that
  * txtdata_equal finds equal. Any octets as a value: quote, then unquote, gives it back. A
- * difference aborts.
+ * difference aborts. Any octets as a record of a zone file (lib/txtzone.c): printable ASCII that
+ * unquotes (RFC 1035) to the same octets, in strings of at most 255 octets.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "txtdata.h"
+#include "txtzone.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,6 +49,29 @@ check_round_trip(const char *value)
 	cf_buf_free(&b);
 }
 
+/* the n octets of data in zone-file presentation: printable, and read back as themselves */
+static void
+check_zone(const uint8_t *data, size_t n)
+{
+	cf_buf b = { 0 };
+	cf_err err = { { 0 } };
+	size_t len;
+	char *back;
+
+	if (txtzone_quote(&b, data, n, &err) != 0)
+		fail("txtzone_quote failed", (const char *)data, n);
+	for (size_t i = 0; i < b.len; i++)
+		if ((unsigned char)b.data[i] < 0x20 || (unsigned char)b.data[i] > 0x7e)
+			fail("the zone form is not printable ASCII", b.data, b.len);
+	/* txtdata_unquote refuses a string longer than 255 octets */
+	if ((back = txtdata_unquote(b.data, b.len, TXTDATA_RFC1035, &len, &err)) == NULL)
+		fail("the zone form does not unquote", b.data, b.len);
+	if (len != n || memcmp(back, data, n) != 0)
+		fail("the zone form unquotes to other octets", b.data, b.len);
+	free(back);
+	cf_buf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -71,6 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(value);
 	}
+	check_zone(data, size);
 	/* the input itself as a value to publish */
 	if ((copy = malloc(size + 1)) == NULL)
 		return 0;

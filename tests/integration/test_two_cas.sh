@@ -102,6 +102,10 @@ check_eq "records for B exits 0" "$?" 0
 check "records names B's account and CA" grep -qxF "; account $acct_b $url_b of the CA $dir_b" "$tmp/rec_b"
 check_eq "records for B lists B's 12 names with B's account URL" "$(grep -cF "accounturi=$url_b" "$tmp/rec_b")" 12
 check_eq "records for B lists none of A's names" "$(grep -c "_validation-persist\.a[0-9]*\.$ZONE" "$tmp/rec_b")" 0
+"$CF" records --format tsv >"$tmp/rec_all"
+check_eq "records without --directory exits 0" "$?" 0
+check "and lists both CAs' records exactly as run wrote them" cmp -s <(LC_ALL=C sort "$tmp/rec_all") \
+	<(sql "SELECT fqdn || E'\t' || value FROM records" | LC_ALL=C sort)
 
 # --- a certificate enqueued for the other CA moves to it with its new job
 "$CF" enqueue --directory "$dir_b" "a1.$ZONE" >/dev/null

@@ -465,6 +465,51 @@ test_parse_round_trip(void)
 	free(v);
 }
 
+static void
+test_until_parse_errors(void)
+{
+	static const char *const bad[] = { "", "0", "-5", "+5", "12a", "2027-13-01", "2027-02-30", "2027-1-01",
+		"2027-01-01T00:00:00", "2027-01-01 00:00:00Z", "2027-01-01T25:00:00Z", "10000-01-01",
+		"253402300800", "99999999999999999999", "tomorrow" };
+	int64_t v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cf_err e = { "" };
+		v = 7;
+		if (persist_until_parse("CERTFLEET_PERSIST_UNTIL", bad[i], &v, &e) != -1) {
+			fprintf(stderr, "  accepted \"%s\" as %lld\n", bad[i], (long long)v);
+			CHECK(false);
+			continue;
+		}
+		CHECK(check_says(e.msg, "CERTFLEET_PERSIST_UNTIL"));
+		CHECK(v == 7);
+	}
+}
+
+static void
+test_until_parse(void)
+{
+	cf_err e = { "" };
+	int64_t v = 0;
+
+	CHECK(persist_until_parse("x", "1893456000", &v, &e) == 0 && v == 1893456000);
+	CHECK(persist_until_parse("x", "2030-01-01", &v, &e) == 0 && v == 1893456000);
+	CHECK(persist_until_parse("x", "2030-01-01T01:02:03Z", &v, &e) == 0 && v == 1893456000 + 3723);
+	CHECK(persist_until_parse("x", "2028-02-29", &v, &e) == 0 && v == 1835395200);
+	CHECK(persist_until_parse("x", "253402300799", &v, &e) == 0 && v == INT64_C(253402300799));
+}
+
+static void
+test_until_lapse(void)
+{
+	CHECK(persist_until_lapse(0, 1000, 100) == PERSIST_LASTS);
+	CHECK(persist_until_lapse(1101, 1000, 100) == PERSIST_LASTS);
+	CHECK(persist_until_lapse(1100, 1000, 100) == PERSIST_LAPSING);
+	CHECK(persist_until_lapse(1001, 1000, 100) == PERSIST_LAPSING);
+	CHECK(persist_until_lapse(1000, 1000, 100) == PERSIST_LAPSED);
+	CHECK(persist_until_lapse(1, 1000, 100) == PERSIST_LAPSED);
+}
+
 int
 main(void)
 {
@@ -478,5 +523,8 @@ main(void)
 	RUN(test_parse_errors);
 	RUN(test_parse);
 	RUN(test_parse_round_trip);
+	RUN(test_until_parse_errors);
+	RUN(test_until_parse);
+	RUN(test_until_lapse);
 	return CHECK_DONE();
 }
