@@ -14,7 +14,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libcurl openssl libpq jansson libidn2 ldns
+PKGS     = libcurl openssl libpq jansson libidn2 ldns libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 
 struct local_limiter {
@@ -58,6 +59,8 @@ limiter_free(struct limiter *lim)
 void
 limiter_wait_arm(struct limiter_wait *w, int64_t delay_ms)
 {
+	if (delay_ms > 0 && w->lim)
+		metrics_add(metrics_series(&metrics_limit_wait, w->lim->name, NULL), delay_ms / 1000.0);
 	if (delay_ms <= 0) {
 		fire_now(w);
 	} else if (loop_timer_arm(w->loop, &w->timer, delay_ms, w->fn, w->arg) != 0) {

@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #define LOOP_MAX_EVENTS 256
 #define LOOP_DONE_PER_ROUND 64 /* answers handled between two looks at the timers */
@@ -33,6 +34,7 @@ struct loop {
 	loop_fn wake_fn;
 	void *wake_arg;
 	int64_t max_lag_ms;
+	struct metrics_series *lag_series; /* certfleet_event_loop_lag_seconds */
 	bool more_done;           /* finished transfers wait for the next round */
 	pthread_mutex_t post_lock;
 	struct loop_task *posts;  /* newest first */
@@ -201,6 +203,7 @@ loop_new(const struct loop_options *opt, cf_err *err)
 	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	l->multi = curl_multi_init();
 	l->curl_due_ms = -1;
+	l->lag_series = metrics_series(&metrics_loop_lag, NULL, NULL);
 	pthread_mutex_init(&l->post_lock, NULL);
 	if (l->epfd < 0 || l->evfd < 0 || l->multi == NULL) {
 		cf_errf(err, "loop_new: epoll/eventfd/curl_multi_init: %s", strerror(errno));
@@ -399,6 +402,7 @@ loop_run_once(struct loop *l, int max_wait_ms)
 	    budget--) {
 		struct loop_timer *t = l->heap[0];
 		loop_timer_cancel(l, t);
+		metrics_observe(&metrics_loop_lag, l->lag_series, (now - t->due_ms) / 1000.0);
 		if (now - t->due_ms > l->max_lag_ms)
 			l->max_lag_ms = now - t->due_ms;
 		t->fn(t->arg);

@@ -13,6 +13,7 @@
 
 #include "account.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 
 #define RESCUE_EVERY_MS 5000
@@ -26,6 +27,7 @@ struct claimer {
 	bool listening;           /* LISTEN is active on c */
 	bool reconnected;         /* renew the lease at once: it ran on while PostgreSQL was away */
 	int64_t last_heartbeat;   /* 0: renew at the next turn */
+	int64_t last_queue_count; /* --metrics-listen: when the queue was last counted */
 	int64_t last_rescue;
 	int64_t started;          /* cf_mono_ms() when claimer_run began */
 	int64_t last_progress;
@@ -406,6 +408,29 @@ claimer_done(struct claimer *cl)
 	return false;
 }
 
+#define QUEUE_COUNT_EVERY_MS 5000 /* a scrape reads the last count: PostgreSQL never sees scrapes */
+
+/* Refreshes certfleet_queue_jobs{state}: two index-only counts (jobs_ready, jobs_one_active). */
+static void
+claimer_count_queue(struct claimer *cl, int64_t now)
+{
+	static const char *const states[] = { "ready", "running" };
+	PGresult *res;
+
+	if (!cl->cfg.queue_metrics || now - cl->last_queue_count < QUEUE_COUNT_EVERY_MS)
+		return;
+	cl->last_queue_count = now;
+	res = PQexec(cl->c, "SELECT count(*) FILTER (WHERE state = 'ready'), count(*) FILTER (WHERE state = 'running')"
+	                    " FROM jobs WHERE state IN ('ready', 'running')");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		for (int i = 0; i < 2; i++)
+			metrics_set(metrics_series(&metrics_queue_jobs, states[i], NULL), atof(PQgetvalue(res, 0, i)));
+	} else {
+		log_debug("claimer: counting the queue for metrics: %s", PQerrorMessage(cl->c));
+	}
+	PQclear(res);
+}
+
 void
 claimer_run(struct claimer *cl)
 {
@@ -422,6 +447,7 @@ claimer_run(struct claimer *cl)
 		if (stop > 1)
 			break;
 		claimer_tend_leases(cl, now);
+		claimer_count_queue(cl, now);
 		claimer_end_unparsed(cl);
 		worker_pool_stats(cl->pool, &st);
 		/* Claim when a useful batch fits, or whenever the pool has run dry. */

@@ -29,6 +29,7 @@ struct claimer_config {
 	void *add_arg;
 	const char *owner;        /* this process's runner (host:pid:start), which holds the lease */
 	long batch;               /* jobs claimed per statement, at most */
+	bool queue_metrics;       /* counts the queue for certfleet_queue_jobs every QUEUE_COUNT_EVERY_MS */
 	long nworkers;            /* the pool's shape: a whole batch is waited for only when ... */
 	long inflight;            /* ... the pool (nworkers x inflight) holds more than one */
 	long lease_s;             /* renewed every third of it */

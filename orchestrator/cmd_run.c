@@ -16,6 +16,8 @@
 #include "db.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
+#include "metricsd.h"
 #include "outbox.h"
 #include "pgarray.h"
 #include "blockpool.h"
@@ -42,6 +44,8 @@ struct run_opts {
 	const char *journal;      /* --journal, NULL = journal_default_path */
 	const char *directory;    /* --directory given as a flag: that CA's account alone */
 	int64_t persist_until;    /* CERTFLEET_PERSIST_UNTIL, 0 = none */
+	const char *metrics_listen; /* --metrics-listen ADDR:PORT, NULL = no metrics endpoint */
+	struct metricsd_addr metrics_addr;
 	bool help;                /* --help was printed: nothing to run */
 };
 
@@ -76,6 +80,7 @@ struct run {
 	bool outbox_ready, writer_running;
 	struct worker_pool *pool;
 	struct claimer *claimer;
+	struct metricsd *metricsd; /* --metrics-listen */
 	char owner[128];          /* this process's runner name */
 };
 
@@ -124,7 +129,10 @@ run_help(void)
 	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
 	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n"
 	       "  --journal PATH         the local journal (env CERTFLEET_JOURNAL; default\n"
-	       "                         $STATE_DIRECTORY/journal, else ~/.local/state/certfleet/journal)\n\n"
+	       "                         $STATE_DIRECTORY/journal, else ~/.local/state/certfleet/journal)\n"
+	       "  --metrics-listen ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (e.g.\n"
+	       "                         127.0.0.1:9464 or [::1]:9464); a bad address exits 2, one that\n"
+	       "                         cannot be bound exits 1 (see README, Metrics)\n\n"
 	       "Environment: CERTFLEET_PROVIDERS names the DNS provider accounts file (see certfleet\n"
 	       "provider --help); CERTFLEET_CHALLTESTSRV_URL and CERTFLEET_CHALLTESTSRV_DNS set up the\n"
 	       "built-in challtestsrv account. CERTFLEET_PERSIST_UNTIL (unix seconds, YYYY-MM-DD or\n"
@@ -149,6 +157,7 @@ static const struct option run_options[] = {
 	{ "ca-limits", required_argument, NULL, 'C' },
 	{ "max-unsaved-orders", required_argument, NULL, 'U' },
 	{ "journal", required_argument, NULL, 'J' },
+	{ "metrics-listen", required_argument, NULL, 'X' },
 	CONFIG_COMMON_OPTIONS,
 	{ 0 },
 };
@@ -194,6 +203,15 @@ run_option(struct run_opts *o, int opt, const char *arg)
 	case 'J':
 		o->journal = arg;
 		return 1;
+	case 'X': {
+		cf_err err;
+		if (metricsd_parse_addr(arg, &o->metrics_addr, &err) != 0) {
+			log_error("run: --metrics-listen: %s", err.msg);
+			return 0;
+		}
+		o->metrics_listen = arg;
+		return 1;
+	}
 	}
 	return -1;
 }
@@ -544,11 +562,35 @@ run_wire_claimer(const struct run_opts *o, struct run *r)
 	cc.follow = o->follow;
 	cc.listen = !o->poll_only;
 	cc.progress = o->progress;
+	cc.queue_metrics = o->metrics_listen != NULL;
 	cc.stop = &stop_requested;
 	if ((r->claimer = claimer_new(&cc, r->c, r->pool, &err)) == NULL) {
 		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
+	return EXIT_OK;
+}
+
+static int
+run_render_metrics(void *arg, cf_buf *out)
+{
+	(void)arg;
+	return metrics_render_run(out);
+}
+
+/* The /metrics endpoint of --metrics-listen, first, so that a port in use stops the run before it claims. */
+static int
+run_wire_metrics(const struct run_opts *o, struct run *r)
+{
+	cf_err err;
+
+	if (o->metrics_listen == NULL)
+		return EXIT_OK;
+	if ((r->metricsd = metricsd_start(&o->metrics_addr, o->metrics_listen, run_render_metrics, r, &err)) == NULL) {
+		log_error("run: --metrics-listen: %s", err.msg);
+		return EXIT_FAILURE_RUNTIME;
+	}
+	log_info("run: metrics at http://%s/metrics", o->metrics_listen);
 	return EXIT_OK;
 }
 
@@ -558,7 +600,7 @@ run_wire(const struct config *cfg, const struct run_opts *o, struct run *r)
 {
 	int rc;
 
-	if ((rc = run_wire_journal(o, r)) != EXIT_OK || (rc = run_wire_providers(cfg, r)) != EXIT_OK ||
+	if ((rc = run_wire_metrics(o, r)) != EXIT_OK || (rc = run_wire_journal(o, r)) != EXIT_OK || (rc = run_wire_providers(cfg, r)) != EXIT_OK ||
 	    (rc = run_wire_writer(cfg, r)) != EXIT_OK ||
 	    (rc = run_wire_pool(cfg, o, r)) != EXIT_OK || (rc = run_wire_claimer(o, r)) != EXIT_OK)
 		return rc;
@@ -637,6 +679,7 @@ run_teardown(struct run *r)
 		outbox_destroy(&r->ob);
 	journal_close(r->journal);
 	PQfinish(r->c);
+	metricsd_free(r->metricsd);
 	stopper_free(r->stopper);
 }
 

@@ -259,6 +259,7 @@ writer_main(void *arg)
 		w->busy = NULL;
 		pthread_mutex_unlock(&w->lock);
 		free_list(list);
+		outbox_batch_done(w->outbox);
 	}
 	PQfinish(c);
 	return NULL;

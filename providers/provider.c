@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define PROVIDER_HTTP_RETRIES 4 /* 429s absorbed by provider_http before its caller sees one */
 
@@ -235,6 +236,7 @@ http_back(struct http_req *req, void *arg)
 			limiter_wait_arm(&call->wait, pause);
 		return;
 	}
+	metrics_add(metrics_series(&metrics_provider_requests, call->acct->name, metrics_status_class(req->status)), 1);
 	call->req = NULL;
 	call->http_done(call, req);
 }
@@ -269,6 +271,9 @@ provider_http(struct provider_call *call, struct http_req *req,
 static void
 blocking_back(void *arg)
 {
+	struct provider_call *call = arg;
+
+	metrics_add(metrics_series(&metrics_provider_requests, call->acct->name, call->failed ? "error" : "ok"), 1);
 	call_finish(arg);
 }
 

@@ -14,6 +14,7 @@
 #include "jws.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 
 #define NONCE_POOL_MAX 4096       /* nonces kept; older ones are dropped (they may expire anyway) */
 #define NONCE_FETCH_MAX 16        /* newNonce requests in flight at once */
@@ -433,6 +434,7 @@ on_call_done(struct http_req *req, void *arg)
 	struct acme_client *cl = call->client;
 	char *type = NULL, *detail = NULL;
 
+	metrics_add(metrics_series(&metrics_ca_requests, call->endpoint, metrics_status_class(req->status)), 1);
 	nonce_put(cl, req->nonce);
 	call_leave_gate(call);
 	nonce_pump(cl);
@@ -529,6 +531,7 @@ acme_send(struct acme_client *c, const struct acme_request *r, acme_reply_fn rep
 	call->accept = r->accept;
 	call->renewal = r->renewal;
 	call->gate_class = r->gate_class;
+	call->endpoint = r->endpoint ? r->endpoint : "other";
 	loop_timer_init(&call->timer);
 	if ((call->url = strdup(r->url)) == NULL || (r->payload && (call->payload = strdup(r->payload)) == NULL)) {
 		call_fail(call, "out of memory starting a request");

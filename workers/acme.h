@@ -83,6 +83,7 @@ struct acme_request {
 	const char *accept;            /* Accept header, NULL for JSON */
 	int gate_class;                /* GATE_NEW_ORDER, GATE_AUTHZ or GATE_NONE */
 	bool renewal;                  /* a newOrder exempt from the account's new-order limit */
+	const char *endpoint;          /* a static name for metrics ("newOrder", "authz"), NULL: "other" */
 };
 
 /* One signed POST in flight. The owner's fields are passed back untouched. */
@@ -101,6 +102,7 @@ struct acme_call {
 	int nonce_retries;             /* badNonce answers so far */
 	int retries;                   /* transport errors, 429 and 5xx so far */
 	int gate_class;                /* CA gate class, GATE_NONE when the gate does not apply */
+	const char *endpoint;          /* the request's name in metrics (static) */
 	bool gate_waiting;             /* counted as waiting at the gate */
 	bool gate_held;                /* counted in flight at the gate */
 	struct loop_timer timer;       /* backoff before a retry */

@@ -34,6 +34,7 @@
 #include "fault.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "persist.h"
 #include "publish.h"
 
@@ -397,7 +398,12 @@ order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 		timer_cancel(o, &o->authzs[i].timer);
 	/* the worker takes the job; the order keeps a copy of nothing it needs after this */
 	o->job = NULL;
-	o->eng->done(o->eng->done_arg, job, outcome, cf_mono_ms() - o->started_ms);
+	int64_t elapsed_ms = cf_mono_ms() - o->started_ms;
+	static const char *const outcome_names[] = { "issued", "failed", "retry", "cancelled" };
+	metrics_add(metrics_series(&metrics_orders, outcome_names[outcome], NULL), 1);
+	metrics_observe(&metrics_order_seconds, metrics_series(&metrics_order_seconds, NULL, NULL), elapsed_ms / 1000.0);
+	metrics_add(metrics_series(&metrics_in_flight, NULL, NULL), -1);
+	o->eng->done(o->eng->done_arg, job, outcome, elapsed_ms);
 	order_unref(o);
 }
 
@@ -645,6 +651,13 @@ order_reply(struct acme_call *call, struct http_req *req)
 	order_unref(o);
 }
 
+/* The requests' names in certfleet_ca_requests_total{endpoint}: a fixed set. */
+static const char *const request_names[] = {
+	[REQ_RESUME] = "order", [REQ_NEW_ORDER] = "newOrder", [REQ_AUTHZ] = "authz", [REQ_CHALLENGE] = "challenge",
+	[REQ_FINALIZE] = "finalize", [REQ_ORDER_POLL] = "order", [REQ_CERTIFICATE] = "certificate",
+	[REQ_ALTERNATE] = "certificate",
+};
+
 /* Sends a signed request for o (and az); order_reply gets the answer. */
 static void
 order_send(struct order *o, struct authz *az, enum order_request tag, const char *url, const char *payload,
@@ -656,6 +669,7 @@ order_send(struct order *o, struct authz *az, enum order_request tag, const char
 		.accept = accept,
 		.gate_class = gate_class,
 		.renewal = o->job->renewal,
+		.endpoint = request_names[tag],
 	};
 
 	order_ref(o);
@@ -702,6 +716,7 @@ engine_order_start(struct engine *eng, struct job *job)
 	loop_timer_init(&o->timer);
 	loop_timer_init(&o->deadline);
 	eng->orders++;
+	metrics_add(metrics_series(&metrics_in_flight, NULL, NULL), 1);
 	o->next = eng->order_list;
 	if (o->next)
 		o->next->prev = o;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cf.h"
+#include "metrics.h"
 
 bool
 unsaved_orders_take(struct unsaved_orders *u)
@@ -117,7 +118,11 @@ void
 outbox_post(struct outbox *ob, struct outmsg *m)
 {
 	m->next = NULL;
+	m->posted_ms = cf_mono_ms();
 	pthread_mutex_lock(&ob->lock);
+	struct metrics_series *lag = metrics_series(&metrics_writer_lag, NULL, NULL);
+	if (ob->head == NULL && atomic_load(&lag->stamp_ms) == 0)
+		metrics_stamp(lag, m->posted_ms);
 	if (ob->tail)
 		ob->tail->next = m;
 	else
@@ -126,6 +131,15 @@ outbox_post(struct outbox *ob, struct outmsg *m)
 	if (++ob->queued > ob->peak)
 		ob->peak = ob->queued;
 	pthread_cond_signal(&ob->cond);
+	pthread_mutex_unlock(&ob->lock);
+}
+
+void
+outbox_batch_done(struct outbox *ob)
+{
+	pthread_mutex_lock(&ob->lock);
+	/* FIFO: the head is the oldest message not committed yet */
+	metrics_stamp(metrics_series(&metrics_writer_lag, NULL, NULL), ob->head ? ob->head->posted_ms : 0);
 	pthread_mutex_unlock(&ob->lock);
 }
 

@@ -53,6 +53,7 @@ struct outmsg {
 	struct unsaved_orders *unsaved; /* OUT_ORDER "created": released by the stored step */
 	struct outmsg_ack *ack;   /* told by the stored step, NULL = nobody waits */
 	int64_t job_id;
+	int64_t posted_ms;        /* cf_mono_ms() when posted: the writer's lag */
 	int64_t certificate_id;
 	int64_t account_id;
 	char *order_url;
@@ -109,6 +110,8 @@ struct outbox {
 int outbox_init(struct outbox *ob);
 void outbox_destroy(struct outbox *ob);
 void outbox_post(struct outbox *ob, struct outmsg *m);
+/* The writer committed (or gave up on) what it last took: the writer lag restarts at the next waiting message. */
+void outbox_batch_done(struct outbox *ob);
 void outbox_close(struct outbox *ob);
 
 /* Messages waiting now (taken under the lock, so any thread may ask). */
