@@ -99,6 +99,16 @@ metrics_observe(struct metrics_family *f, struct metrics_series *s, double v)
 }
 
 void
+metrics_histogram_set(struct metrics_family *f, struct metrics_series *s, const uint64_t *per_bucket, uint64_t count,
+    double sum)
+{
+	for (size_t b = 0; b < f->nbounds; b++)
+		atomic_store_explicit(&s->buckets[b], per_bucket[b], memory_order_relaxed);
+	atomic_store_explicit(&s->count, count, memory_order_relaxed);
+	atomic_store_explicit(&s->value, sum, memory_order_relaxed);
+}
+
+void
 metrics_zero(struct metrics_family *f)
 {
 	size_t n = atomic_load_explicit(&f->nseries, memory_order_acquire);

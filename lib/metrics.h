@@ -63,6 +63,10 @@ void metrics_set(struct metrics_series *s, double v);     /* gauge */
 void metrics_stamp(struct metrics_series *s, int64_t mono_ms); /* METRICS_AGE; 0 clears */
 void metrics_observe(struct metrics_family *f, struct metrics_series *s, double v); /* histogram */
 
+/* Sets a histogram series from counts made elsewhere: per_bucket[f->nbounds] (not cumulative), count, sum. */
+void metrics_histogram_set(struct metrics_family *f, struct metrics_series *s, const uint64_t *per_bucket,
+    uint64_t count, double sum);
+
 /* Clears every series' value of f (the series stay): for gauges refreshed as a whole set. */
 void metrics_zero(struct metrics_family *f);
 
