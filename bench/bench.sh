@@ -14,6 +14,10 @@
 #   --renew N   certificates issued once, then checked by `renew` (ARI) (default 10000; BENCH_RENEW_N; 0 skips it)
 #   --renew-rounds N  timed `renew --dry-run` rounds, whose medians are printed (default 3)
 #   --only-renew      the renew benchmark alone
+#   --no-metrics-pass the throughput run without its second pass with --metrics-listen (scraped every second)
+#   --metrics-fleet N certificates made as rows for the `certfleet metrics` timing (default 100000;
+#                     BENCH_METRICS_FLEET_N; 0 skips it)
+#   --only-metrics    the throughput run with metrics on and off, then the `metrics` timing
 #
 # It runs its own stack (state in .stack-bench/, ports 100 above the demo stack's defaults), started fresh
 # and stopped at the end, so results do not depend on what an earlier run left in Pebble.
@@ -30,6 +34,8 @@ QUEUE_ROUNDS=${BENCH_QUEUE_ROUNDS:-5}
 PEERS_N=${BENCH_PEERS_N:-20}
 RENEW_N=${BENCH_RENEW_N:-10000}
 RENEW_ROUNDS=${BENCH_RENEW_ROUNDS:-3}
+METRICS_PASS=${BENCH_METRICS_PASS:-1}
+METRICS_FLEET_N=${BENCH_METRICS_FLEET_N:-100000}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n) N=$2; shift 2 ;;
@@ -43,8 +49,11 @@ while [ $# -gt 0 ]; do
 	--only-queue) N=0; PEERS_N=0; HOLD=0; RENEW_N=0; shift ;;
 	--renew) RENEW_N=$2; shift 2 ;;
 	--renew-rounds) RENEW_ROUNDS=$2; shift 2 ;;
-	--only-renew) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; shift ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	--only-renew) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; METRICS_FLEET_N=0; shift ;;
+	--no-metrics-pass) METRICS_PASS=0; shift ;;
+	--metrics-fleet) METRICS_FLEET_N=$2; shift 2 ;;
+	--only-metrics) PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; shift ;;
+	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -140,6 +149,62 @@ bench:   TXT writes during the run: $((writes1 - writes0)); database: $(kv "$sum
 EOT
 [ "$issued" -lt "$N" ] && "$cf" status --failures 5 | sed 's/^/bench:   /'
 echo "result: tool=certfleet n=$N ok=$issued certs_per_s=$cf_rate cpu_ms_per_cert=$cf_cpu pebble_cpu_ms_per_cert=$pebble_cpu p50_ms=$(kv "$summary" p50_ms) p99_ms=$(kv "$summary" p99_ms) peak_rss_mb=$(kv "$summary" peak_rss_mb)"
+fi
+
+# ---- the same run with --metrics-listen, scraped every second, on a fresh stack ----
+if [ "$N" -gt 0 ] && [ "$METRICS_PASS" -gt 0 ]; then
+say "throughput with metrics: $N certificates, run --metrics-listen scraped every second"
+start_stack
+seq 1 "$N" | sed 's/^/host/; s/$/.bench.example/' >"$tmp/fleet"
+"$cf" enqueue --file "$tmp/fleet" >/dev/null || exit 1
+publish_records
+mport=$((20000 + RANDOM % 10000))
+( while sleep 1; do curl -sf -o /dev/null "http://127.0.0.1:$mport/metrics" && echo scrape; done ) >"$tmp/scrapes" 2>&1 &
+scraper=$!
+"$cf" run --inflight "${BENCH_INFLIGHT:-1024}" --batch 500 --max-unsaved-orders "${BENCH_UNSAVED:-1024}" --no-progress \
+	--metrics-listen "127.0.0.1:$mport" >"$tmp/run-m.out" 2>"$tmp/run-m.err"
+rc=$?
+kill "$scraper" 2>/dev/null
+wait "$scraper" 2>/dev/null
+summary=$(grep '^summary:' "$tmp/run-m.out")
+[ -n "$summary" ] || { say "run with metrics failed (exit $rc)"; tail -20 "$tmp/run-m.err"; exit 1; }
+cat <<EOT
+bench: metrics off: $cf_rate certificates/s, certfleet CPU $cf_cpu ms/certificate
+bench: metrics on:  $(kv "$summary" certs_per_s) certificates/s, certfleet CPU $(kv "$summary" cpu_ms_per_cert) ms/certificate ($(kv "$summary" issued)/$N issued, run exit $rc, $(grep -c scrape "$tmp/scrapes") scrapes)
+EOT
+echo "result: tool=certfleet-metrics n=$N ok=$(kv "$summary" issued) certs_per_s=$(kv "$summary" certs_per_s) cpu_ms_per_cert=$(kv "$summary" cpu_ms_per_cert)"
+fi
+
+# ---- certfleet metrics on a large fleet made as rows ----
+if [ "$METRICS_FLEET_N" -gt 0 ]; then
+say "certfleet metrics: $METRICS_FLEET_N certificates made as rows (results spread over 0-90 days to expiry, 5% failed jobs)"
+start_stack
+psql -q "$CERTFLEET_DB" -v ON_ERROR_STOP=1 -v n="$METRICS_FLEET_N" >/dev/null <<'SQL' || { say "fixture failed"; exit 1; }
+INSERT INTO runs (label) VALUES ('bench');
+INSERT INTO certificates (names, names_key, provider)
+    SELECT ARRAY['m' || i || '.bench.example'], 'm' || i || '.bench.example', 'challtestsrv' FROM generate_series(1, :n) i;
+INSERT INTO jobs (certificate_id, account_id, state, attempts, last_problem_type, finished_at, run_id)
+    SELECT c.id, a.id, CASE WHEN c.id % 20 = 0 THEN 'failed' ELSE 'issued' END, 1,
+           CASE WHEN c.id % 20 = 0 THEN (ARRAY['urn:ietf:params:acme:error:rateLimited',
+               'urn:ietf:params:acme:error:dns', 'certfleet:provider'])[1 + c.id % 3] END,
+           now() - (c.id % 48) * interval '1 hour', (SELECT max(id) FROM runs)
+    FROM certificates c, accounts a;
+INSERT INTO results (certificate_id, job_id, leaf_pem, chain_pem, key_pem, serial, not_before, not_after, issuer)
+    SELECT j.certificate_id, j.id, 'x', 'x', 'x', to_hex(j.id), now() - interval '1 day',
+           now() + (j.id % 2160) * interval '1 hour', 'bench'
+    FROM jobs j WHERE j.state = 'issued';
+ANALYZE;
+SQL
+best=""
+for round in 1 2 3; do
+	t0=$(date +%s%N)
+	"$cf" metrics --textfile "$tmp/fleet.prom" || { say "metrics failed"; exit 1; }
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	say "  round $round: ${ms} ms"
+	[ -z "$best" ] || [ "$ms" -lt "$best" ] && best=$ms
+done
+say "certfleet metrics on $METRICS_FLEET_N certificates: best of 3 ${best} ms, $(grep -vc '^#' "$tmp/fleet.prom") series"
+echo "result: tool=certfleet-metrics-fleet n=$METRICS_FLEET_N ms=$best series=$(grep -vc '^#' "$tmp/fleet.prom")"
 fi
 
 # ---- peers, on the same Pebble ----

@@ -49,9 +49,12 @@ metrics_series(struct metrics_family *f, const char *v0, const char *v1)
 		atomic_store_explicit(&f->nseries, n + 1, memory_order_release);
 	} else if (s == NULL) {
 		s = &f->other;
-		for (size_t i = 0; i < nl; i++)
-			snprintf(s->values[i], METRICS_VALUE_MAX, "other");
-		atomic_store_explicit(&f->other_used, 1, memory_order_release);
+		/* labelled once, before a render can see it */
+		if (!atomic_load_explicit(&f->other_used, memory_order_relaxed)) {
+			for (size_t i = 0; i < nl; i++)
+				snprintf(s->values[i], METRICS_VALUE_MAX, "other");
+			atomic_store_explicit(&f->other_used, 1, memory_order_release);
+		}
 	}
 	pthread_mutex_unlock(&f->lock);
 	return s;
