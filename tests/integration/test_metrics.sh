@@ -78,6 +78,9 @@ check "the run's order latency histogram counts 3 orders" grep -q '^certfleet_or
 check_eq "the run's provider requests are by account" \
 	"$(grep -c '^certfleet_provider_requests_total{account="challtestsrv",status="2xx"} [1-9]' "$tmp/run.prom")" 1
 check "no order is in flight after the run" grep -q '^certfleet_orders_in_flight 0$' "$tmp/run.prom"
+check "the event loops' timers were measured" grep -Eq '^certfleet_event_loop_lag_seconds_count [1-9]' "$tmp/run.prom"
+check "nothing waits for the writer after the run" grep -q '^certfleet_writer_lag_seconds 0$' "$tmp/run.prom"
+check "the claimer counted the queue" grep -Eq '^certfleet_queue_jobs\{state="ready"\} [0-9]+$' "$tmp/run.prom"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$rport/other")
 check_eq "another path answers 404" "$code" 404
 
