@@ -17,18 +17,18 @@
 #include "log.h"
 #include "metricsd.h"
 
-#define FLEET_REFRESH_MS 15000 /* scrapes within this of the last read get its answer again */
-
 struct metrics_opts {
 	const char *listen;       /* --listen ADDR:PORT */
 	struct metricsd_addr addr;
 	const char *textfile;     /* --textfile PATH */
+	long refresh_s;           /* --refresh: scrapes within this of the last read get its answer again */
 	bool help;
 };
 
 /* What the server thread keeps between scrapes: the connection and the last answer. */
 struct fleet_server {
 	PGconn *c;
+	int64_t refresh_ms;
 	pthread_mutex_t lock;
 	cf_buf last;
 	int64_t last_ms;          /* cf_mono_ms() of last, 0: never */
@@ -43,8 +43,9 @@ metrics_help(void)
 	       "for good in the last 24 hours by problem type, and the newest run's end time, jobs and\n"
 	       "success. Every figure is an aggregate, so the series stay the same few for any fleet size.\n\n"
 	       "  --listen ADDR:PORT     serve them at http://ADDR:PORT/metrics until SIGINT or SIGTERM\n"
-	       "                         (e.g. 127.0.0.1:9465 or [::1]:9465); PostgreSQL is read at most\n"
-	       "                         every 15 s, whatever the scrape rate\n"
+	       "                         (e.g. 127.0.0.1:9465 or [::1]:9465)\n"
+	       "  --refresh SECS         with --listen, read PostgreSQL at most every SECS, whatever the\n"
+	       "                         scrape rate; scrapes between get the last answer (default 15)\n"
 	       "  --textfile PATH        write them to PATH (a temporary file beside it, then a rename),\n"
 	       "                         for node_exporter's textfile collector; PATH should end in .prom\n\n"
 	       "Exit codes: 0 done (or stopped by a signal), 1 PostgreSQL failed or PATH cannot be\n"
@@ -59,13 +60,14 @@ metrics_parse(struct config *cfg, int argc, char **argv, struct metrics_opts *o)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "textfile", required_argument, NULL, 'T' },
+		{ "refresh", required_argument, NULL, 'r' },
 		CONFIG_COMMON_OPTIONS,
 		{ 0 },
 	};
 	int opt;
 	cf_err err;
 
-	*o = (struct metrics_opts){ 0 };
+	*o = (struct metrics_opts){ .refresh_s = 15 };
 	while ((opt = getopt_long(argc, argv, CONFIG_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'h') {
 			metrics_help();
@@ -77,6 +79,9 @@ metrics_parse(struct config *cfg, int argc, char **argv, struct metrics_opts *o)
 				return EXIT_USAGE;
 			}
 			o->listen = optarg;
+		} else if (opt == 'r') {
+			if (cmd_parse_long("--refresh", optarg, 0, 86400, &o->refresh_s) != 0)
+				return EXIT_USAGE;
 		} else if (opt == 'T') {
 			if (optarg[0] == '\0') {
 				log_error("metrics: --textfile: an empty path");
@@ -149,7 +154,7 @@ fleet_render(void *arg, cf_buf *out)
 	cf_err err;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->last_ms == 0 || now - s->last_ms >= FLEET_REFRESH_MS) {
+	if (s->last_ms == 0 || now - s->last_ms >= s->refresh_ms) {
 		cf_buf fresh = { 0 };
 		if (PQstatus(s->c) != CONNECTION_OK)
 			PQreset(s->c);
@@ -173,7 +178,7 @@ fleet_render(void *arg, cf_buf *out)
 static int
 serve(const struct metrics_opts *o, PGconn *c)
 {
-	struct fleet_server s = { .c = c };
+	struct fleet_server s = { .c = c, .refresh_ms = o->refresh_s * 1000 };
 	struct metricsd *d;
 	sigset_t set;
 	int sig;

@@ -36,6 +36,9 @@ check_eq "metrics --listen with port 70000 exits 2" "$?" 2
 check "the error names the address and the port range" grep -q '127\.0\.0\.1:70000: port must be' "$tmp/bad2.err"
 "$CF" metrics >/dev/null 2>&1
 check_eq "metrics without --listen or --textfile exits 2" "$?" 2
+"$CF" metrics --listen 127.0.0.1:9 --refresh soon >/dev/null 2>"$tmp/bad3.err"
+check_eq "metrics --refresh soon exits 2" "$?" 2
+check "the error names --refresh" grep -q -- '--refresh' "$tmp/bad3.err"
 
 "$CF" enqueue --profile shortlived "short1.$ZONE" "short2.$ZONE" >/dev/null
 "$CF" enqueue --profile default "long.$ZONE" >/dev/null
@@ -43,7 +46,7 @@ check_eq "metrics without --listen or --textfile exits 2" "$?" 2
 # The fleet exporter first; then a run told to listen on its port cannot bind: exit 1, nothing claimed.
 for _ in 1 2 3 4 5; do
 	fport=$(random_port)
-	"$CF" metrics --listen "127.0.0.1:$fport" 2>"$tmp/fleet.err" &
+	"$CF" metrics --listen "127.0.0.1:$fport" --refresh 1 2>"$tmp/fleet.err" &
 	fleet_pid=$!
 	wait_for 5 ready "127.0.0.1:$fport" && break
 	kill "$fleet_pid" 2>/dev/null
