@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "work the queue until it is empty" },
 	{ "renew", cmd_renew, "queue the certificates due for renewal (ARI, lifetime, revoked) as one run" },
 	{ "status", cmd_status, "job counts by state and the latest failures" },
+	{ "report", cmd_report, "the fleet at a glance: states, expiry, failures, runs; --html FILE" },
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
 	{ "revoke", cmd_revoke, "revoke issued certificates at their CA, with a reason" },
