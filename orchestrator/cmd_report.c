@@ -32,13 +32,14 @@ static const char sql_expiring[] =
 static const char sql_buckets[] = "SELECT bucket, certificates FROM report_expiry_buckets ORDER BY ord";
 static const char sql_failures[] =
     "SELECT problem_type, failures FROM report_failures_24h ORDER BY failures DESC, problem_type";
-/* runs: the terminal shows the last 5, the HTML file those of the last 30 days (at most 200) */
+/* runs, the latest queued last: the terminal shows 5, the HTML file those of the last 30 days (at most 200) */
 static const char sql_runs[] =
-    "SELECT * FROM (SELECT run_id, coalesce(label, '') AS label, "
+    "SELECT * FROM (SELECT run_id, created_at, coalesce(label, '') AS label, "
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS created, jobs, issued, failed, cancelled, "
     "unfinished, round(duration_s::numeric, 1) AS duration_s, "
     "coalesce(round(issued_per_s::numeric, 2)::text, '') AS rate FROM report_runs "
-    "WHERE created_at > now() - interval '30 days' ORDER BY run_id DESC LIMIT $1::int) r ORDER BY run_id";
+    "WHERE created_at > now() - interval '30 days' ORDER BY created_at DESC, run_id DESC LIMIT $1::int) r "
+    "ORDER BY created_at, run_id";
 static const char sql_providers[] =
     "SELECT provider, orders, round(avg_s::numeric, 2) AS avg_s, round(p95_s::numeric, 2) AS p95_s "
     "FROM report_provider_latency ORDER BY avg_s DESC, provider LIMIT 10";
@@ -65,6 +66,10 @@ report_load(PGconn *c, struct report *r, int nruns, cf_err *err)
 	snprintf(lim, sizeof(lim), "%d", nruns);
 	if ((t = db_exec(c, "starting the report's snapshot",
 	    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err)) == NULL)
+		return -1;
+	PQclear(t);
+	/* a few scans of the fleet each: compiling them (JIT) costs more than it saves */
+	if ((t = db_exec(c, "setting jit off", "SET LOCAL jit = off", 0, NULL, err)) == NULL)
 		return -1;
 	PQclear(t);
 	if ((r->fleet = db_exec(c, "reading report_fleet", sql_fleet, 0, NULL, err)) == NULL ||

@@ -17,7 +17,7 @@ SELECT c.id AS certificate_id, c.names, c.provider, c.account_id, c.profile, c.k
        r.id AS result_id, r.serial, r.not_before, r.not_after, r.issuer,
        r.ari_renew_at, r.revoked_at, r.deployed_at,
        CASE WHEN r.not_after IS NULL THEN NULL
-            ELSE floor(extract(epoch FROM r.not_after - now()) / 86400)::integer END AS days_left,
+            ELSE floor(date_part('epoch', r.not_after - now()) / 86400)::integer END AS days_left,
        CASE WHEN r.id IS NOT NULL AND r.revoked_at IS NOT NULL THEN 'revoked'
             WHEN r.id IS NOT NULL AND r.not_after <= now() THEN 'expired'
             WHEN r.id IS NOT NULL THEN 'valid'
@@ -54,14 +54,15 @@ $fn$;
 -- Certificates with a current result, in fixed buckets of days to notAfter (the expiry
 -- histogram); every bucket listed. A bucket holds lower <= days_left < upper.
 CREATE VIEW report_expiry_buckets AS
-SELECT b.bucket, b.ord, b.lower_days, b.upper_days, count(rc.certificate_id) AS certificates
+SELECT b.bucket, b.ord, b.lower_days, b.upper_days, coalesce(n.certificates, 0) AS certificates
 FROM (VALUES ('expired', 1, NULL::integer, 0), ('0-7', 2, 0, 7), ('7-14', 3, 7, 14),
              ('14-30', 4, 14, 30), ('30-60', 5, 30, 60), ('60-90', 6, 60, 90),
              ('90+', 7, 90, NULL::integer)) AS b(bucket, ord, lower_days, upper_days)
-LEFT JOIN report_certificates rc ON rc.result_id IS NOT NULL
-     AND (b.lower_days IS NULL OR rc.days_left >= b.lower_days)
-     AND (b.upper_days IS NULL OR rc.days_left < b.upper_days)
-GROUP BY b.bucket, b.ord, b.lower_days, b.upper_days;
+LEFT JOIN (SELECT CASE WHEN days_left < 0 THEN 'expired' WHEN days_left < 7 THEN '0-7'
+                       WHEN days_left < 14 THEN '7-14' WHEN days_left < 30 THEN '14-30'
+                       WHEN days_left < 60 THEN '30-60' WHEN days_left < 90 THEN '60-90'
+                       ELSE '90+' END AS bucket, count(*) AS certificates
+           FROM report_certificates WHERE result_id IS NOT NULL GROUP BY 1) n ON n.bucket = b.bucket;
 
 -- Failed jobs per UTC day, provider (the certificate's), CA (the account's directory) and problem
 -- type (the CA's, or certfleet's own: certfleet:provider..., certfleet:...).
