@@ -153,9 +153,11 @@ html_card(cf_buf *b, const char *id, const char *value, const char *label)
 }
 
 /* Vertical bars, one per row of res: label column lcol, value column vcol; each bar a rect of
- * class "bar" with data-label and data-value. */
+ * class "bar" with data-label and data-value. numbered: the bars are captioned 1, 2, ... (long
+ * labels, listed in a table beside), else with their labels. */
 static bool
-html_bars(cf_buf *b, const char *id, const PGresult *res, const char *lcol, const char *vcol, const char *title)
+html_bars(cf_buf *b, const char *id, const PGresult *res, const char *lcol, const char *vcol, const char *title,
+    bool numbered)
 {
 	int n = PQntuples(res);
 	double max = 0;
@@ -173,6 +175,7 @@ html_bars(cf_buf *b, const char *id, const PGresult *res, const char *lcol, cons
 		return false;
 	for (int i = 0; i < n; i++) {
 		const char *l = db_get(res, i, lcol), *vs = db_get(res, i, vcol);
+		char num[16];
 		double v = strtod(vs, NULL), bh = max > 0 ? v / max * (h - top - bottom) : 0;
 		double x = i * slot + slot * 0.15, bw = slot * 0.7;
 		if (cf_buf_printf(b, "<rect class=\"bar\" data-label=\"") != 0 || !HE(b, l) ||
@@ -182,7 +185,10 @@ html_bars(cf_buf *b, const char *id, const PGresult *res, const char *lcol, cons
 		    cf_buf_printf(b, "</title></rect>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\">",
 		    x + bw / 2, h - bottom - bh - 4) != 0 || !HE(b, vs) ||
 		    cf_buf_printf(b, "</text>\n<text x=\"%.1f\" y=\"%d\" font-size=\"13\" text-anchor=\"middle\">",
-		    x + bw / 2, h - bottom + 18) != 0 || !HE(b, l) || cf_buf_printf(b, "</text>\n") != 0)
+		    x + bw / 2, h - bottom + 18) != 0)
+			return false;
+		snprintf(num, sizeof(num), "%d", i + 1);
+		if (!HE(b, numbered ? num : l) || cf_buf_printf(b, "</text>\n") != 0)
 			return false;
 	}
 	return cf_buf_printf(b, "</svg>\n") == 0;
@@ -217,7 +223,7 @@ report_html(cf_buf *b, const struct report *r, const char *generated)
 
 	if (cf_buf_printf(b, "<section id=\"expiry\">\n<h2>Days to expiry</h2>\n"
 	    "<p>Certificates with a current result, by days left before notAfter.</p>\n") != 0 ||
-	    !html_bars(b, "expiry-chart", r->buckets, "bucket", "certificates", "certificates by days to expiry") ||
+	    !html_bars(b, "expiry-chart", r->buckets, "bucket", "certificates", "certificates by days to expiry", false) ||
 	    cf_buf_printf(b, "</section>\n") != 0)
 		return false;
 
@@ -226,15 +232,15 @@ report_html(cf_buf *b, const struct report *r, const char *generated)
 	if (PQntuples(r->failures) == 0 && cf_buf_printf(b, "<p id=\"failures-none\">None.</p>\n") != 0)
 		return false;
 	if (PQntuples(r->failures) > 0) {
-		if (!html_bars(b, "failures-chart", r->failures, "problem_type", "failures", "failures by reason") ||
+		if (!html_bars(b, "failures-chart", r->failures, "problem_type", "failures", "failures by reason", true) ||
 		    cf_buf_printf(b, "<div class=\"scroll\"><table id=\"failures-table\">\n"
-		    "<tr><th>Reason</th><th class=\"num\">Failures</th></tr>\n") != 0)
+		    "<tr><th>#</th><th>Reason</th><th class=\"num\">Failures</th></tr>\n") != 0)
 			return false;
 		for (int i = 0; i < PQntuples(r->failures); i++) {
 			const char *t = db_get(r->failures, i, "problem_type"), *n = db_get(r->failures, i, "failures");
 			if (cf_buf_printf(b, "<tr class=\"failure\" data-reason=\"") != 0 || !HE(b, t) ||
 			    cf_buf_printf(b, "\" data-value=\"") != 0 || !HE(b, n) ||
-			    cf_buf_printf(b, "\"><td class=\"reason\">") != 0 || !HE(b, t) ||
+			    cf_buf_printf(b, "\"><td>%d</td><td class=\"reason\">", i + 1) != 0 || !HE(b, t) ||
 			    cf_buf_printf(b, "</td><td class=\"num\">") != 0 || !HE(b, n) ||
 			    cf_buf_printf(b, "</td></tr>\n") != 0)
 				return false;
@@ -251,7 +257,7 @@ report_html(cf_buf *b, const struct report *r, const char *generated)
 		return false;
 	if (PQntuples(r->runs) > 0) {
 		if (cf_buf_printf(b, "<p>Certificates issued per second, from the enqueue to the last job's end.</p>\n") != 0 ||
-		    !html_bars(b, "runs-chart", r->runs, "run_id", "rate", "issued per second by run") ||
+		    !html_bars(b, "runs-chart", r->runs, "run_id", "rate", "issued per second by run", false) ||
 		    cf_buf_printf(b, "<div class=\"scroll\"><table id=\"runs-table\">\n<tr><th>Run</th><th>Queued (UTC)</th>"
 		    "<th class=\"num\">Jobs</th><th class=\"num\">Issued</th><th class=\"num\">Failed</th>"
 		    "<th class=\"num\">Seconds</th><th class=\"num\">Issued/s</th></tr>\n") != 0)
