@@ -148,7 +148,9 @@ CREATE INDEX orders_account_created ON orders (account_id, created_at);
 
 -- certfleet_grant_roles() grants what 009 granted, and these views to certfleet_report (and to
 -- certfleet_run, which reads everything). Views run with their owner's rights: a reader needs no
--- grant on the tables behind them, and none of them names a key column.
+-- grant on the tables behind them, and none of them names a key column. And to certfleet_enqueue
+-- what enqueue --missing-only and --wait read since 009: whether a certificate has a current,
+-- unrevoked result (results: id, certificate_id, is_current, revoked_at; no key).
 ALTER FUNCTION certfleet_grant_roles() RENAME TO certfleet_grant_roles_009;
 CREATE FUNCTION certfleet_grant_roles() RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -166,6 +168,9 @@ BEGIN
         END LOOP;
         EXECUTE format('GRANT EXECUTE ON FUNCTION report_due_within(integer) TO %I', r);
     END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certfleet_enqueue') THEN
+        GRANT SELECT (id, certificate_id, is_current, revoked_at) ON TABLE results TO certfleet_enqueue;
+    END IF;
 END
 $fn$;
 
