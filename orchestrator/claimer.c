@@ -445,6 +445,8 @@ claimer_run(struct claimer *cl)
 	struct worker_pool_stats st;
 
 	cl->started = cl->last_progress = cf_mono_ms();
+	if (cl->cfg.live)
+		cl->last_progress -= LIVE_EVERY_MS; /* the live line shows from the first turn */
 	cl->queued = -1;
 	for (;;) {
 		long free_slots = worker_pool_free_slots(cl->pool);
