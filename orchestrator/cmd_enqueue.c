@@ -172,6 +172,10 @@ enqueue_help(void)
 	       "  --json FILE         read certificates from the JSON FILE ('-' for standard input)\n"
 	       "  --wait              wait until this call's jobs have ended (exit codes below)\n"
 	       "  --timeout SECS      with --wait: give up after SECS seconds (default: no limit)\n"
+	       "  --missing-only      queue only the certificates that hold no current, unrevoked\n"
+	       "                      certificate (an apply hook's enqueue then orders what is new\n"
+	       "                      or failed, not the whole fleet again); --wait still follows\n"
+	       "                      every certificate of the input\n"
 	       "  --output FORMAT     text (default) or json (the summary; other messages go to stderr)\n"
 	       "  --provider NAME     DNS provider account that publishes the records (default %s;\n"
 	       "                      env CERTFLEET_PROVIDER; see certfleet provider list)\n"
@@ -245,6 +249,7 @@ static const struct option enqueue_options[] = {
 	{ "wait", no_argument, NULL, 'W' },
 	{ "timeout", required_argument, NULL, 'T' },
 	{ "output", required_argument, NULL, 'O' },
+	{ "missing-only", no_argument, NULL, 'M' },
 	CONFIG_COMMON_OPTIONS,
 	{ 0 },
 };
@@ -268,6 +273,9 @@ enqueue_option(struct config *cfg, struct enqueue_opts *o, int opt, const char *
 		return 1;
 	case 'W':
 		o->wait = true;
+		return 1;
+	case 'M':
+		o->eo.missing_only = true;
 		return 1;
 	case 'T':
 		if (cmd_parse_long("--timeout", arg, 1, 31L * 86400, &v) != 0)
@@ -431,6 +439,9 @@ enqueue_report(PGconn *c, const struct enqueue_opts *o, const struct queue_enque
 	fprintf(f, "queued %ld job%s in run %lld for %s (%ld new certificate%s, %ld already queued or running)",
 	    res->jobs_added, res->jobs_added == 1 ? "" : "s", (long long)res->run_id, ca,
 	    res->certificates_new, res->certificates_new == 1 ? "" : "s", res->jobs_already_queued);
+	if (res->certificates_current > 0)
+		fprintf(f, "; %ld certificate%s already current (--missing-only)", res->certificates_current,
+		    res->certificates_current == 1 ? "" : "s");
 	if (res->certificates_changed > 0)
 		fprintf(f, "; %ld certificate%s changed settings (key type, provider, profile or preferred chain) "
 		    "or returned to the fleet", res->certificates_changed, res->certificates_changed == 1 ? "" : "s");

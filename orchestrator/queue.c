@@ -44,7 +44,9 @@ static const char *const sql_upsert_cert =
  */
 static const char *const sql_insert_job =
     "WITH a AS (INSERT INTO unfinished_jobs (job_id, certificate_id, account_id) "
-    "VALUES (nextval('jobs_id_seq'), $1, $2) ON CONFLICT (certificate_id) DO NOTHING RETURNING job_id), "
+    "SELECT nextval('jobs_id_seq'), $1, $2 WHERE NOT ($5::boolean AND EXISTS (SELECT 1 FROM results r "
+    "WHERE r.certificate_id = $1 AND r.is_current AND r.revoked_at IS NULL)) "
+    "ON CONFLICT (certificate_id) DO NOTHING RETURNING job_id), "
     "m AS (UPDATE certificates SET account_id = $2, updated_at = now() WHERE id = $1 "
     "AND account_id IS DISTINCT FROM $2 AND EXISTS (SELECT 1 FROM a)), "
     "j AS (INSERT INTO jobs (id, certificate_id, account_id, run_id, max_attempts) "
@@ -208,15 +210,17 @@ queue_enqueue_in(PGconn *c, int64_t account_id, const struct queue_enqueue_opts 
 			out->certificates_changed += PQntuples(res);
 			PQclear(res);
 		}
-		const char *p2[] = { cert_id, acct, run, maxa };
-		res = db_exec_prepared(c, "enqueue: adding the job", sql_insert_job, 4, p2, err);
+		const char *p2[] = { cert_id, acct, run, maxa, opts->missing_only ? "t" : "f" };
+		res = db_exec_prepared(c, "enqueue: adding the job", sql_insert_job, 5, p2, err);
 		if (res == NULL)
 			goto out;
 		qc->job_id = PQntuples(res) == 1 ? db_get_i64(res, 0, "job_id") : 0;
 		if (PQntuples(res) == 1 && strcmp(db_get(res, 0, "added"), "t") == 0)
 			out->jobs_added++;
-		else
+		else if (PQntuples(res) == 1)
 			out->jobs_already_queued++;
+		else
+			out->certificates_current++; /* missing_only, and a current certificate exists */
 		PQclear(res);
 	}
 	/* wakes idle `certfleet run --follow` processes when the transaction commits */
@@ -245,11 +249,12 @@ queue_enqueue(PGconn *c, int64_t account_id, const struct queue_enqueue_opts *op
 
 /* The latest job of each certificate, with its current result once issued. */
 static const char *const sql_batch_state =
-    "SELECT d.cert, j.id AS job_id, j.state, r.serial, "
-    "to_char(r.not_after AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS not_after "
+    "SELECT d.cert, j.id AS job_id, coalesce(j.state, CASE WHEN r.id IS NOT NULL THEN 'issued' END) AS state, "
+    "r.serial, to_char(r.not_after AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS not_after "
     "FROM unnest($1::bigint[]) WITH ORDINALITY AS d(cert, ord) "
     "LEFT JOIN LATERAL (SELECT id, state FROM jobs WHERE certificate_id = d.cert ORDER BY id DESC LIMIT 1) j ON true "
-    "LEFT JOIN results r ON r.job_id = j.id AND j.state = 'issued' ORDER BY d.ord";
+    "LEFT JOIN results r ON (j.id IS NULL OR j.state = 'issued') AND r.certificate_id = d.cert AND r.is_current "
+    "ORDER BY d.ord";
 
 int
 queue_batch_state(PGconn *c, const int64_t *ids, size_t n, struct queue_job_state *out, cf_err *err)

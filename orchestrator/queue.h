@@ -40,6 +40,7 @@ struct queue_enqueue_opts {
 	const char *profile;     /* NULL: new certificates get the CA's default, others keep theirs;
 	                          * "": every certificate gets the default; else every one gets this */
 	const char *preferred_chain; /* the same for the preferred chain */
+	bool missing_only;       /* queue only certificates without a current, unrevoked result */
 };
 
 struct queue_enqueue_result {
@@ -47,6 +48,7 @@ struct queue_enqueue_result {
 	long certificates_new;   /* certificates added to the inventory */
 	long jobs_added;
 	long jobs_already_queued; /* a ready or running job existed: nothing added */
+	long certificates_current; /* missing_only: a current certificate existed: nothing added */
 	long certificates_changed; /* existing certificates whose key type, provider, profile or
 	                          * preferred chain changed */
 };

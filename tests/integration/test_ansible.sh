@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test_ansible.sh - examples/ansible/certfleet.yml run with ansible-playbook against the stack:
-# the first run declares, issues and exports the fleet and reports the three steps changed, a
-# second run of the same fleet reports changed=0, and a fleet with one certificate fewer retires
-# it (one change).
+# test_ansible.sh - examples/ansible/certfleet.yml run with ansible-playbook against the stack,
+# with a `certfleet run --follow` working the queue as a service would: the first run declares the
+# fleet, waits (enqueue --missing-only --wait) until it is issued and exports it, reporting sync and
+# export changed; a second run of the same fleet reports changed=0; a fleet with one certificate
+# fewer retires it (one change); a revoked certificate is ordered again by the wait step.
 . "$(dirname "$0")/lib.sh"
 require_tools "Debian package ansible-core" ansible-playbook
 
@@ -22,11 +23,14 @@ play() {
 }
 recap() { grep -E '^localhost +:' "$tmp/$1.out" | grep -oE 'changed=[0-9]+ .*failed=[0-9]+'; }
 
+"$CF" run --follow --no-progress --workers 1 >"$tmp/follow.out" 2>&1 &
+follow=$!
+
 printf '{"certificates": [{"names": ["a.%s", "www.a.%s"]}, {"names": ["b.%s"], "key_type": "ec-p384"}]}\n' \
 	"$ZONE" "$ZONE" "$ZONE" >"$tmp/fleet.json"
 play first
 check_eq "first run: exit 0" "$?" 0
-check_eq "first run: sync, run and export changed" "$(recap first)" "changed=3    unreachable=0    failed=0"
+check_eq "first run: sync and export changed" "$(recap first)" "changed=2    unreachable=0    failed=0"
 check_eq "the fleet is issued" "$(sql "SELECT count(*) FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE r.is_current")" 2
 check_eq "and exported" "$(ls "$tmp/live" | tr '\n' ' ')" "a.$ZONE b.$ZONE "
 play second
@@ -40,4 +44,18 @@ check_eq "a certificate removed: exit 0" "$?" 0
 check_eq "only sync changed" "$(recap third)" "changed=1    unreachable=0    failed=0"
 check "the plan shows in the output" grep -qF -- "- a.$ZONE,www.a.$ZONE" "$tmp/third.out"
 check_eq "it is retired" "$(sql "SELECT names[1] FROM certificates WHERE retired_at IS NOT NULL")" "a.$ZONE"
+
+# A revoked certificate holds no usable certificate: the wait step orders it again and waits.
+serial=$(sql "SELECT r.serial FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE c.names[1] = 'b.$ZONE' AND r.is_current")
+"$CF" revoke --serial "$serial" --reason superseded >/dev/null 2>&1
+play fourth
+check_eq "after a revocation: exit 0" "$?" 0
+check_eq "the wait step and export changed" "$(recap fourth)" "changed=2    unreachable=0    failed=0"
+check_eq "b was ordered again" "$(sql "SELECT count(*) FROM results r JOIN certificates c ON c.id = r.certificate_id WHERE c.names[1] = 'b.$ZONE'")" 2
+
+kill -TERM "$follow"
+wait "$follow"
+check_eq "the run service stops cleanly" "$?" 0
+check_eq "it issued every certificate the playbooks waited for (a, b, b again)" \
+	"$(grep -oE 'run finished: [0-9]+ claimed, [0-9]+ issued' "$tmp/follow.out")" "run finished: 3 claimed, 3 issued"
 finish

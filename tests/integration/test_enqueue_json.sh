@@ -98,4 +98,20 @@ check "re-enqueue with --key-type: it says the certificate changed" grep -q '1 c
 check_eq "the new key type is stored" "$(sql "SELECT key_type FROM certificates WHERE names[1] = 'three.$ZONE'")" rsa-2048
 "$CF" enqueue "three.$ZONE" >/dev/null 2>&1
 check_eq "a plain re-enqueue keeps it" "$(sql "SELECT key_type FROM certificates WHERE names[1] = 'three.$ZONE'")" rsa-2048
+# --- --missing-only: a certificate holding a current certificate gets no job, even once its jobs
+# are cleaned up, and --wait then counts it as issued at once
+one=$(sql "SELECT c.id FROM certificates c JOIN results r ON r.certificate_id = c.id AND r.is_current
+	WHERE NOT EXISTS (SELECT 1 FROM unfinished_jobs u WHERE u.certificate_id = c.id) ORDER BY c.id LIMIT 1")
+onename=$(sql "SELECT array_to_string(names, ',') FROM certificates WHERE id = ${one:-0}")
+jobs_before=$(sql "SELECT count(*) FROM jobs WHERE certificate_id = $one")
+sql "DELETE FROM jobs WHERE certificate_id = $one AND finished_at IS NOT NULL" >/dev/null
+"$CF" enqueue --missing-only --wait --timeout 5 --output json "$onename" >"$tmp/m.json" 2>"$tmp/m.err"
+check_eq "enqueue --missing-only --wait of a current certificate: exit 0" "$?" 0
+check "it says the certificate is already current" grep -q '1 certificate already current (--missing-only)' "$tmp/m.err"
+check_eq "no job was added" "$(sql "SELECT count(*) FROM jobs WHERE certificate_id = $one")" 0
+check_eq "the summary shows it issued, with its serial" \
+	"$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["certificates"][0]; print(c["state"], len(c["serial"]) > 0)' "$tmp/m.json")" "issued True"
+check "jobs existed before the cleanup" [ "$jobs_before" -gt 0 ]
+"$CF" enqueue --missing-only "four.$ZONE" >"$tmp/m2.out" 2>&1
+check "enqueue --missing-only queues a certificate that holds none" grep -q '^queued 1 job in run' "$tmp/m2.out"
 finish
