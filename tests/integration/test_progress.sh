@@ -72,6 +72,12 @@ check "CERTFLEET_LOG_FORMAT=json: JSON lines too" python3 -c "
 import json, sys
 lines = open('$tmp/env.err').read().splitlines()
 assert lines and all(json.loads(l)['message'] for l in lines), lines"
+"$CF" enqueue --log-format json --wait --timeout 1 "w1.$ZONE" >/dev/null 2>"$tmp/wait.err"
+check_eq "enqueue --wait with no run: exit 4 after --timeout" "$?" 4
+check "enqueue --wait --log-format json: its waiting line is a JSON object" python3 -c "
+import json
+objs = [json.loads(l) for l in open('$tmp/wait.err').read().splitlines()]
+assert any(o['message'] == 'waiting: 0 issued, 0 failed, 0 cancelled, 1 queued or running' for o in objs), objs"
 
 # A bad format is refused, naming the option or the variable, with exit code 2.
 "$CF" run --log-format yaml >/dev/null 2>"$tmp/bad.err"
