@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #define STATUS_MAX 256
@@ -152,6 +153,21 @@ json_field(FILE *f, const char *key, const char *s)
 		free(buf);
 }
 
+/*
+ * Draws the live line (under log_lock), cut to the terminal's width: a line that wrapped would
+ * leave its first row behind at every redraw, as the carriage return goes back one row only.
+ */
+static void
+status_draw(FILE *f)
+{
+	struct winsize ws;
+	int len = (int)strlen(status_line);
+
+	if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && len > ws.ws_col - 1)
+		len = ws.ws_col - 1;
+	fprintf(f, "\r\033[K%.*s", len, status_line);
+}
+
 /* Writes one line (under log_lock): the live line, if any, is cleared first and drawn again after. */
 static void
 log_write(enum cf_log_level level, const struct cf_log_job *job, const char *msg)
@@ -198,7 +214,7 @@ log_write(enum cf_log_level level, const struct cf_log_job *job, const char *msg
 		fprintf(f, "%s %s: %s\n", when, level_names[level], msg);
 	}
 	if (status_line[0])
-		fprintf(f, "\r\033[K%s", status_line);
+		status_draw(f);
 	fflush(f);
 	pthread_mutex_unlock(&log_lock);
 }
@@ -244,7 +260,7 @@ cf_log_status(const char *line)
 		status_line[0] = '\0';
 	} else {
 		snprintf(status_line, sizeof(status_line), "%s", line);
-		fprintf(f, "\r\033[K%s", status_line);
+		status_draw(f);
 	}
 	fflush(f);
 	pthread_mutex_unlock(&log_lock);

@@ -30,6 +30,13 @@ for line in out[:summary].split("\n"):
     assert " info: " not in line or re.match(r"^(\r\x1b\[K)?\d{4}-\d\d-\d\dT", line), "mangled: %r" % line
 PY
 check_eq "the terminal run issued them" "$(sql "SELECT count(*) FROM jobs WHERE state = 'issued'")" 3
+script -qfec "stty cols 40; '$CF' run --workers 1" /dev/null >"$tmp/tty-narrow" </dev/null
+check "a 40-column terminal: the live line is cut to 39 columns, not wrapped" python3 - "$tmp/tty-narrow" <<'PY'
+import re, sys
+out = open(sys.argv[1], "rb").read().decode()
+live = re.findall(r"\r\x1b\[K(\d+ claimed[^\r\n\x1b]*)", out)
+assert live and all(len(l) == 39 for l in live), live
+PY
 script -qfec "'$CF' run --workers 1 --no-progress" /dev/null >"$tmp/tty-quiet" </dev/null
 check "--no-progress on a terminal: no live line" bash -c "! grep -q \$'\\e\\[K' '$tmp/tty-quiet' && grep -q 'run finished' '$tmp/tty-quiet'"
 
