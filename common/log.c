@@ -1,4 +1,4 @@
-/* log.c - thread-safe leveled logging to stderr with UTC timestamps, as text or JSON lines, below a live status line. */
+/* log.c - thread-safe leveled logging to stderr, as text or JSON lines, below a terminal's live line. */
 #include "log.h"
 
 #include <inttypes.h>
