@@ -191,6 +191,10 @@ main(int argc, char **argv)
 	int rc = EXIT_USAGE;
 
 	config_defaults(&cfg);
+	if (cfg.log_format_bad) {
+		log_error("CERTFLEET_LOG_FORMAT: \"%s\" is neither text nor json", getenv("CERTFLEET_LOG_FORMAT"));
+		return EXIT_USAGE;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
