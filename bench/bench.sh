@@ -14,6 +14,8 @@
 #   --renew N   certificates issued once, then checked by `renew` (ARI) (default 10000; BENCH_RENEW_N; 0 skips it)
 #   --renew-rounds N  timed `renew --dry-run` rounds, whose medians are printed (default 3)
 #   --only-renew      the renew benchmark alone
+#   --report N  certificates made as fixture rows, then `report` and `report --html` timed (default 100000; BENCH_REPORT_N; 0 skips it)
+#   --only-report     the report benchmark alone
 #   --no-metrics-pass the throughput run without its second pass with --metrics-listen (scraped every second)
 #   --metrics-fleet N certificates made as rows for the `certfleet metrics` timing (default 100000;
 #                     BENCH_METRICS_FLEET_N; 0 skips it)
@@ -36,6 +38,7 @@ RENEW_N=${BENCH_RENEW_N:-10000}
 RENEW_ROUNDS=${BENCH_RENEW_ROUNDS:-3}
 METRICS_PASS=${BENCH_METRICS_PASS:-1}
 METRICS_FLEET_N=${BENCH_METRICS_FLEET_N:-100000}
+REPORT_N=${BENCH_REPORT_N:-100000}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n) N=$2; shift 2 ;;
@@ -46,14 +49,16 @@ while [ $# -gt 0 ]; do
 	--queue) QUEUE_N=$2; shift 2 ;;
 	--no-queue) QUEUE_N=0; shift ;;
 	--queue-rounds) QUEUE_ROUNDS=$2; shift 2 ;;
-	--only-queue) N=0; PEERS_N=0; HOLD=0; RENEW_N=0; shift ;;
+	--only-queue) N=0; PEERS_N=0; HOLD=0; RENEW_N=0; REPORT_N=0; METRICS_FLEET_N=0; shift ;;
 	--renew) RENEW_N=$2; shift 2 ;;
 	--renew-rounds) RENEW_ROUNDS=$2; shift 2 ;;
-	--only-renew) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; METRICS_FLEET_N=0; shift ;;
+	--only-renew) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; REPORT_N=0; METRICS_FLEET_N=0; shift ;;
+	--report) REPORT_N=$2; shift 2 ;;
+	--only-report) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; METRICS_FLEET_N=0; shift ;;
 	--no-metrics-pass) METRICS_PASS=0; shift ;;
 	--metrics-fleet) METRICS_FLEET_N=$2; shift 2 ;;
-	--only-metrics) PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; shift ;;
-	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+	--only-metrics) PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; REPORT_N=0; shift ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -347,6 +352,13 @@ bench: renew: $(median $rates) renewalInfo checks/s (median of $RENEW_ROUNDS dry
 bench:   renew storing the windows: $sw s, certfleet CPU $(awk -v u="$su" -v s="$ss" 'BEGIN { printf "%.2f", u + s }') s; $stored windows stored
 EOT
 	echo "result: tool=certfleet-renew n=$RENEW_N checks_per_s=$(median $rates) wall_s=$(median $walls) cpu_s=$(median $cpus) store_wall_s=$sw"
+fi
+
+# ---- report: the reporting views on a large fleet of fixture rows ----
+if [ "$REPORT_N" -gt 0 ]; then
+	say "report: $REPORT_N certificates as fixture rows, then report and report --html"
+	start_stack
+	CERTFLEET_BIN=$cf "$repo/bench/report.sh" "$REPORT_N" || say "report: failed"
 fi
 
 # ---- hold: many orders in flight at once ----

@@ -49,9 +49,16 @@ batchwait_run(PGconn *c, const int64_t *ids, size_t n, long timeout_s, bool prog
 		if (queue_batch_state(c, ids, n, st, err) != 0)
 			return -1;
 		batchwait_count(st, n, &now);
-		if (progress && memcmp(&now, &last, sizeof(now)) != 0)
-			fprintf(stderr, "waiting: %ld issued, %ld failed, %ld cancelled, %ld queued or running\n",
+		if (progress && memcmp(&now, &last, sizeof(now)) != 0) {
+			char line[160];
+			snprintf(line, sizeof(line), "waiting: %ld issued, %ld failed, %ld cancelled, %ld queued or running",
 			    now.issued, now.failed, now.cancelled, now.pending);
+			/* with --log-format json every line of standard error is an object */
+			if (cf_log_get_format() == CF_LOG_JSON)
+				log_info("%s", line);
+			else
+				fprintf(stderr, "%s\n", line);
+		}
 		last = now;
 		if (now.pending == 0)
 			return 0;

@@ -14,10 +14,13 @@
 #include "account.h"
 #include "log.h"
 #include "metrics.h"
+#include "progress.h"
 #include "queue.h"
 
 #define RESCUE_EVERY_MS 5000
 #define PROGRESS_EVERY_MS 2000
+#define LIVE_EVERY_MS 500         /* the live line: twice a second */
+#define DEPTH_EVERY_MS 5000       /* the live line's queue depth, a count in PostgreSQL */
 #define NEW_ACCOUNTS_EVERY_MS 30000
 
 struct claimer {
@@ -31,6 +34,9 @@ struct claimer {
 	int64_t last_rescue;
 	int64_t started;          /* cf_mono_ms() when claimer_run began */
 	int64_t last_progress;
+	struct progress rate;     /* the live line's recent rate */
+	long queued;              /* ready jobs at the last look (the live line), -1: not known */
+	int64_t last_depth;       /* when the queue depth was last counted */
 	long claimed;             /* jobs claimed: handed to the pool, or unparsed */
 	long failed;              /* unparsed jobs ended as failed */
 	int claim_failures;       /* claims refused in a row */
@@ -288,17 +294,42 @@ claimer_claim(struct claimer *cl, long free_slots, int *n)
 	return 0;
 }
 
+/*
+ * Progress on standard error: on a terminal a live line rewritten in place, twice a second, with
+ * the rate and time left; otherwise a plain line every 2 s (a JSON log line with --log-format json).
+ */
 static void
 claimer_progress(struct claimer *cl)
 {
 	struct worker_pool_stats st;
+	int64_t now = cf_mono_ms();
+	long failed;
+	char line[256];
 
-	if (!cl->cfg.progress || cf_mono_ms() - cl->last_progress < PROGRESS_EVERY_MS)
+	if (!cl->cfg.progress || now - cl->last_progress < (cl->cfg.live ? LIVE_EVERY_MS : PROGRESS_EVERY_MS))
 		return;
 	worker_pool_stats(cl->pool, &st);
-	fprintf(stderr, "progress: %ld claimed, %ld issued, %ld failed, %ld to retry, %ld in flight, %.1f s\n",
-	    cl->claimed, st.issued, st.failed + cl->failed, st.retried, st.inflight, (cf_mono_ms() - cl->started) / 1000.0);
-	cl->last_progress = cf_mono_ms();
+	failed = st.failed + cl->failed;
+	cl->last_progress = now;
+	if (!cl->cfg.live) {
+		snprintf(line, sizeof(line), "progress: %ld claimed, %ld issued, %ld failed, %ld to retry, %ld in flight, %.1f s",
+		    cl->claimed, st.issued, failed, st.retried, st.inflight, (now - cl->started) / 1000.0);
+		if (cf_log_get_format() == CF_LOG_JSON)
+			log_info("%s", line);
+		else
+			fprintf(stderr, "%s\n", line);
+		return;
+	}
+	if (cl->last_depth == 0 || now - cl->last_depth >= DEPTH_EVERY_MS) {
+		struct queue_outstanding qo = { 0 };
+		cf_err err;
+		/* unknown ("?") rather than a failure of its own: the claim reports PostgreSQL's troubles */
+		cl->queued = queue_outstanding(cl->c, cl->ids, cl->nids, 0, &qo, &err) == 0 ? qo.ready : -1;
+		cl->last_depth = now;
+	}
+	progress_sample(&cl->rate, now, st.issued + st.failed + st.retried);
+	progress_line(line, sizeof(line), cl->claimed, st.issued, failed, st.inflight, &cl->rate, cl->queued);
+	cf_log_status(line);
 }
 
 /*
@@ -439,6 +470,9 @@ claimer_run(struct claimer *cl)
 	struct worker_pool_stats st;
 
 	cl->started = cl->last_progress = cf_mono_ms();
+	if (cl->cfg.live)
+		cl->last_progress -= LIVE_EVERY_MS; /* the live line shows from the first turn */
+	cl->queued = -1;
 	for (;;) {
 		long free_slots = worker_pool_free_slots(cl->pool);
 		int n = 0;
@@ -473,4 +507,6 @@ claimer_run(struct claimer *cl)
 		if (n == 0 || stop)
 			worker_pool_wait(cl->pool, stop ? 200 : 100);
 	}
+	if (cl->cfg.live)
+		cf_log_status(NULL); /* the summary takes its place */
 }

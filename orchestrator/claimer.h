@@ -37,6 +37,7 @@ struct claimer_config {
 	bool follow;              /* keep running when the queue is empty */
 	bool listen;              /* LISTEN for enqueue's NOTIFY; false: poll (PgBouncer) */
 	bool progress;            /* a progress line on standard error every 2 s */
+	bool live;                /* ... rather a live line, rewritten in place (stderr is a terminal) */
 	/* Signals counted by the command (stopper.h): 1 stops claiming, 2 ends the loop at once. */
 	const atomic_int *stop;
 };

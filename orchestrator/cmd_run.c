@@ -107,7 +107,9 @@ run_help(void)
 	       "  --batch N              jobs claimed per query (default 100)\n"
 	       "  --order-timeout SECS   fail an order not done in this time (default 600)\n"
 	       "  --max-connections N    connections per host per worker (default 8)\n"
-	       "  --no-progress          no progress lines on standard error\n"
+	       "  --no-progress          no progress on standard error; by default a terminal shows one\n"
+	       "                         live line (claimed, issued, failed, in flight, rate, time\n"
+	       "                         left), anything else a plain line every 2 s\n"
 	       "  --lease SECS           this run's lease on the jobs it claims, renewed every third of it;\n"
 	       "                         the jobs of a process that died are taken over after it (default 120)\n"
 	       "  --retry-base SECS      first retry of a failed attempt after this; x10 per attempt, at\n"
@@ -563,6 +565,7 @@ run_wire_claimer(const struct run_opts *o, struct run *r)
 	cc.listen = !o->poll_only;
 	cc.progress = o->progress;
 	cc.queue_metrics = o->metrics_listen != NULL;
+	cc.live = o->progress && isatty(STDERR_FILENO) && cf_log_get_format() == CF_LOG_TEXT;
 	cc.stop = &stop_requested;
 	if ((r->claimer = claimer_new(&cc, r->c, r->pool, &err)) == NULL) {
 		log_error("run: %s", err.msg);

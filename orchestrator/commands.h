@@ -13,6 +13,7 @@ int cmd_enqueue(struct config *cfg, int argc, char **argv);
 int cmd_run(struct config *cfg, int argc, char **argv);
 int cmd_status(struct config *cfg, int argc, char **argv);
 int cmd_metrics(struct config *cfg, int argc, char **argv);
+int cmd_report(struct config *cfg, int argc, char **argv);
 int cmd_records(struct config *cfg, int argc, char **argv);
 int cmd_cancel(struct config *cfg, int argc, char **argv);
 int cmd_cleanup(struct config *cfg, int argc, char **argv);

@@ -47,6 +47,12 @@ config_defaults(struct config *cfg)
 				cfg->verbosity = i;
 	}
 	cf_log_set_level((enum cf_log_level)cfg->verbosity);
+	if (env("CERTFLEET_LOG_FORMAT")) {
+		enum cf_log_format fmt;
+		cfg->log_format_bad = cf_log_parse_format(env("CERTFLEET_LOG_FORMAT"), &fmt) != 0;
+		if (!cfg->log_format_bad)
+			cf_log_set_format(fmt);
+	}
 }
 
 /* True when a libpq connection string carries a password. */
@@ -84,6 +90,15 @@ config_common_option(struct config *cfg, int opt, const char *arg)
 	case 1003:
 		cfg->allow_http_loopback = true;
 		return 1;
+	case 1004: {
+		enum cf_log_format fmt;
+		if (cf_log_parse_format(arg, &fmt) != 0) {
+			log_error("--log-format: \"%s\" is neither text nor json", arg);
+			return 0;
+		}
+		cf_log_set_format(fmt);
+		return 1;
+	}
 	case 'v':
 		if (cfg->verbosity < CF_LOG_DEBUG)
 			cfg->verbosity++;

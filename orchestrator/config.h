@@ -17,6 +17,7 @@ struct config {
 	bool allow_http_loopback;      /* CERTFLEET_ALLOW_HTTP_LOOPBACK=1, --allow-http-loopback */
 	bool db_allow_plaintext;       /* CERTFLEET_DB_ALLOW_PLAINTEXT=1: a remote database unverified */
 	int verbosity;                 /* CERTFLEET_LOG (error|warn|info|debug), -v, -q */
+	bool log_format_bad;           /* CERTFLEET_LOG_FORMAT is neither text nor json */
 	const char *persist_until;     /* CERTFLEET_PERSIST_UNTIL: persistUntil of every record, or NULL */
 };
 
@@ -39,6 +40,7 @@ void config_defaults(struct config *cfg);
 	{ "directory", required_argument, NULL, 1001 },             \
 	{ "ca-bundle", required_argument, NULL, 1002 },             \
 	{ "allow-http-loopback", no_argument, NULL, 1003 },         \
+	{ "log-format", required_argument, NULL, 1004 },            \
 	{ "verbose", no_argument, NULL, 'v' },                      \
 	{ "quiet", no_argument, NULL, 'q' },                        \
 	{ "help", no_argument, NULL, 'h' }
@@ -54,6 +56,10 @@ void config_defaults(struct config *cfg);
 	"                    directory and provider APIs (env CERTFLEET_ALLOW_HTTP_LOOPBACK=1);\n" \
 	"                    every other URL must be https\n"                                    \
 	"  -v, --verbose     more log output (repeat for debug); -q, --quiet: errors only\n"  \
+	"  --log-format FMT  text (default) or json: one JSON object per line on standard error,\n" \
+	"                    with time, level, message and, where there is one, job_id,\n"      \
+	"                    certificate_id, names, problem_type and detail (env\n"               \
+	"                    CERTFLEET_LOG_FORMAT)\n"                                            \
 	"  -h, --help        this help\n"
 
 /* Applies a common option; returns 1 when it was one, 0 when not. */

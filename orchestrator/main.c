@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "renew", cmd_renew, "queue the certificates due for renewal (ARI, lifetime, revoked) as one run" },
 	{ "status", cmd_status, "job counts by state and the latest failures" },
 	{ "metrics", cmd_metrics, "the fleet's Prometheus gauges: serve them (--listen) or write a textfile" },
+	{ "report", cmd_report, "the fleet at a glance: states, expiry, failures, runs; --html FILE" },
 	{ "records", cmd_records, "the _validation-persist TXT records the fleet needs" },
 	{ "provider", cmd_provider, "list DNS provider accounts; ensure, remove or verify records by hand" },
 	{ "revoke", cmd_revoke, "revoke issued certificates at their CA, with a reason" },
@@ -191,6 +192,10 @@ main(int argc, char **argv)
 	int rc = EXIT_USAGE;
 
 	config_defaults(&cfg);
+	if (cfg.log_format_bad) {
+		log_error("CERTFLEET_LOG_FORMAT: \"%s\" is neither text nor json", getenv("CERTFLEET_LOG_FORMAT"));
+		return EXIT_USAGE;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "calimits.h"
 #include "db.h"
@@ -294,6 +295,17 @@ on_progress(void *arg, size_t done, size_t failed)
 	log_info("renew: renewalInfo %zu of %zu checked, %zu failed", done, s->checks, failed);
 }
 
+/* On a terminal: the same, as a live line rewritten in place (cleared when the checks end). */
+static void
+on_progress_live(void *arg, size_t done, size_t failed)
+{
+	const struct renew_set *s = arg;
+	char line[128];
+
+	snprintf(line, sizeof(line), "renew: renewalInfo %zu of %zu checked, %zu failed", done, s->checks, failed);
+	cf_log_status(line);
+}
+
 int
 renew_check(struct renew_set *s, const struct renew_options *o, cf_err *err)
 {
@@ -302,7 +314,8 @@ renew_check(struct renew_set *s, const struct renew_options *o, cf_err *err)
 	char **urls = NULL;
 	struct loop *loop = NULL;
 	struct ari_config cfg = { 0 };
-	int ret = -1;
+	bool live = false;
+	int ret = -1, fetched;
 
 	if (s->n > 0 && ((checks = calloc(s->n, sizeof(*checks))) == NULL || (which = calloc(s->n, sizeof(*which))) == NULL ||
 	    (urls = calloc(s->n, sizeof(*urls))) == NULL)) {
@@ -335,12 +348,16 @@ renew_check(struct renew_set *s, const struct renew_options *o, cf_err *err)
 	if (n > 0) {
 		cfg.http = o->http;
 		cfg.max_inflight = o->max_inflight;
-		cfg.progress = o->progress ? on_progress : NULL;
+		live = o->progress && isatty(STDERR_FILENO) && cf_log_get_format() == CF_LOG_TEXT;
+		cfg.progress = live ? on_progress_live : o->progress ? on_progress : NULL;
 		cfg.progress_arg = s;
-		cfg.progress_ms = 2000;
+		cfg.progress_ms = live ? 500 : 2000;
 		if ((loop = loop_new(&(struct loop_options){ .max_host_connections = 8 }, err)) == NULL)
 			goto out;
-		if (ari_fetch(loop, &cfg, checks, n, err) != 0)
+		fetched = ari_fetch(loop, &cfg, checks, n, err);
+		if (live)
+			cf_log_status(NULL);
+		if (fetched != 0)
 			goto out;
 		for (size_t k = 0; k < n; k++)
 			take_answer(s, &s->certs[which[k]], &checks[k], o->now);

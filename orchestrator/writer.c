@@ -116,6 +116,8 @@ static void commit_one(struct writer *w, PGconn **c, struct refusal *r, struct o
 static void
 refuse(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *m, const char *why)
 {
+	struct cf_log_job lj = { .job_id = m->job_id, .certificate_id = m->certificate_id,
+		.problem_type = "certfleet:store", .detail = why };
 	cf_err err;
 
 	if (!journal_wants(m)) {
@@ -125,13 +127,13 @@ refuse(struct writer *w, PGconn **c, struct refusal *r, struct outmsg *m, const 
 		return;
 	}
 	if (journal_append(w->journal, m, why, &err) != 0) {
-		log_error("writer: job %lld: PostgreSQL refused its %s (%s) and the journal too: %s",
+		log_job(CF_LOG_ERROR, &lj, "writer: job %lld: PostgreSQL refused its %s (%s) and the journal too: %s",
 		    (long long)m->job_id, m->kind == OUT_ISSUED ? "certificate" : "order", why, err.msg);
 		w->lost++;
 		return;
 	}
 	w->journalled++;
-	log_error("writer: job %lld: PostgreSQL refused its %s for good (%s); it is kept in the journal, and "
+	log_job(CF_LOG_ERROR, &lj, "writer: job %lld: PostgreSQL refused its %s for good (%s); it is kept in the journal, and "
 	    "the next run stores it", (long long)m->job_id, m->kind == OUT_ISSUED ? "certificate" : "order", why);
 	if (m->kind == OUT_ISSUED) {
 		struct outmsg *f = outmsg_new(OUT_FAILED, m->job_id);

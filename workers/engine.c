@@ -476,8 +476,11 @@ order_fail(struct order *o, const char *type, const char *detail)
 	char qtype[4 * 120 + 8], qdetail[4 * 400 + 8];
 	cf_quote(qtype, sizeof(qtype), type, strlen(type), 120);
 	cf_quote(qdetail, sizeof(qdetail), detail, strlen(detail), 400);
-	log_info("job %lld (%s): attempt %d %s in %s: %s: %s", (long long)o->job->id, o->job->names[0],
-	    o->job->attempt, retry ? "failed, will retry" : "failed", order_state_names[o->state], qtype, qdetail);
+	struct cf_log_job lj = { .job_id = o->job->id, .certificate_id = o->job->certificate_id,
+		.names = o->job->names, .nnames = o->job->nnames, .problem_type = type, .detail = detail };
+	log_job(CF_LOG_INFO, &lj, "job %lld (%s): attempt %d %s in %s: %s: %s", (long long)o->job->id,
+	    o->job->names[0], o->job->attempt, retry ? "failed, will retry" : "failed", order_state_names[o->state],
+	    qtype, qdetail);
 	/*
 	 * Once finalize went out, the CA may issue whatever happens here: the stored order keeps the
 	 * state it had, so that the next attempt fetches it and downloads the certificate rather than
@@ -1678,7 +1681,9 @@ order_issued(struct order *o, struct cert_issued *ci)
 	CF_FAULT("after-valid");
 	post(o, m); /* the writer stores the order's valid state with the result, in one transaction */
 	m = NULL;
-	log_debug("job %lld (%s): issued serial %s", (long long)o->job->id, o->job->names[0], ci->info.serial);
+	log_job(CF_LOG_DEBUG, &(struct cf_log_job){ .job_id = o->job->id, .certificate_id = o->job->certificate_id,
+		.names = o->job->names, .nnames = o->job->nnames }, "job %lld (%s): issued serial %s",
+	    (long long)o->job->id, o->job->names[0], ci->info.serial);
 	order_end(o, ORDER_ISSUED, JOB_ISSUED);
 out:
 	outmsg_free(m);
