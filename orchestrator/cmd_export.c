@@ -76,22 +76,10 @@ export_opts_free(struct export_opts *o)
 	free(o->runs);
 }
 
-/* Appends to the array *arr of n elements of size sz; -1 after logging when too many or out of memory. */
 static int
 grow(void **arr, size_t n, size_t sz, const char *flag)
 {
-	void *p;
-
-	if (n >= EXPORT_SELECTORS_MAX) {
-		log_error("export: at most %d %s", EXPORT_SELECTORS_MAX, flag);
-		return -1;
-	}
-	if ((p = realloc(*arr, (n + 1) * sz)) == NULL) {
-		log_error("export: out of memory");
-		return -1;
-	}
-	*arr = p;
-	return 0;
+	return cmd_grow_selector("export", arr, n, sz, EXPORT_SELECTORS_MAX, flag, NULL);
 }
 
 /* One of export's options: 1, 0 after logging a bad value, -1 when opt is not one of them. */

@@ -71,22 +71,10 @@ revoke_opts_free(struct revoke_opts *o)
 	free(o->serials);
 }
 
-/* Appends to the array *arr of *n elements of size sz; -1 when out of memory or too many. */
 static int
 grow(void **arr, size_t n, size_t sz, const char *flag)
 {
-	void *p;
-
-	if (n >= REVOKE_SELECTORS_MAX) {
-		log_error("revoke: at most %d %s (use --run for a larger set)", REVOKE_SELECTORS_MAX, flag);
-		return -1;
-	}
-	if ((p = realloc(*arr, (n + 1) * sz)) == NULL) {
-		log_error("revoke: out of memory");
-		return -1;
-	}
-	*arr = p;
-	return 0;
+	return cmd_grow_selector("revoke", arr, n, sz, REVOKE_SELECTORS_MAX, flag, "(use --run for a larger set)");
 }
 
 /* A serial number as HEX ("0A:1B", "0x0a1b", "a1b") into lowercase hex without leading zeros. */

@@ -67,4 +67,12 @@ int cmd_keyring(const char *cmd, bool need_current);
 /* Parses a whole number flag value in [min, max]; logs an error naming the flag on failure. */
 int cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out);
 
+/*
+ * Makes room for one more element of size sz after the n in *arr, for a repeatable selector flag
+ * of cmd allowed at most max times; -1 after logging (prefixed by cmd, followed by hint when not
+ * NULL) when there are max already or memory ran out.
+ */
+int cmd_grow_selector(const char *cmd, void **arr, size_t n, size_t sz, size_t max, const char *flag,
+    const char *hint);
+
 #endif

@@ -132,6 +132,24 @@ cmd_keyring(const char *cmd, bool need_current)
 }
 
 int
+cmd_grow_selector(const char *cmd, void **arr, size_t n, size_t sz, size_t max, const char *flag,
+    const char *hint)
+{
+	void *p;
+
+	if (n >= max) {
+		log_error("%s: at most %zu %s%s%s", cmd, max, flag, hint ? " " : "", hint ? hint : "");
+		return -1;
+	}
+	if ((p = realloc(*arr, (n + 1) * sz)) == NULL) {
+		log_error("%s: out of memory", cmd);
+		return -1;
+	}
+	*arr = p;
+	return 0;
+}
+
+int
 cmd_parse_long(const char *flag, const char *arg, long min, long max, long *out)
 {
 	char *end = NULL;
