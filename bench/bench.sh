@@ -343,7 +343,7 @@ if [ "$N" -gt 0 ] && [ "$METRICS_PASS" -gt 0 ]; then
 	mport=$((20000 + RANDOM % 10000))
 	( while sleep 1; do curl -sf -o /dev/null "http://127.0.0.1:$mport/metrics" && echo scrape; done ) >"$tmp/scrapes" 2>&1 &
 	scraper=$!
-	throughput_round defaults renewal "metrics on" --metrics-listen "127.0.0.1:$mport"
+	throughput_round defaults renewal "metrics pass" --metrics-listen "127.0.0.1:$mport"
 	kill "$scraper" 2>/dev/null
 	wait "$scraper" 2>/dev/null
 	if [ -n "${all_rate[defaults/renewal]:-}" ]; then
