@@ -239,7 +239,7 @@ throughput_round() {
 	[ "$issued" -lt "$N" ] && "$cf" status --failures 5 | sed 's/^/bench:   /'
 }
 
-# stat_of MEDIAN|MIN|MAX VALUES...: that figure of the values (a median of an even count averages
+# stat_of median|min|max VALUES...: that figure of the values (a median of an even count averages
 # the middle two); NA when there is none
 stat_of() {
 	local what=$1
@@ -257,6 +257,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || a == ""
 
 if [ "$N" -gt 0 ]; then
 	seq 1 "$N" | sed 's/^/host/; s/$/.bench.example/' >"$tmp/fleet"
+	rounds_text="$ROUNDS rounds"
+	[ "$ROUNDS" -eq 1 ] && rounds_text="1 round"
 	for config in $configs; do
 		for fleet in $fleets; do
 			key=$config/$fleet
@@ -268,7 +270,7 @@ if [ "$N" -gt 0 ]; then
 			new) what="$what, a new fleet (certfleet publishes the records during the run)" ;;
 			renewal) what="$what, a renewal (the records in place before the run)" ;;
 			esac
-			say "throughput, $config/$fleet: $N certificates, $what; $ROUNDS rounds, each on a fresh stack"
+			say "throughput, $config/$fleet: $N certificates, $what; $rounds_text, each on a fresh stack"
 			all_failed[$key]=0
 			for round in $(seq 1 "$ROUNDS"); do
 				throughput_round "$config" "$fleet" "$key round $round/$ROUNDS"
@@ -284,7 +286,7 @@ if [ "$N" -gt 0 ]; then
 			spread=$(ratio "$lo" "$med")
 			cpu=$(stat_of median ${all_cpu[$key]:-}) pebble=$(stat_of median ${all_pebble[$key]:-}) pg=$(stat_of median ${all_pg[$key]:-})
 			rss=$(stat_of median ${all_rss[$key]:-}) busy=$(stat_of median ${all_busy[$key]:-}) tx=$(stat_of median ${all_tx[$key]:-})
-			say "$key: median $med certificates/s, minimum $lo, maximum $hi over $ROUNDS rounds (rates:${all_rate[$key]}); min/median $spread"
+			say "$key: median $med certificates/s, minimum $lo, maximum $hi over $rounds_text (rates:${all_rate[$key]}); min/median $spread"
 			awk -v s="$spread" 'BEGIN { exit !(s == "NA" || s < 0.8) }' && say "$key: UNSTABLE: minimum below 0.8 of the median"
 			[ "${all_failed[$key]}" -gt 0 ] && say "$key: ${all_failed[$key]} of $ROUNDS rounds failed without a summary"
 			say "$key: medians: CPU ms/cert certfleet $cpu, Pebble $pebble, PostgreSQL $pg; peak RSS $rss MB; machine $busy% busy; $tx writer transactions/cert"
