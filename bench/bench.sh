@@ -42,7 +42,8 @@
 #   --no-metrics-pass no run with --metrics-listen (scraped every second; defaults, renewal, once)
 #   --metrics-fleet N certificates made as rows for the `certfleet metrics` timing (default 100000;
 #                     BENCH_METRICS_FLEET_N; 0 skips it)
-#   --only-metrics    the throughput run with metrics on and off, then the `metrics` timing
+#   --only-metrics    the defaults/renewal rounds (metrics off), the round with metrics on, then
+#                     the `metrics` timing
 #
 # It runs its own stack (state in .stack-bench/ or CERTFLEET_BENCH_STACK_DIR; ports 100 above the
 # demo stack's defaults, plus BENCH_PORT_OFFSET when set), started fresh for every round and pass
@@ -98,7 +99,7 @@ while [ $# -gt 0 ]; do
 	--only-report) N=0; PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; METRICS_FLEET_N=0; shift ;;
 	--no-metrics-pass) METRICS_PASS=0; shift ;;
 	--metrics-fleet) METRICS_FLEET_N=$2; shift 2 ;;
-	--only-metrics) PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; REPORT_N=0; shift ;;
+	--only-metrics) CONFIGS=defaults; FLEETS=renewal; LEGO5=""; PEERS_N=0; HOLD=0; QUEUE_N=0; RENEW_N=0; REPORT_N=0; shift ;;
 	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -373,7 +374,7 @@ INSERT INTO results (certificate_id, job_id, leaf_pem, chain_pem, key_pem, seria
     SELECT j.certificate_id, j.id, 'x', 'x', 'x', to_hex(j.id), now() - interval '1 day',
            now() + (j.id % 2160) * interval '1 hour', 'bench'
     FROM jobs j WHERE j.state = 'issued';
-ANALYZE;
+ANALYZE runs, certificates, jobs, results;
 SQL
 best=""
 for round in 1 2 3; do
