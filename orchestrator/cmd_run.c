@@ -85,6 +85,15 @@ struct run {
 	char owner[128];          /* this process's runner name */
 };
 
+/*
+ * The defaults, chosen with `make bench` (README, Benchmarks): enough orders under way to keep a
+ * CA busy while each waits out the CA's Retry-After between steps; few enough unsaved orders that
+ * a crash costs little; few enough open validations that a CA does not get them as one burst.
+ */
+#define RUN_INFLIGHT 2048        /* orders in flight, all workers together */
+#define RUN_MAX_UNSAVED 64       /* per CA */
+#define RUN_MAX_VALIDATIONS 256  /* per CA */
+
 static void
 run_help(void)
 {
@@ -104,7 +113,9 @@ run_help(void)
 	       "to the local journal (exit code 5), which the next run stores before it claims.\n\n"
 	       "Options:\n"
 	       "  -w, --workers N        worker threads (default: number of CPUs)\n"
-	       "  --inflight N           orders in flight per worker (default 256)\n"
+	       "  --inflight N           orders in flight per worker (default 2048 in all, shared by the\n"
+	       "                         workers, at least 64 each: a CA asks a second or more between an\n"
+	       "                         order's steps, so throughput needs many orders under way)\n"
 	       "  --batch N              jobs claimed per query (default 100)\n"
 	       "  --order-timeout SECS   fail an order not done in this time (default 600)\n"
 	       "  --max-connections N    connections per host per worker (default 8)\n"
@@ -120,8 +131,9 @@ run_help(void)
 	       "  --follow               keep running when the queue is empty; wake on enqueue (NOTIFY)\n"
 	       "  --poll-only            no LISTEN (for PgBouncer in transaction mode): poll instead\n"
 	       "  --max-unsaved-orders N at most N orders created at a CA whose URL is not yet stored,\n"
-	       "                         per CA; a crash can orphan no more orders than that (default 1:\n"
-	       "                         each crash costs at most one extra order per CA)\n"
+	       "                         per CA; a crash can orphan no more orders than that (default 64;\n"
+	       "                         the writer stores the URLs of all orders created meanwhile in one\n"
+	       "                         commit, so newOrders overlap; 1 makes each wait for the last)\n"
 	       "  --ca-limits SPEC       rate limits towards the CA (env CERTFLEET_CA_LIMITS): off,\n"
 	       "                         letsencrypt, or NAME=RATE/PERIOD[:BURST],... with NAME new-nonce,\n"
 	       "                         new-order, other (per endpoint, this process) or account-orders\n"
@@ -232,9 +244,9 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 	const char *sep_env = getenv("CERTFLEET_SEPARATE_NEW_ORDERS");
 	int opt, ok;
 
-	*o = (struct run_opts){ .nworkers = sysconf(_SC_NPROCESSORS_ONLN), .inflight = 256, .batch = 100,
+	*o = (struct run_opts){ .nworkers = sysconf(_SC_NPROCESSORS_ONLN), .inflight = 0, .batch = 100,
 		.timeout_s = 600, .maxconn = 8, .lease_s = 120, .retry_base_s = 60, .retry_wait_s = 300,
-		.max_unsaved = 1, .max_validations = 256, .progress = true, .separate = sep_env && strcmp(sep_env, "1") == 0,
+		.max_unsaved = RUN_MAX_UNSAVED, .max_validations = RUN_MAX_VALIDATIONS, .progress = true, .separate = sep_env && strcmp(sep_env, "1") == 0,
 		.ca_spec = getenv("CERTFLEET_CA_LIMITS") };
 	if (o->nworkers < 1)
 		o->nworkers = 1;
@@ -254,6 +266,8 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 		log_error("run: unexpected argument \"%s\"", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (o->inflight == 0)
+		o->inflight = RUN_INFLIGHT / o->nworkers > 64 ? RUN_INFLIGHT / o->nworkers : 64;
 	return config_persist_until(cfg, "run", 30, &o->persist_until);
 }
 

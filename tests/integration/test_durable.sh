@@ -27,7 +27,7 @@ check "enqueue 300" "$CF" enqueue --max-attempts 10 --file "$tmp/fleet"
 orders0=$(pebble_orders)
 kills=0
 for i in 1 2 3 4 5; do
-	"$CF" run --workers 2 --inflight 40 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
+	"$CF" run --workers 2 --inflight 40 --max-unsaved-orders 1 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
 	pid=$!
 	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.1f", 0.5 + rand() * 2 }')"
 	if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
@@ -36,7 +36,7 @@ done
 # The last run finishes the queue (300 more certificates keep it busy), taking over the killed
 # runs' jobs when their leases expire; PostgreSQL restarts under it, and it reconnects and goes on.
 seq 1 300 | sed "s/^/d/; s/\$/.$ZONE/" | "$CF" enqueue >/dev/null || not_ok "enqueue 300 more"
-timeout 300 "$CF" run --workers 2 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
+timeout 300 "$CF" run --workers 2 --max-unsaved-orders 1 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
 pid=$!
 sleep 1
 "$repo/scripts/stack.sh" restart-postgres >/dev/null 2>&1 || not_ok "restart postgres"
@@ -49,8 +49,8 @@ check_eq "one current result per certificate" \
 	"$(sql "SELECT count(*) FROM (SELECT certificate_id FROM results WHERE is_current GROUP BY 1 HAVING count(*) = 1) x")" 600
 check_eq "no result lost or doubled" "$(sql "SELECT count(*) FROM results")" 600
 orders=$(($(pebble_orders) - orders0))
-# A newOrder waits until the URL of the order before it is committed (--max-unsaved-orders 1),
-# so a kill orphans at most one order. A resumed order that the CA reports invalid or expired is
+# With --max-unsaved-orders 1, a newOrder waits until the URL of the order before it is
+# committed, so a kill orphans at most one order (with N, at most N). A resumed order that the CA reports invalid or expired is
 # replaced by a new one, as it must be; those are counted apart.
 abandoned=$(sql "SELECT count(*) FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing%'")
 bound=$((600 + kills + abandoned))
