@@ -192,9 +192,26 @@ queue_enqueue_in(PGconn *c, int64_t account_id, const struct queue_enqueue_opts 
 		}
 		const char *p1[] = { arr.data, key.data, kt, pv ? pv : opts->default_provider, pf,
 			opts->preferred_chain, acct };
-		res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 7, p1, err);
+		/*
+		 * No row: another process inserted the name after this statement's snapshot was taken
+		 * and committed before its insert (two enqueues of one fleet at once). A new statement
+		 * sees that row.
+		 */
+		res = NULL;
+		for (int tries = 0; tries < 3; tries++) {
+			PQclear(res);
+			res = db_exec_prepared(c, "enqueue: storing the certificate", sql_upsert_cert, 7, p1, err);
+			if (res == NULL || PQntuples(res) == 1)
+				break;
+		}
 		if (res == NULL)
 			goto out;
+		if (PQntuples(res) != 1) {
+			cf_errf(err, "enqueue line %d: certificate %s is being changed by another process at the same "
+			    "time; try again", qc->line, key.data);
+			PQclear(res);
+			goto out;
+		}
 		bool is_new = strcmp(db_get(res, 0, "new"), "t") == 0;
 		bool retired = strcmp(db_get(res, 0, "retired"), "t") == 0;
 		snprintf(cert_id, sizeof(cert_id), "%s", db_get(res, 0, "id"));
