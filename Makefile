@@ -10,7 +10,8 @@
 #   make sanitize   the unit tests under ASan+UBSan, then test_issue and test_durable under ASan+UBSan
 #                   and under TSan (what .ci/run adds to make test)
 #   make fuzz       build the fuzz targets with libFuzzer (clang) and run each FUZZ_SECONDS [30]
-#   make bench      throughput, CPU, memory and a 10,000-order hold test, beside lego and uacme
+#   make bench      throughput at defaults and tuned (5 fresh stacks each), CPU, memory, a 10,000-order
+#                   hold test, beside lego and uacme
 
 CC      ?= cc
 BUILD   ?= build

@@ -38,7 +38,7 @@ static atomic_int stop_requested;
 
 struct run_opts {
 	long nworkers, inflight, batch, timeout_s, maxconn;
-	long lease_s, retry_base_s, retry_wait_s, max_unsaved;
+	long lease_s, retry_base_s, retry_wait_s, max_unsaved, max_validations;
 	bool progress, follow, poll_only, separate;
 	const char *ca_spec;      /* --ca-limits or CERTFLEET_CA_LIMITS, may be NULL */
 	const char *journal;      /* --journal, NULL = journal_default_path */
@@ -54,6 +54,7 @@ struct run_ca {
 	struct account acct;      /* with its key, opened before anything is claimed */
 	struct acme_limits limits;
 	struct unsaved_orders unsaved;
+	struct ca_validations validations;
 	struct ca_gate *gate;     /* --separate-new-orders, else NULL */
 	struct worker_ca wca;     /* all of it, as the worker pool takes it */
 };
@@ -127,6 +128,9 @@ run_help(void)
 	       "                         (new orders of the account, all processes, renewals exempt);\n"
 	       "                         each CA has its own buckets; default: letsencrypt for Let's\n"
 	       "                         Encrypt's directories, else off (decided per CA)\n"
+	       "  --max-validations N    at most N challenges answered at a CA whose verdict is not in,\n"
+	       "                         per CA; 0 = no cap (default 256: a CA validates each answer at\n"
+	       "                         once, and thousands at once make Pebble fail lookups)\n"
 	       "  --separate-new-orders  never send newOrder while authorization fetches are in flight\n"
 	       "                         (env CERTFLEET_SEPARATE_NEW_ORDERS=1): avoids a lock-order\n"
 	       "                         deadlock in Pebble 2.10 under load; not needed for other CAs\n"
@@ -158,6 +162,7 @@ static const struct option run_options[] = {
 	{ "poll-only", no_argument, NULL, 'O' },
 	{ "ca-limits", required_argument, NULL, 'C' },
 	{ "max-unsaved-orders", required_argument, NULL, 'U' },
+	{ "max-validations", required_argument, NULL, 'V' },
 	{ "journal", required_argument, NULL, 'J' },
 	{ "metrics-listen", required_argument, NULL, 'X' },
 	CONFIG_COMMON_OPTIONS,
@@ -199,6 +204,8 @@ run_option(struct run_opts *o, int opt, const char *arg)
 		return 1;
 	case 'U':
 		return cmd_parse_long("--max-unsaved-orders", arg, 1, 100000, &o->max_unsaved) == 0;
+	case 'V':
+		return cmd_parse_long("--max-validations", arg, 0, 1000000, &o->max_validations) == 0;
 	case 'O':
 		o->poll_only = true;
 		return 1;
@@ -227,7 +234,7 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 
 	*o = (struct run_opts){ .nworkers = sysconf(_SC_NPROCESSORS_ONLN), .inflight = 256, .batch = 100,
 		.timeout_s = 600, .maxconn = 8, .lease_s = 120, .retry_base_s = 60, .retry_wait_s = 300,
-		.max_unsaved = 1, .progress = true, .separate = sep_env && strcmp(sep_env, "1") == 0,
+		.max_unsaved = 1, .max_validations = 256, .progress = true, .separate = sep_env && strcmp(sep_env, "1") == 0,
 		.ca_spec = getenv("CERTFLEET_CA_LIMITS") };
 	if (o->nworkers < 1)
 		o->nworkers = 1;
@@ -438,13 +445,15 @@ run_ca_wire(const struct run_opts *o, struct run *r, struct run_ca *ca)
 	log_info("run: rate limits towards the CA: %s (%s)", limits_text, ca->acct.directory_url);
 	atomic_init(&ca->unsaved.n, 0);
 	ca->unsaved.cap = o->max_unsaved;
+	atomic_init(&ca->validations.n, 0);
+	ca->validations.cap = o->max_validations;
 	if (o->separate && (ca->gate = ca_gate_new(&err)) == NULL) {
 		log_error("run: %s", err.msg);
 		return EXIT_FAILURE_RUNTIME;
 	}
 	ca->wca = (struct worker_ca){ .account_id = ca->acct.id, .directory_url = ca->acct.directory_url,
 		.account_url = ca->acct.account_url, .key_pem = ca->acct.key_pem, .issuer = ca->acct.issuer,
-		.gate = ca->gate, .limits = &ca->limits, .unsaved = &ca->unsaved };
+		.gate = ca->gate, .limits = &ca->limits, .unsaved = &ca->unsaved, .validations = &ca->validations };
 	return EXIT_OK;
 }
 

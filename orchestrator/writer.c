@@ -18,6 +18,13 @@
 #define WRITER_WAIT_FIRST_MS 100
 #define WRITER_WAIT_MAX_MS 5000
 #define WRITER_WARN_EVERY_MS 10000
+/*
+ * Group commit: a batch waits until its oldest message is this old (or WRITER_BATCH_MAX are
+ * there). Each order step that waits for a commit (its URL, its key) waits this much longer, and
+ * a busy run makes a fraction of the transactions: one per commit instead of one per order.
+ */
+#define WRITER_LINGER_MS 10
+#define WRITER_BATCH_MAX 2000
 
 /* A run of refusals: how long it lasts, when it was last reported. */
 struct refusal {
@@ -244,7 +251,7 @@ writer_main(void *arg)
 	bool closed = false;
 
 	while (!closed) {
-		struct outmsg *list = outbox_take_all(w->outbox, 200, &closed);
+		struct outmsg *list = outbox_take_batch(w->outbox, 200, WRITER_LINGER_MS, WRITER_BATCH_MAX, &closed);
 		bool abandoned;
 		if (list == NULL)
 			continue;

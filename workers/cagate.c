@@ -118,3 +118,24 @@ ca_gate_done(struct ca_gate *g, int cls)
 	for (int i = 0; i < nsubs; i++)
 		subs[i].fn(subs[i].arg);
 }
+
+bool
+ca_validations_take(struct ca_validations *v)
+{
+	long n = atomic_load(&v->n);
+
+	if (v->cap <= 0) {
+		atomic_fetch_add(&v->n, 1);
+		return true;
+	}
+	while (n < v->cap)
+		if (atomic_compare_exchange_weak(&v->n, &n, n + 1))
+			return true;
+	return false;
+}
+
+void
+ca_validations_release(struct ca_validations *v)
+{
+	atomic_fetch_sub(&v->n, 1);
+}

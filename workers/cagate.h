@@ -12,6 +12,7 @@
 #ifndef CF_CAGATE_H
 #define CF_CAGATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "cf.h"
@@ -36,5 +37,22 @@ int ca_gate_subscribe(struct ca_gate *g, ca_gate_wake_fn wake, void *arg) CF_MUS
 bool ca_gate_try(struct ca_gate *g, int cls, bool waiting);
 
 void ca_gate_done(struct ca_gate *g, int cls);
+
+/*
+ * Challenges answered at one CA whose verdict is not in yet, counted across all worker threads
+ * and capped. A CA starts validating each challenge as it is answered: thousands answered within
+ * a second are thousands of DNS lookups at once on the CA's side, a burst Pebble's validation
+ * fails now and then (it reports the lookup's error as unauthorized, and the order then waits for
+ * a retry). With the cap, an answer waits for a verdict instead.
+ */
+struct ca_validations {
+	atomic_long n;
+	long cap;                      /* 0 = no cap */
+};
+
+/* Takes a slot: true, or false when all cap are taken. Thread-safe. */
+bool ca_validations_take(struct ca_validations *v);
+/* Gives one back. Thread-safe. */
+void ca_validations_release(struct ca_validations *v);
 
 #endif

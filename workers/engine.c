@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cagate.h"
 #include "dnsauth.h"
 #include "dnsname.h"
 #include "fault.h"
@@ -40,6 +41,7 @@
 
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 2000
+#define VALIDATION_RETRY_MS 5 /* how soon answers waiting for a validation slot look again */
 #define RETRY_AFTER_CAP_MS 60000
 
 struct engine {
@@ -59,6 +61,9 @@ struct engine {
 	char *known_chain;           /* the last certificate chain checked (they repeat) */
 	int64_t alt_account;         /* the account alt_reported is about */
 	int alt_reported;            /* whether its CA offers alternate chains, as last reported; -1 not yet */
+	struct authz *val_head;      /* authorizations waiting for a slot of cfg.validations, FIFO */
+	struct authz *val_tail;
+	struct loop_timer val_timer; /* looks for free slots again (others' engines free them too) */
 };
 
 enum order_state {
@@ -119,6 +124,10 @@ struct authz {
 	int responds;             /* challenge answers sent */
 	bool respond_lost;        /* the last answer was an error: the authorization's state decides */
 	struct outmsg *record_msg; /* OUT_RECORD_WRITTEN, posted when this request's write succeeds */
+	bool val_slot;            /* holds a slot of cfg.validations: answered, verdict not in */
+	bool val_waiting;         /* in the engine's list of answers waiting for a slot */
+	struct authz *val_prev;
+	struct authz *val_next;
 };
 
 struct order {
@@ -232,6 +241,8 @@ order_enter(struct order *o, enum order_state to)
 }
 
 /* Moves az to state to, like order_enter; a refused step fails the order. */
+static void validation_release(struct authz *az);
+
 static bool
 authz_enter(struct authz *az, enum authz_state to)
 {
@@ -250,6 +261,8 @@ authz_enter(struct authz *az, enum authz_state to)
 	log_debug("job %lld: authorization %s %s -> %s", (long long)o->job->id, az->identifier ? az->identifier : az->url,
 	    authz_state_names[from], authz_state_names[to]);
 	az->state = to;
+	if (to != AUTHZ_RESPOND && to != AUTHZ_POLL)
+		validation_release(az);
 	return true;
 }
 
@@ -394,8 +407,10 @@ order_end(struct order *o, enum order_state final, enum job_outcome outcome)
 	o->prev = o->next = NULL;
 	timer_cancel(o, &o->timer);
 	timer_cancel(o, &o->deadline);
-	for (size_t i = 0; i < o->nauthz; i++)
+	for (size_t i = 0; i < o->nauthz; i++) {
 		timer_cancel(o, &o->authzs[i].timer);
+		validation_release(&o->authzs[i]);
+	}
 	/* the worker takes the job; the order keeps a copy of nothing it needs after this */
 	o->job = NULL;
 	int64_t elapsed_ms = cf_mono_ms() - o->started_ms;
@@ -1332,9 +1347,106 @@ on_challenge(struct acme_call *call, struct http_req *req)
 		timer_arm(o, &az->timer, az->respond_lost ? 0 : poll_delay(o, req, az->polls++), authz_poll_fire, az);
 }
 
+/* ---- the cap on challenges answered at the CA and not decided yet ---- */
+
+static void validation_fire(void *arg);
+
+static void
+validation_unlink(struct authz *az)
+{
+	struct engine *eng = az->order->eng;
+
+	if (az->val_prev)
+		az->val_prev->val_next = az->val_next;
+	else
+		eng->val_head = az->val_next;
+	if (az->val_next)
+		az->val_next->val_prev = az->val_prev;
+	else
+		eng->val_tail = az->val_prev;
+	az->val_prev = az->val_next = NULL;
+	az->val_waiting = false;
+}
+
+static void
+validation_arm(struct engine *eng, int64_t delay_ms)
+{
+	if (eng->val_head && eng->val_timer.idx < 0 &&
+	    loop_timer_arm(eng->loop, &eng->val_timer, delay_ms, validation_fire, eng) != 0)
+		log_error("engine: out of memory arming the validation slots' timer");
+}
+
+/*
+ * The slot of cfg.validations az holds, if any, back; and az out of the waiting list, if it is
+ * there. Every way out of RESPOND and POLL, and the end of the order, pass here.
+ */
+static void
+validation_release(struct authz *az)
+{
+	struct order *o = az->order;
+
+	if (az->val_waiting) {
+		validation_unlink(az);
+		order_unref(o);
+	}
+	if (az->val_slot) {
+		az->val_slot = false;
+		ca_validations_release(o->eng->cfg.validations);
+		validation_arm(o->eng, 0);
+	}
+}
+
+/* True when az may answer its challenge now; else it waits in line and is answered later. */
+static bool
+validation_take(struct authz *az)
+{
+	struct engine *eng = az->order->eng;
+
+	if (eng->cfg.validations == NULL || az->val_slot)
+		return true;
+	if (az->val_waiting)
+		return false;
+	if (eng->val_head == NULL && ca_validations_take(eng->cfg.validations)) {
+		az->val_slot = true;
+		return true;
+	}
+	az->val_waiting = true;
+	az->val_prev = eng->val_tail;
+	az->val_next = NULL;
+	if (eng->val_tail)
+		eng->val_tail->val_next = az;
+	else
+		eng->val_head = az;
+	eng->val_tail = az;
+	order_ref(az->order);
+	validation_arm(eng, VALIDATION_RETRY_MS);
+	return false;
+}
+
+static void
+validation_fire(void *arg)
+{
+	struct engine *eng = arg;
+
+	while (eng->val_head && ca_validations_take(eng->cfg.validations)) {
+		struct authz *az = eng->val_head;
+		struct order *o = az->order;
+		validation_unlink(az);
+		az->val_slot = true;
+		if (order_ended(o))
+			validation_release(az);
+		else
+			authz_respond(az);
+		order_unref(o);
+	}
+	validation_arm(eng, VALIDATION_RETRY_MS);
+}
+
 static void
 authz_respond(struct authz *az)
 {
+	if (!validation_take(az))
+		return;
 	if (!authz_enter(az, AUTHZ_RESPOND))
 		return;
 	az->responds++;
@@ -1839,6 +1951,7 @@ engine_new(struct loop *loop, const struct acme_config *cfg, engine_job_done_fn 
 	eng->done_arg = done_arg;
 	eng->seed = (unsigned)cf_mono_ms() ^ (unsigned)(uintptr_t)eng;
 	eng->alt_reported = -1;
+	loop_timer_init(&eng->val_timer);
 	eng->cfg.directory_url = cf_strdup(cfg->directory_url); /* for the scheme of the CA's URLs */
 	eng->cfg.key_pem = NULL;       /* parsed by the client, not kept */
 	eng->cfg.account_url = cf_strdup(cfg->account_url);
@@ -1873,6 +1986,8 @@ engine_free(struct engine *eng)
 {
 	if (eng == NULL)
 		return;
+	if (eng->val_timer.idx >= 0)
+		loop_timer_cancel(eng->loop, &eng->val_timer);
 	publisher_free(eng->publisher);
 	acme_client_free(eng->client);
 	key_generator_free(eng->keys);

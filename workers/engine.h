@@ -37,6 +37,7 @@ struct acme_config {
 	int64_t retry_base_ms;         /* first retry after a retryable failure; x10 per attempt */
 	const struct acme_limits *limits; /* NULL = none */
 	struct unsaved_orders *unsaved; /* NULL = newOrder never waits for the writer */
+	struct ca_validations *validations; /* challenges answered, verdict not in; NULL = no cap */
 };
 
 struct engine;

@@ -90,6 +90,7 @@ outbox_init(struct outbox *ob)
 	ob->head = ob->tail = NULL;
 	ob->queued = 0;
 	ob->peak = 0;
+	ob->wake_at = 1;
 	ob->closed = false;
 	if (pthread_mutex_init(&ob->lock, NULL) != 0)
 		return -1;
@@ -130,7 +131,8 @@ outbox_post(struct outbox *ob, struct outmsg *m)
 	ob->tail = m;
 	if (++ob->queued > ob->peak)
 		ob->peak = ob->queued;
-	pthread_cond_signal(&ob->cond);
+	if (ob->queued >= ob->wake_at)
+		pthread_cond_signal(&ob->cond);
 	pthread_mutex_unlock(&ob->lock);
 }
 
@@ -148,6 +150,7 @@ outbox_close(struct outbox *ob)
 {
 	pthread_mutex_lock(&ob->lock);
 	ob->closed = true;
+	ob->wake_at = 1;
 	pthread_cond_broadcast(&ob->cond);
 	pthread_mutex_unlock(&ob->lock);
 }
@@ -166,6 +169,12 @@ outbox_waiting(struct outbox *ob)
 struct outmsg *
 outbox_take_all(struct outbox *ob, int wait_ms, bool *closed)
 {
+	return outbox_take_batch(ob, wait_ms, 0, 1, closed);
+}
+
+struct outmsg *
+outbox_take_batch(struct outbox *ob, int wait_ms, int linger_ms, long max, bool *closed)
+{
 	struct outmsg *m;
 	struct timespec until;
 
@@ -174,6 +183,18 @@ outbox_take_all(struct outbox *ob, int wait_ms, bool *closed)
 	while (ob->head == NULL && !ob->closed) {
 		if (pthread_cond_timedwait(&ob->cond, &ob->lock, &until) == ETIMEDOUT)
 			break;
+	}
+	if (ob->head && linger_ms > 0 && ob->queued < max && !ob->closed) {
+		/* from the oldest message's post: a writer that fell behind does not wait at all */
+		int64_t left = ob->head->posted_ms + linger_ms - cf_mono_ms();
+		if (left > 0) {
+			cf_timespec_after(&until, CLOCK_MONOTONIC, (int)left);
+			ob->wake_at = max;
+			while (ob->queued < max && !ob->closed)
+				if (pthread_cond_timedwait(&ob->cond, &ob->lock, &until) == ETIMEDOUT)
+					break;
+			ob->wake_at = 1;
+		}
 	}
 	m = ob->head;
 	ob->head = ob->tail = NULL;

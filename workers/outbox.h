@@ -104,6 +104,7 @@ struct outbox {
 	struct outmsg *tail;
 	long queued;          /* messages waiting */
 	long peak;            /* the most that ever waited at once */
+	long wake_at;         /* queued count at which a post wakes the consumer */
 	bool closed;          /* no more messages will come */
 };
 
@@ -122,5 +123,12 @@ long outbox_waiting(struct outbox *ob);
  * outbox is closed and empty: the consumer is done.
  */
 struct outmsg *outbox_take_all(struct outbox *ob, int wait_ms, bool *closed);
+
+/*
+ * outbox_take_all for a consumer that commits in groups: once a message is there, it waits on
+ * until the oldest has waited linger_ms or max are queued, whichever comes first, so that one
+ * commit carries what many orders posted at about the same time. Closing the outbox ends the wait.
+ */
+struct outmsg *outbox_take_batch(struct outbox *ob, int wait_ms, int linger_ms, long max, bool *closed);
 
 #endif

@@ -118,6 +118,7 @@ worker_engine_add(struct worker *w, const struct worker_ca *ca, cf_err *err)
 		ac.gate = ca->gate;
 		ac.limits = ca->limits;
 		ac.unsaved = ca->unsaved;
+		ac.validations = ca->validations;
 	}
 	if ((engs = realloc(w->engs, (w->neng + 1) * sizeof(*engs))) != NULL)
 		w->engs = engs;

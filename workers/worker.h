@@ -23,6 +23,7 @@ struct worker_ca {
 	struct ca_gate *gate;          /* NULL = off */
 	const struct acme_limits *limits; /* NULL = none */
 	struct unsaved_orders *unsaved; /* NULL = newOrder never waits for the writer */
+	struct ca_validations *validations; /* NULL = no cap */
 };
 
 struct worker_pool_config {
