@@ -413,7 +413,7 @@ if [ "$N" -gt 0 ]; then
 			key=$config/$cmp_fleet
 			cr=$(stat_of median ${all_rate[$key]}) cc=$(stat_of median ${all_cpu[$key]:-})
 			say "throughput ratio certfleet $key (median, $cr/s)/best peer ($bw1 $bw2, $br/s): $(ratio "$cr" "$br")x"
-			[ -n "${bc:-}" ] && say "CPU per certificate, best peer ($cw1 $cw2, $bc ms) / certfleet $key (median, $cc ms): $(ratio "$bc" "$cc")x less CPU for certfleet"
+			[ -n "${bc:-}" ] && say "CPU per certificate, certfleet $key (median, $cc ms) / best peer ($cw1 $cw2, $bc ms): $(ratio "$cc" "$bc") (below 1: certfleet spends less)"
 		done
 	fi
 fi
