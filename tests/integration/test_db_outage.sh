@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# test_db_outage.sh - PostgreSQL stops (fast shutdown) for 60 s while a run of 2,000 certificates
+# test_db_outage.sh - PostgreSQL stops (fast shutdown) for 30 s while a run of 2,000 certificates
 # has most of them in flight, and starts again. The run ends by itself; every certificate the CA
 # issued is stored once with its key, nothing goes to the journal, nothing is issued twice.
 . "$(dirname "$0")/lib.sh"
 
 N=${CERTFLEET_OUTAGE_CERTS:-2000}
-OUTAGE=${CERTFLEET_OUTAGE_SECONDS:-60}
+OUTAGE=${CERTFLEET_OUTAGE_SECONDS:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 db_new || { not_ok "create database"; finish; exit 1; }
@@ -50,9 +50,11 @@ outage=$!
 start=$(stat -c %s "$log")
 t0=$(date +%s.%N)
 # --max-unsaved-orders above N: the outage must not hold newOrders back, so that the orders in
-# flight pile up behind the database (finalize still waits for its key to be stored)
+# flight pile up behind the database (finalize still waits for its key to be stored). --lease 75:
+# renewed every 25 s, so that at least one renewal falls within the outage, while the lease (50 s
+# or more left when the outage begins) outlasts it.
 timeout -k 30 600 "$CF" run --workers 2 --inflight 1100 --max-unsaved-orders 4000 --separate-new-orders \
-	--retry-base 1 --retry-wait 120 --no-progress >"$tmp/run1.out" 2>"$tmp/run1.err"
+	--lease 75 --retry-base 1 --retry-wait 120 --no-progress >"$tmp/run1.out" 2>"$tmp/run1.err"
 rc=$?
 t1=$(date +%s.%N)
 wait "$outage"
