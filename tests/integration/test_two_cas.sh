@@ -157,7 +157,8 @@ check_eq "B's 3 jobs untouched" "$(sql "SELECT count(*) FROM jobs WHERE account_
 # --- run --follow: an account without jobs when the run started joins it when its jobs come
 "$CF" run --follow --no-progress --retry-wait 0 >"$tmp/run4.out" 2>"$tmp/run4.err" &
 follow=$!
-for _ in $(seq 100); do grep -qF "CAs, " "$tmp/run4.err" 2>/dev/null && break; sleep 0.1; done
+# its start line: "run: 1 CA, ..." (B alone; "CAs" from two on)
+for _ in $(seq 100); do grep -qE "run: [0-9]+ CAs?, " "$tmp/run4.err" 2>/dev/null && break; sleep 0.1; done
 check "the follow run started with B's account (its jobs wait for a retry)" grep -qF "run: account $url_b at $dir_b" "$tmp/run4.err"
 check "and without A's (no job of A queued)" bash -c "! grep -qF 'run: account $url_a' '$tmp/run4.err'"
 for i in 1 2 3; do echo "g$i.$ZONE"; done | "$CF" enqueue >/dev/null
