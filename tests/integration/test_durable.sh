@@ -107,9 +107,13 @@ for _ in $(seq 100); do
 	sleep 0.2
 done
 check_eq "follow: the job was picked up and issued" "$(sql "SELECT state FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names = ARRAY['follow.$ZONE']")" issued
+t0=$(date +%s%N)
 kill -TERM "$pid"
 wait "$pid"
 check_eq "follow: SIGTERM ends the run cleanly" "$?" 0
+# idle, the run waits for a NOTIFY; the signal must not wait for that wait to run out
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "follow: the idle run ends within 2 s of SIGTERM (${ms} ms)" test "$ms" -lt 2000
 
 # ---- cancel ----
 check "enqueue to cancel" "$CF" enqueue --label tonight "x1.$ZONE" "x2.$ZONE"
