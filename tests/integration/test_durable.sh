@@ -2,6 +2,15 @@
 # test_durable.sh - the queue survives: SIGKILLed runs and a PostgreSQL restart lose nothing and
 # order no certificate twice per job beyond one order per kill; two runs on one database work
 # each job once; a provider that fails twice is retried and the job issued on its third attempt.
+# CERTFLEET_DURABLE_CERTS (300) sets the size of each of the chaos part's two batches, and
+# CERTFLEET_DURABLE_PAIR_JOBS (30) the jobs the two processes share: `make sanitize`, which runs
+# this test under ASan and TSan, gives smaller ones.
+chaos=${CERTFLEET_DURABLE_CERTS:-300}
+pair=${CERTFLEET_DURABLE_PAIR_JOBS:-30}
+[[ "$chaos" =~ ^[1-9][0-9]{0,4}$ ]] ||
+	{ echo "test_durable: CERTFLEET_DURABLE_CERTS '$chaos' is not a number of certificates (1-99999)" >&2; exit 2; }
+[[ "$pair" =~ ^([2-9]|[1-9][0-9]{1,3})$ ]] ||
+	{ echo "test_durable: CERTFLEET_DURABLE_PAIR_JOBS '$pair' is not a number of jobs (2-9999)" >&2; exit 2; }
 . "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,9 +30,9 @@ eventually() {
 }
 job_state_is() { [ "$(sql "SELECT state FROM jobs WHERE id = $1")" = "$2" ]; }
 
-# ---- chaos: 300 certificates, five SIGKILLs at random moments, one PostgreSQL restart ----
-seq 1 300 | sed "s/^/c/; s/\$/.$ZONE/" >"$tmp/fleet"
-check "enqueue 300" "$CF" enqueue --max-attempts 10 --file "$tmp/fleet"
+# ---- chaos: $chaos certificates, five SIGKILLs at random moments, one PostgreSQL restart ----
+seq 1 "$chaos" | sed "s/^/c/; s/\$/.$ZONE/" >"$tmp/fleet"
+check "enqueue $chaos" "$CF" enqueue --max-attempts 10 --file "$tmp/fleet"
 orders0=$(pebble_orders)
 kills=0
 for i in 1 2 3 4 5; do
@@ -33,9 +42,9 @@ for i in 1 2 3 4 5; do
 	if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
 	wait "$pid" 2>/dev/null
 done
-# The last run finishes the queue (300 more certificates keep it busy), taking over the killed
+# The last run finishes the queue ($chaos more certificates keep it busy), taking over the killed
 # runs' jobs when their leases expire; PostgreSQL restarts under it, and it reconnects and goes on.
-seq 1 300 | sed "s/^/d/; s/\$/.$ZONE/" | "$CF" enqueue >/dev/null || not_ok "enqueue 300 more"
+seq 1 "$chaos" | sed "s/^/d/; s/\$/.$ZONE/" | "$CF" enqueue >/dev/null || not_ok "enqueue $chaos more"
 timeout 300 "$CF" run --workers 2 --max-unsaved-orders 1 --lease 4 --retry-base 1 --no-progress >>"$tmp/chaos.out" 2>>"$tmp/chaos.err" &
 pid=$!
 sleep 1
@@ -46,21 +55,21 @@ check_eq "final run exits 0 across the PostgreSQL restart" "$rc" 0
 check "the run noticed the restart and reconnected" grep -q "reconnect" "$tmp/chaos.err"
 check_eq "every job ended issued" "$(sql "SELECT count(*) FROM jobs WHERE state <> 'issued'")" 0
 check_eq "one current result per certificate" \
-	"$(sql "SELECT count(*) FROM (SELECT certificate_id FROM results WHERE is_current GROUP BY 1 HAVING count(*) = 1) x")" 600
-check_eq "no result lost or doubled" "$(sql "SELECT count(*) FROM results")" 600
+	"$(sql "SELECT count(*) FROM (SELECT certificate_id FROM results WHERE is_current GROUP BY 1 HAVING count(*) = 1) x")" $((2 * chaos))
+check_eq "no result lost or doubled" "$(sql "SELECT count(*) FROM results")" $((2 * chaos))
 orders=$(($(pebble_orders) - orders0))
 # With --max-unsaved-orders 1, a newOrder waits until the URL of the order before it is
 # committed, so a kill orphans at most one order (with N, at most N). A resumed order that the CA reports invalid or expired is
 # replaced by a new one, as it must be; those are counted apart.
 abandoned=$(sql "SELECT count(*) FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing%'")
-bound=$((600 + kills + abandoned))
+bound=$((2 * chaos + kills + abandoned))
 if [ "$orders" -le "$bound" ]; then ok "ACME orders created ($orders) <= certificates + kills + invalid resumed orders ($bound)"
 else not_ok "ACME orders created ($orders) > certificates + kills + invalid resumed orders ($bound)"; fi
 # finalize waits for its key to be stored, so a valid order is always usable after a crash
 check_eq "no valid order abandoned for want of its key" \
 	"$(sql "SELECT count(*) FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing order % (valid)%'")" 0
 sql "SELECT detail FROM events WHERE kind = 'resume' AND detail LIKE 'not continuing%'" | sed "s/order [^ ]*/order/" | sort | uniq -c | sed "s/^/# abandoned: /"
-echo "# chaos: $kills kills, 600 certificates, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
+echo "# chaos: $kills kills, $((2 * chaos)) certificates, $orders orders, rescued: $(sql "SELECT count(*) FROM events WHERE kind = 'rescued'"), resumed: $(sql "SELECT count(*) FROM events WHERE kind = 'resume'")"
 check "some work was taken over after a kill" test "$(sql "SELECT count(*) FROM events WHERE kind = 'rescued'")" -gt 0
 check_eq "the ready queue is empty, as every job ended" "$(sql "SELECT count(*) FROM job_queue")" 0
 check_unfinished "chaos"
@@ -69,18 +78,18 @@ check_eq "no live lease is left behind" "$(sql "SELECT count(*) FROM runners WHE
 # ---- two processes on one database: each job worked exactly once ----
 # One order in flight per process: Pebble 2.10 can deadlock when one process's newOrder overlaps
 # another's authorization fetches (certfleet keeps them apart only within a process).
-seq 1 30 | sed "s/^/two/; s/\$/.$ZONE/" >"$tmp/two"
-check "enqueue 30" "$CF" enqueue --file "$tmp/two"
+seq 1 "$pair" | sed "s/^/two/; s/\$/.$ZONE/" >"$tmp/two"
+check "enqueue $pair" "$CF" enqueue --file "$tmp/two"
 "$CF" run --workers 1 --inflight 1 --batch 1 --no-progress >"$tmp/two-a.out" 2>&1 &
 a=$!
 "$CF" run --workers 1 --inflight 1 --batch 1 --no-progress >"$tmp/two-b.out" 2>&1
 wait "$a"
-check_eq "two runs: every job issued" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] LIKE 'two%' AND j.state = 'issued'")" 30
+check_eq "two runs: every job issued" "$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] LIKE 'two%' AND j.state = 'issued'")" "$pair"
 check_eq "two runs: one attempt and one order per job" \
-	"$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] LIKE 'two%' AND j.attempts = 1 AND (SELECT count(*) FROM orders o WHERE o.job_id = j.id) = 1")" 30
+	"$(sql "SELECT count(*) FROM jobs j JOIN certificates c ON c.id = j.certificate_id WHERE c.names[1] LIKE 'two%' AND j.attempts = 1 AND (SELECT count(*) FROM orders o WHERE o.job_id = j.id) = 1")" "$pair"
 ca=$(grep -o 'claimed=[0-9]*' "$tmp/two-a.out" | cut -d= -f2)
 cb=$(grep -o 'claimed=[0-9]*' "$tmp/two-b.out" | cut -d= -f2)
-check_eq "two runs: claims add up to 30 ($ca + $cb)" "$((ca + cb))" 30
+check_eq "two runs: claims add up to $pair ($ca + $cb)" "$((ca + cb))" "$pair"
 check "two runs: both processes worked" test "$ca" -gt 0 -a "$cb" -gt 0
 check_eq "two runs: both released their lease at the end" "$(sql "SELECT count(*) FROM runners WHERE lease_until > now()")" 0
 check_unfinished "two runs"
