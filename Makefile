@@ -107,11 +107,12 @@ SAN_TESTS ?= test_issue test_durable test_validations
 SAN_ENV ?= CERTFLEET_DURABLE_CERTS=100 CERTFLEET_DURABLE_PAIR_JOBS=10
 
 # The sanitizer builds on the integration tests that drive the most threads: a finding fails the
-# run (UBSan and ASan abort; TSan exits 66 at its first report).
+# run (UBSan and ASan abort; TSan exits 66 at its first report). Under TSan only the binary is
+# built: the unit tests, fuzz replays and bench programs run under ASan+UBSan or not at all.
 sanitize: asan
 	$(MAKE) BUILD=build-asan SANFLAGS="$(ASAN_FLAGS)" all
 	$(SAN_ENV) ASAN_OPTIONS=detect_leaks=1 BUILD=build-asan CERTFLEET_TESTS="$(SAN_TESTS)" tests/run.sh
-	$(MAKE) BUILD=build-tsan SANFLAGS="$(TSAN_FLAGS)" all
+	$(MAKE) BUILD=build-tsan SANFLAGS="$(TSAN_FLAGS)" build-tsan/certfleet
 	$(SAN_ENV) TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=build-tsan CERTFLEET_TESTS="$(SAN_TESTS)" tests/run.sh
 
 # The binary of the tests that kill a run at a chosen moment (common/fault.h); never installed.
