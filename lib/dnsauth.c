@@ -974,6 +974,8 @@ struct brec {
 	size_t wlen;
 	bool done;                 /* answered (or given up) at this server */
 	bool truncated;            /* the UDP answer was truncated: asked again over TCP */
+	int sends;                 /* times sent over UDP (at most 2) */
+	int64_t sent_at;           /* when first sent (monotonic ms) */
 	enum check_outcome out;
 	char said[512];            /* out's reason */
 };
@@ -1061,28 +1063,58 @@ ask_tcp(const struct dnsauth_addr *a, struct brec *r, int64_t timeout_ms, bool r
 	free(reply);
 }
 
+#define DNSAUTH_WINDOW 64 /* questions out at once on one socket: a burst of hundreds overflows the
+                           * receive buffer of a server that reads one datagram at a time */
+
+/* Sends q's question on fd (waiting for room up to timeout_ms). -1 with errno on failure. */
+static int
+send_question(int fd, const struct brec *q, int64_t timeout_ms)
+{
+	int64_t until = cf_mono_ms() + timeout_ms;
+
+	while (send(fd, q->wire, q->wlen, 0) != (ssize_t)q->wlen) {
+		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			return -1;
+		if (wait_fd(fd, POLLOUT, until) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The cause of a failed send or recv on a UDP socket, for messages. */
+static void
+udp_cause(int e, char *cause, size_t len)
+{
+	snprintf(cause, len, "%s (UDP)", e == ECONNREFUSED ? "connection refused: nothing listens there" : strerror(e));
+}
+
 /*
- * Asks a the questions of r (n records, at most 65536) over one UDP socket: all are sent, the
- * answers are matched by id and question as they come, the unanswered ones are sent once more
- * halfway to the timeout, and a truncated answer is asked again over TCP for that record alone.
- * Each record gets out and said.
+ * Asks a the questions of r (n records, at most 65536: the ids must stay apart) over one UDP
+ * socket, pipelined: up to DNSAUTH_WINDOW questions are out at once, the answers are matched by
+ * id and question as they come, a question unanswered halfway to timeout_ms is sent once more,
+ * and a truncated answer is asked again over TCP for that record alone. A question that times
+ * out while the server has said nothing since it was sent ends the exchange: the server does not
+ * answer, and the questions left fail with it (a dead server costs one timeout, not one per
+ * window). Each record gets out and said.
  */
 static void
 ask_many(const struct dnsauth_addr *a, struct brec **r, size_t n, int64_t timeout_ms, bool require_aa)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = addr_sockaddr(a, &ss);
-	int64_t start = cf_mono_ms(), resend_at = start + timeout_ms / 2, deadline = start + timeout_ms;
 	uint16_t base = (uint16_t)ldns_get_random();
 	uint8_t *buf = NULL;
-	size_t left = 0;
-	bool resent = false;
-	char cause[160];
+	size_t left = 0, next = 0, oldest = 0, inflight = 0;
+	int64_t last_answer = -1;
+	char cause[160], shown[256];
 	int fd = -1;
 
 	for (size_t k = 0; k < n; k++) {
 		r[k]->done = r[k]->truncated = false;
 		r[k]->out = CHECK_ERROR;
+		r[k]->sends = 0;
 		free(r[k]->wire);
 		r[k]->wire = NULL;
 		if (encode_txt_query(r[k]->name, (uint16_t)(base + k), &r[k]->wire, &r[k]->wlen) != 0) {
@@ -1092,48 +1124,69 @@ ask_many(const struct dnsauth_addr *a, struct brec **r, size_t n, int64_t timeou
 			left++;
 		}
 	}
+	snprintf(cause, sizeof(cause), "timed out after %lld ms (UDP, sent twice)", (long long)timeout_ms);
 	if ((buf = malloc(LDNS_MAX_PACKETLEN)) == NULL) {
 		fail_rest(r, n, a, CHECK_ERROR, "out of memory");
 		goto tcp;
 	}
 	if ((fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&ss, sslen) != 0) {
-		snprintf(cause, sizeof(cause), "%s (UDP)", strerror(errno));
-		fail_rest(r, n, a, unreachable_errno(errno) ? CHECK_UNREACHABLE : CHECK_ERROR, cause);
-		goto tcp;
-	}
-	for (int round = 0; round < 2 && left > 0; round++) {
-		for (size_t k = 0; k < n; k++) {
-			if (r[k]->done)
+	    connect(fd, (struct sockaddr *)&ss, sslen) != 0)
+		goto syserr;
+	while (left > 0) {
+		int64_t now = cf_mono_ms(), wake = INT64_MAX;
+		while (inflight < DNSAUTH_WINDOW && next < n) {
+			struct brec *q = r[next++];
+			if (q->done)
 				continue;
-			while (send(fd, r[k]->wire, r[k]->wlen, 0) != (ssize_t)r[k]->wlen) {
-				/* a full socket buffer waits for room; anything else ends the exchange */
-				if ((errno == EAGAIN || errno == ENOBUFS || errno == EINTR) && wait_fd(fd, POLLOUT, deadline) > 0)
-					continue;
-				snprintf(cause, sizeof(cause), "%s (UDP)", errno == ECONNREFUSED ?
-				    "connection refused: nothing listens there" : strerror(errno));
-				fail_rest(r, n, a, unreachable_errno(errno) ? CHECK_UNREACHABLE : CHECK_ERROR, cause);
-				goto tcp;
-			}
+			if (send_question(fd, q, timeout_ms) != 0)
+				goto syserr;
+			q->sent_at = now;
+			q->sends = 1;
+			inflight++;
 		}
-		while (left > 0) {
-			int w = wait_fd(fd, POLLIN, round == 0 ? resend_at : deadline);
-			if (w == 0)
-				break;
-			ssize_t got = w < 0 ? -1 : recv(fd, buf, LDNS_MAX_PACKETLEN, 0);
+		while (oldest < next && r[oldest]->done)
+			oldest++;
+		for (size_t k = oldest; k < next; k++) {
+			struct brec *q = r[k];
+			if (q->done)
+				continue;
+			if (now >= q->sent_at + timeout_ms) {
+				if (last_answer < q->sent_at) {
+					fail_rest(r, n, a, CHECK_ERROR, cause);
+					goto tcp;
+				}
+				name_text(q->name, shown, sizeof(shown));
+				whyf(q->said, sizeof(q->said), "%s: query TXT %s: %s", a->text, shown, cause);
+				q->done = true;
+				left--;
+				inflight--;
+				continue;
+			}
+			if (q->sends == 1 && now >= q->sent_at + timeout_ms / 2) {
+				if (send_question(fd, q, timeout_ms) != 0)
+					goto syserr;
+				q->sends = 2;
+			}
+			int64_t due = q->sent_at + (q->sends == 1 ? timeout_ms / 2 : timeout_ms);
+			if (due < wake)
+				wake = due;
+		}
+		if (left == 0 || (inflight > 0 && wait_fd(fd, POLLIN, wake) == 0))
+			continue;
+		for (;;) {
+			ssize_t got = recv(fd, buf, LDNS_MAX_PACKETLEN, 0);
 			if (got < 0) {
-				if (errno == EAGAIN || errno == EINTR)
+				if (errno == EINTR)
 					continue;
-				snprintf(cause, sizeof(cause), "%s (UDP)", errno == ECONNREFUSED ?
-				    "connection refused: nothing listens there" : strerror(errno));
-				fail_rest(r, n, a, unreachable_errno(errno) ? CHECK_UNREACHABLE : CHECK_ERROR, cause);
-				goto tcp;
+				if (errno == EAGAIN)
+					break;
+				goto syserr;
 			}
 			if (got < LDNS_HEADER_SIZE || !(buf[2] & 0x80))
 				continue;
 			size_t k = (uint16_t)(((size_t)buf[0] << 8 | buf[1]) - base);
-			if (k >= n || r[k]->done)
-				continue; /* a late answer to an earlier query, or garbage */
+			if (k >= next || r[k]->done)
+				continue; /* a late answer to an earlier question, or garbage */
 			ldns_pkt *p = answer_of(r[k], buf, (size_t)got);
 			if (p == NULL)
 				continue; /* another question under a used id: not the answer */
@@ -1144,12 +1197,14 @@ ask_many(const struct dnsauth_addr *a, struct brec **r, size_t n, int64_t timeou
 			ldns_pkt_free(p);
 			r[k]->done = true;
 			left--;
+			inflight--;
+			last_answer = cf_mono_ms();
 		}
-		resent = round == 0 && left > 0;
 	}
-	snprintf(cause, sizeof(cause), "timed out after %lld ms (UDP%s)", (long long)timeout_ms,
-	    resent ? ", sent twice" : "");
-	fail_rest(r, n, a, CHECK_ERROR, cause);
+	goto tcp;
+syserr:
+	udp_cause(errno, cause, sizeof(cause));
+	fail_rest(r, n, a, unreachable_errno(errno) ? CHECK_UNREACHABLE : CHECK_ERROR, cause);
 tcp:
 	if (fd >= 0)
 		close(fd);
