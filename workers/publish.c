@@ -39,6 +39,11 @@ struct zone_queue {
 	struct provider_call call;
 	struct pub **in_call;      /* the records of the call that is out */
 	struct loop_timer timer;
+	struct pub *confirm_head;  /* written, waiting to be confirmed together (confirm_timer) */
+	struct pub *confirm_tail;
+	size_t nconfirm;
+	bool confirm_armed;
+	struct loop_timer confirm_timer;
 	struct zone_queue *next;
 };
 
@@ -105,6 +110,7 @@ publisher_free(struct publisher *p)
 		p->zones = z->next;
 		loop_timer_cancel(p->loop, &z->timer);
 		loop_timer_cancel(p->loop, &z->wait.timer);
+		loop_timer_cancel(p->loop, &z->confirm_timer);
 		free(z->in_call);
 		free(z->zone);
 		free(z);
@@ -278,31 +284,66 @@ check_back(void *arg)
 		b->interval_ms = b->verify->max_interval_ms;
 }
 
+/* Sends the records waiting for their first check in z as jobs of at most CHECK_BATCH_MAX. */
+static void
+confirm_flush(void *arg)
+{
+	struct zone_queue *z = arg;
+
+	if (z->confirm_armed)
+		loop_timer_cancel(z->p->loop, &z->confirm_timer);
+	z->confirm_armed = false;
+	while (z->confirm_head) {
+		size_t k = z->nconfirm < CHECK_BATCH_MAX ? z->nconfirm : CHECK_BATCH_MAX;
+		struct check_batch *b = check_batch_new(z->p, z->acct->verify, k);
+		for (size_t i = 0; i < k; i++) {
+			struct pub *pub = z->confirm_head;
+			z->confirm_head = pub->next;
+			pub->next = NULL;
+			if (b)
+				b->pubs[b->n++] = pub;
+			else
+				pub_finish(pub, "certfleet:internal", "out of memory queueing a record check", -1);
+		}
+		z->nconfirm -= k;
+		if (b)
+			check_submit(b);
+	}
+	z->confirm_tail = NULL;
+}
+
 /*
- * The n records of a call that came back written: confirmed together in jobs of at most
- * CHECK_BATCH_MAX records, or done at once when the account does not confirm records.
+ * The n records of a call of z that came back written: done at once when the account does not
+ * confirm records; otherwise they gather with the zone's other new records (providers that
+ * take one record per call make one call per record) for GATHER_MS, or until CHECK_BATCH_MAX
+ * are waiting, and are confirmed together.
  */
 static void
-pub_published(struct pub **pubs, size_t n)
+pub_published(struct zone_queue *z, struct pub **pubs, size_t n)
 {
-	const struct dnsauth_config *v = n ? pubs[0]->acct->verify : NULL;
+	const struct dnsauth_config *v = z->acct->verify;
 
 	if (v == NULL || !v->enabled) {
 		for (size_t i = 0; i < n; i++)
 			pub_finish(pubs[i], NULL, NULL, -1);
 		return;
 	}
-	for (size_t off = 0; off < n; off += CHECK_BATCH_MAX) {
-		size_t k = n - off < CHECK_BATCH_MAX ? n - off : CHECK_BATCH_MAX;
-		struct check_batch *b = check_batch_new(pubs[0]->p, v, k);
-		if (b == NULL) {
-			for (size_t i = off; i < off + k; i++)
-				pub_finish(pubs[i], "certfleet:internal", "out of memory queueing a record check", -1);
-			continue;
-		}
-		memcpy(b->pubs, pubs + off, k * sizeof(*pubs));
-		b->n = k;
-		check_submit(b);
+	for (size_t i = 0; i < n; i++) {
+		pubs[i]->next = NULL;
+		if (z->confirm_tail)
+			z->confirm_tail->next = pubs[i];
+		else
+			z->confirm_head = pubs[i];
+		z->confirm_tail = pubs[i];
+		z->nconfirm++;
+	}
+	if (z->nconfirm >= CHECK_BATCH_MAX)
+		confirm_flush(z);
+	else if (!z->confirm_armed) {
+		if (loop_timer_arm(z->p->loop, &z->confirm_timer, GATHER_MS, confirm_flush, z) == 0)
+			z->confirm_armed = true;
+		else
+			confirm_flush(z);
 	}
 }
 
@@ -334,7 +375,7 @@ zone_call_done(struct provider_call *call)
 			    call->error, call->retry_after_ms);
 	}
 	if (!call->failed)
-		pub_published(z->in_call, n);
+		pub_published(z, z->in_call, n);
 	free(call->recs);
 	call->recs = NULL;
 	z->busy = false;
@@ -409,6 +450,7 @@ zone_enqueue(struct pub *pub)
 		z->p = p;
 		z->acct = pub->acct;
 		loop_timer_init(&z->timer);
+		loop_timer_init(&z->confirm_timer);
 		z->next = p->zones;
 		p->zones = z;
 	}
