@@ -1171,7 +1171,10 @@ ask_many(const struct dnsauth_addr *a, struct brec **r, size_t n, int64_t timeou
 			if (due < wake)
 				wake = due;
 		}
-		if (left == 0 || (inflight > 0 && wait_fd(fd, POLLIN, wake) == 0))
+		int w = left > 0 && inflight > 0 ? wait_fd(fd, POLLIN, wake) : 1;
+		if (w < 0)
+			goto syserr;
+		if (left == 0 || w == 0)
 			continue;
 		for (;;) {
 			ssize_t got = recv(fd, buf, LDNS_MAX_PACKETLEN, 0);

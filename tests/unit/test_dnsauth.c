@@ -249,6 +249,7 @@ enum fake_mode {
 	FAKE_SILENT,        /* never answers */
 	FAKE_TRUNC,         /* UDP: TC and no records; TCP: the whole answer */
 	FAKE_STRAY,         /* first an answer with another id, then the real one */
+	FAKE_LOSSY,         /* UDP: a question is lost the first time its id comes, answered the next */
 };
 
 static _Atomic int fake_mode;
@@ -259,6 +260,7 @@ static const char *fake_txt[4];   /* presentation-form rdata of the TXT records 
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER; /* over fake_txt */
 static int fake_udp = -1, fake_tcp = -1, fake_port;
 static pthread_t fake_thread;
+static bool fake_seen[65536];     /* FAKE_LOSSY: ids that came once (the server thread's) */
 
 /* Sets the TXT records the server has (up to three; NULL ends the list). */
 static void
@@ -377,6 +379,10 @@ fake_main(void *arg)
 			if (n <= 0)
 				continue;
 			fake_udp_queries++;
+			if (fake_mode == FAKE_LOSSY && n >= 2 && !fake_seen[buf[0] << 8 | buf[1]]) {
+				fake_seen[buf[0] << 8 | buf[1]] = true;
+				continue;
+			}
 			int port = ntohs(((struct sockaddr_in *)&from)->sin_port);
 			if (port != fake_last_port) {
 				fake_last_port = port;
@@ -677,6 +683,17 @@ test_check_many(void)
 	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
 	CHECK(res[0] == DNSAUTH_PRESENT && res[1] == DNSAUTH_ABSENT && res[2] == DNSAUTH_ABSENT && res[3] == DNSAUTH_PRESENT &&
 	    res[4] == DNSAUTH_PRESENT && res[5] == DNSAUTH_ABSENT);
+
+	/* every question lost once: each is sent again halfway to the timeout and answered then */
+	memset(fake_seen, 0, sizeof(fake_seen));
+	udp0 = fake_udp_queries;
+	fake_mode = FAKE_LOSSY;
+	int64_t t0 = cf_mono_ms();
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(cf_mono_ms() - t0 >= 140 && cf_mono_ms() - t0 < 300);
+	CHECK(res[0] == DNSAUTH_PRESENT && res[1] == DNSAUTH_ABSENT && res[2] == DNSAUTH_ABSENT && res[3] == DNSAUTH_PRESENT &&
+	    res[4] == DNSAUTH_PRESENT && res[5] == DNSAUTH_ABSENT);
+	CHECK(fake_udp_queries - udp0 == 2 * N);
 
 	/* answers without AA count only when require_aa is false */
 	fake_mode = FAKE_NOAA;
