@@ -101,7 +101,7 @@ tsan:
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TSAN_FLAGS = -fsanitize=thread -fno-sanitize-recover=all
-SAN_TESTS ?= test_issue test_durable
+SAN_TESTS ?= test_issue test_durable test_validations
 
 # The sanitizer builds on the integration tests that drive the most threads: a finding fails the
 # run (UBSan and ASan abort; TSan exits 66 at its first report).

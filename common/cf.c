@@ -159,3 +159,14 @@ cf_secret_free(char *s)
 	explicit_bzero(s, strlen(s));
 	free(s);
 }
+
+bool
+cf_count_take(atomic_long *n, long cap)
+{
+	long v = atomic_load(n);
+
+	while (v < cap)
+		if (atomic_compare_exchange_weak(n, &v, v + 1))
+			return true;
+	return false;
+}

@@ -3,6 +3,7 @@
 #define CF_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,9 @@ void cf_quote(char *dst, size_t dstlen, const char *s, size_t n, size_t max);
 
 /* The time wait_ms from now on clock, for pthread_cond_timedwait. */
 void cf_timespec_after(struct timespec *ts, clockid_t clock, int wait_ms);
+
+/* Adds one to *n unless it is at cap already: true when it did. Thread-safe. */
+bool cf_count_take(atomic_long *n, long cap);
 
 /*
  * Wipes a NUL-terminated secret (a key PEM, a token) and frees it; NULL is fine. The wipe is

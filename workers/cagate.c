@@ -122,16 +122,10 @@ ca_gate_done(struct ca_gate *g, int cls)
 bool
 ca_validations_take(struct ca_validations *v)
 {
-	long n = atomic_load(&v->n);
-
-	if (v->cap <= 0) {
-		atomic_fetch_add(&v->n, 1);
-		return true;
-	}
-	while (n < v->cap)
-		if (atomic_compare_exchange_weak(&v->n, &n, n + 1))
-			return true;
-	return false;
+	if (v->cap > 0)
+		return cf_count_take(&v->n, v->cap);
+	atomic_fetch_add(&v->n, 1);
+	return true;
 }
 
 void

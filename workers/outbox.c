@@ -11,12 +11,7 @@
 bool
 unsaved_orders_take(struct unsaved_orders *u)
 {
-	long n = atomic_load(&u->n);
-
-	while (n < u->cap)
-		if (atomic_compare_exchange_weak(&u->n, &n, n + 1))
-			return true;
-	return false;
+	return cf_count_take(&u->n, u->cap);
 }
 
 void

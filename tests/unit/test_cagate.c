@@ -1,4 +1,7 @@
-/* test_cagate.c - the CA request gate: classes never overlap, take turns, and nobody starves. */
+/*
+ * test_cagate.c - the CA request gate: classes never overlap, take turns, and nobody starves; and
+ * the validation slots: never more taken than the cap, from any number of threads.
+ */
 #include <pthread.h>
 
 #include "cagate.h"
@@ -106,9 +109,80 @@ test_threads_never_overlap(void)
 	ca_gate_free(s.g);
 }
 
+static void
+test_validations_cap(void)
+{
+	struct ca_validations v = { .cap = 2 };
+
+	atomic_init(&v.n, 0);
+	CHECK(ca_validations_take(&v));
+	CHECK(ca_validations_take(&v));
+	CHECK(!ca_validations_take(&v));          /* the cap */
+	CHECK(atomic_load(&v.n) == 2);            /* a refusal takes nothing */
+	ca_validations_release(&v);
+	CHECK(ca_validations_take(&v));
+	ca_validations_release(&v);
+	ca_validations_release(&v);
+	CHECK(atomic_load(&v.n) == 0);
+
+	struct ca_validations open = { .cap = 0 };  /* no cap: every take succeeds, and counts */
+	atomic_init(&open.n, 0);
+	for (int i = 0; i < 1000; i++)
+		CHECK(ca_validations_take(&open));
+	CHECK(atomic_load(&open.n) == 1000);
+}
+
+struct slots_shared {
+	struct ca_validations v;
+	atomic_long held;
+	atomic_long most;
+	atomic_long taken;
+};
+
+static void *
+slots_hammer(void *arg)
+{
+	struct slots_shared *s = arg;
+
+	for (int i = 0; i < 20000; i++) {
+		if (!ca_validations_take(&s->v))
+			continue;
+		long h = atomic_fetch_add(&s->held, 1) + 1;
+		long m = atomic_load(&s->most);
+		while (h > m && !atomic_compare_exchange_weak(&s->most, &m, h))
+			;
+		atomic_fetch_add(&s->taken, 1);
+		atomic_fetch_sub(&s->held, 1);
+		ca_validations_release(&s->v);
+	}
+	return NULL;
+}
+
+static void
+test_validations_threads(void)
+{
+	struct slots_shared s = { .v = { .cap = 3 } };
+	pthread_t t[6];
+
+	atomic_init(&s.v.n, 0);
+	atomic_init(&s.held, 0);
+	atomic_init(&s.most, 0);
+	atomic_init(&s.taken, 0);
+	for (int i = 0; i < 6; i++)
+		pthread_create(&t[i], NULL, slots_hammer, &s);
+	for (int i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+	CHECK(atomic_load(&s.most) <= 3);
+	CHECK(atomic_load(&s.most) >= 1);
+	CHECK(atomic_load(&s.taken) > 0);
+	CHECK(atomic_load(&s.v.n) == 0);          /* every slot came back */
+}
+
 int
 main(void)
 {
+	RUN(test_validations_cap);
+	RUN(test_validations_threads);
 	RUN(test_exclusion);
 	RUN(test_turn_limit);
 	RUN(test_threads_never_overlap);

@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "keys.h"
 #include "loop.h"
+#include "cagate.h"
 #include "outbox.h"
 #include "persist.h"
 #include "registry.h"
@@ -1296,6 +1297,50 @@ test_order_deadline(void)
 }
 
 /*
+ * The validation slots of a CA: an answer waits while another worker holds the only slot (no
+ * challenge goes out), an order cancelled while it waits leaves the line, and when the slot comes
+ * back the answers go one at a time; every slot is given back at the end.
+ */
+static void
+test_validation_slots(void)
+{
+	struct harness *h = harness_new(false, 60000);
+	struct ca_validations v = { .cap = 1 };
+	cf_err err = { { 0 } };
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	atomic_init(&v.n, 0);
+	engine_free(h->eng);
+	h->cfg.validations = &v;
+	h->eng = engine_new(h->loop, &h->cfg, on_job_done, h, &err);
+	CHECK(h->eng != NULL);
+	if (h->eng == NULL) {
+		harness_free(h);
+		return;
+	}
+	CHECK(ca_validations_take(&v));           /* another worker's answer holds the slot */
+	engine_order_start(h->eng, make_job(h, 21, "a.test", true));
+	engine_order_start(h->eng, make_job(h, 22, "a.test", true));
+	engine_order_start(h->eng, make_job(h, 23, "a.test", true));
+	run_for(h, 300);
+	CHECK(h->ca.n_chal == 0);                 /* nobody answered */
+	CHECK(h->ca.n_authz == 3);                /* each fetched its authorization and waits */
+	CHECK(h->done_calls == 0 && engine_orders(h->eng) == 3);
+	engine_order_cancel(h->eng, 22);          /* leaves the line */
+	CHECK(h->done_calls == 1 && h->outcome[0] == JOB_CANCELLED && h->done_job[0] == 22);
+	CHECK(atomic_load(&v.n) == 1);            /* the cancelled order held no slot */
+	ca_validations_release(&v);
+	CHECK(run_until_done(h, 3, 5000));
+	CHECK(h->ca.n_chal == 2);                 /* the two left answered, the cancelled one never */
+	CHECK(count_msgs(h, OUT_ISSUED, NULL) == 2);
+	CHECK(atomic_load(&v.n) == 0);            /* both slots came back with the verdicts */
+	CHECK(engine_idle(h->eng) && engine_orders(h->eng) == 0);
+	harness_free(h);
+}
+
+/*
  * A profile the directory offers goes out in newOrder; one it lacks fails its job for good with
  * certfleet:profile before any newOrder, naming the profile and those offered; no profile, none sent.
  */
@@ -1431,6 +1476,7 @@ main(void)
 	RUN(test_cancel_while_key_stored);
 	RUN(test_cancel_with_request_in_flight);
 	RUN(test_order_deadline);
+	RUN(test_validation_slots);
 	RUN(test_profiles);
 	RUN(test_preferred_chain);
 	return CHECK_DONE();
