@@ -1,7 +1,8 @@
 /*
  * publish.c - records through providers: a queue per (account, zone) that sends what has
  * gathered as one call when the previous call of that zone is back, then confirmation of the
- * call's records together at the authoritative servers with a doubling interval up to the deadline.
+ * zone's written records together at the authoritative servers, with a doubling interval up to
+ * the deadline.
  */
 #include "publish.h"
 
@@ -155,13 +156,13 @@ pub_finish(struct pub *pub, const char *type, const char *detail, int64_t retry_
 /* ---- confirmation ---- */
 
 /*
- * The records of one provider call that wait for confirmation, checked together by one pool job
+ * Records of one zone that wait for confirmation, checked together by one pool job
  * (dnsauth_check_many): one socket per server instead of one per record and server. The records
  * still absent are checked again together after the batch's interval; each keeps its deadline.
  */
 struct check_batch {
 	struct publisher *p;
-	const struct dnsauth_config *verify; /* the account's: every record of a call has the same */
+	const struct dnsauth_config *verify; /* the account's: the records share account and zone */
 	int64_t interval_ms;       /* the wait before the next check, doubling up to max_interval */
 	size_t n;
 	struct pub **pubs;         /* n records, each pub->why receiving its reason */
