@@ -246,6 +246,16 @@ check_fire(void *arg)
 	check_submit(arg);
 }
 
+/*
+ * A confirmed record ends from a timer of its own: the orders of a batch then move on one by one
+ * between the loop's other events (a limiter's turns among them), not all inside check_back.
+ */
+static void
+confirmed_fire(void *arg)
+{
+	pub_finish(arg, NULL, NULL, -1);
+}
+
 static void
 check_back(void *arg)
 {
@@ -260,7 +270,8 @@ check_back(void *arg)
 		pub->last = b->results[i];
 		if (pub->last == DNSAUTH_PRESENT) {
 			log_debug("record %s confirmed at the authoritative servers after %d checks", pub->fqdn, pub->checks);
-			pub_finish(pub, NULL, NULL, -1);
+			if (loop_timer_arm(b->p->loop, &pub->timer, 0, confirmed_fire, pub) != 0)
+				pub_finish(pub, NULL, NULL, -1);
 		} else if (now + b->interval_ms > pub->deadline_ms) {
 			snprintf(msg, sizeof(msg), "record %s (provider %s) not visible at the authoritative servers after "
 			    "%d checks, giving up at the deadline: %s", pub->fqdn, pub->acct->name, pub->checks, pub->why);
