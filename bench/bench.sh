@@ -143,6 +143,9 @@ export CERTFLEET_PEBBLE_MGMT_PORT=$((15100 + PORT_OFFSET)) CERTFLEET_DNS_PORT=$(
 export CERTFLEET_CHALLTESTSRV_PORT=$((8155 + PORT_OFFSET))
 stack() { "$repo/scripts/stack.sh" "$@"; }
 tmp=$(mktemp -d)
+# the runs' own journal: a journal left by another run (the user's, or one stopped at once) would
+# be replayed into the bench's databases, and its entries from elsewhere make every run exit 5
+export CERTFLEET_JOURNAL=$tmp/journal
 # the key-encryption key the runs seal their keys under (each start_stack begins a new database)
 export CERTFLEET_KEK_FILE=$tmp/kek
 "$cf" keys generate-kek "$CERTFLEET_KEK_FILE" >/dev/null || exit 1

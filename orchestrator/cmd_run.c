@@ -246,8 +246,8 @@ run_parse(struct config *cfg, int argc, char **argv, struct run_opts *o)
 
 	*o = (struct run_opts){ .nworkers = sysconf(_SC_NPROCESSORS_ONLN), .inflight = 0, .batch = 100,
 		.timeout_s = 600, .maxconn = 8, .lease_s = 120, .retry_base_s = 60, .retry_wait_s = 300,
-		.max_unsaved = RUN_MAX_UNSAVED, .max_validations = RUN_MAX_VALIDATIONS, .progress = true, .separate = sep_env && strcmp(sep_env, "1") == 0,
-		.ca_spec = getenv("CERTFLEET_CA_LIMITS") };
+		.max_unsaved = RUN_MAX_UNSAVED, .max_validations = RUN_MAX_VALIDATIONS, .progress = true,
+		.separate = sep_env && strcmp(sep_env, "1") == 0, .ca_spec = getenv("CERTFLEET_CA_LIMITS") };
 	if (o->nworkers < 1)
 		o->nworkers = 1;
 	while ((opt = getopt_long(argc, argv, "w:" CONFIG_COMMON_SHORT, run_options, NULL)) != -1) {

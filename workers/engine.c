@@ -240,9 +240,9 @@ order_enter(struct order *o, enum order_state to)
 	return true;
 }
 
-/* Moves az to state to, like order_enter; a refused step fails the order. */
 static void validation_release(struct authz *az);
 
+/* Moves az to state to, like order_enter; a refused step fails the order. */
 static bool
 authz_enter(struct authz *az, enum authz_state to)
 {

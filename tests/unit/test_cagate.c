@@ -3,6 +3,7 @@
  * the validation slots: never more taken than the cap, from any number of threads.
  */
 #include <pthread.h>
+#include <sched.h>
 
 #include "cagate.h"
 #include "check.h"
@@ -82,8 +83,10 @@ hammer(void *arg)
 	for (int i = 0; i < 20000; i++) {
 		int cls = (int)(rand_r(&seed) & 1);
 		bool waiting = false;
-		while (!ca_gate_try(s->g, cls, waiting))
+		while (!ca_gate_try(s->g, cls, waiting)) {
 			waiting = true;
+			sched_yield(); /* a waiter that spins on 2 cores keeps the holder off them */
+		}
 		__atomic_add_fetch(&s->inflight[cls], 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->inflight[!cls], __ATOMIC_SEQ_CST) > 0)
 			__atomic_add_fetch(&s->overlaps, 1, __ATOMIC_SEQ_CST);
