@@ -184,8 +184,8 @@ fake_stop
 fake_start cf7 cloudflare --token-file "$tmp/token" "${zone_args[@]}" || { not_ok "fake 7 started"; finish; exit 1; }
 LIMIT_KEY="cf-cut-$RUN_ID" providers_file "$tmp/p6.json" "$FAKE_PORT" "5/s:10" "${zones[@]}"
 export CERTFLEET_PROVIDERS="$tmp/p6.json"
-for i in $(seq 1 40); do echo "cut$i.z$((i % 25 + 1)).$ZONE"; done >"$tmp/fleet6"
-check "enqueue 40 certificates" "$CF" enqueue --provider cf --file "$tmp/fleet6"
+for i in $(seq 1 20); do echo "cut$i.z$((i % 25 + 1)).$ZONE"; done >"$tmp/fleet6"
+check "enqueue 20 certificates" "$CF" enqueue --provider cf --file "$tmp/fleet6"
 "$CF" run --workers 2 --no-progress >"$tmp/run8.out" 2>&1 &
 run=$!
 cuts=0
