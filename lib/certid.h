@@ -17,4 +17,15 @@
  */
 int certid_from_pem(const char *leaf_pem, char out[CERTID_MAX], cf_err *err) CF_MUST;
 
+/* The same through OpenSSL's certificate parser alone (certid_from_pem takes it for the forms its
+ * own walk does not: tests compare the two). */
+int certid_from_pem_ossl(const char *leaf_pem, char out[CERTID_MAX], cf_err *err) CF_MUST;
+
+/* How many calls of certid_from_pem took each way, in this process. */
+struct certid_stats {
+	unsigned long fast; /* der.c's walk */
+	unsigned long ossl; /* OpenSSL's parser */
+};
+void certid_stats_get(struct certid_stats *out);
+
 #endif

@@ -558,10 +558,13 @@ name_ok(struct der_span *in, struct der_span *tlv)
 	return 0;
 }
 
+/* id-ce-authorityKeyIdentifier, 2.5.29.35: an OBJECT IDENTIFIER's contents */
+static const unsigned char oid_aki[] = { 0x55, 0x1d, 0x23 };
+
 int
 der_cert_parse(const unsigned char *der, size_t len, struct der_cert *out)
 {
-	struct der_span in = { der, len }, cert, tbs, c, val, spki, exts, ext, crit;
+	struct der_span in = { der, len }, cert, tbs, c, val, spki, exts, ext, crit, extv;
 
 	memset(out, 0, sizeof(*out));
 	/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }, alone */
@@ -612,8 +615,12 @@ der_cert_parse(const unsigned char *der, size_t len, struct der_cert *out)
 				return -1;
 			if (der_expect(&ext, DER_BOOLEAN, &crit, NULL) == 0 && crit.len != 1)
 				return -1;
-			if (der_expect(&ext, DER_OCTET_STRING, &val, NULL) != 0 || ext.len != 0)
+			if (der_expect(&ext, DER_OCTET_STRING, &extv, NULL) != 0 || ext.len != 0)
 				return -1;
+			if (val.len == sizeof(oid_aki) && memcmp(val.p, oid_aki, sizeof(oid_aki)) == 0) {
+				out->aki = extv;
+				out->aki_count++;
+			}
 		}
 	}
 	return tbs.len == 0 ? 0 : -1;

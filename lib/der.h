@@ -121,6 +121,8 @@ struct der_cert {
 	struct der_span not_after;
 	struct der_span spki_alg;   /* subjectPublicKeyInfo's AlgorithmIdentifier, whole element */
 	struct der_span spki_key;   /* subjectPublicKey BIT STRING contents, unused-bits octet first */
+	struct der_span aki;        /* authorityKeyIdentifier's extnValue contents (p NULL: none) */
+	int aki_count;              /* authorityKeyIdentifier extensions seen (RFC 5280: at most 1) */
 };
 
 /*
@@ -128,7 +130,8 @@ struct der_cert {
  * to the elements a certificate parser decodes: the TBSCertificate's fields in order (optional
  * version, issuerUniqueID, subjectUniqueID and extensions), well-formed INTEGERs, OIDs, BIT
  * STRINGs and Names, each extension { OID, critical BOOLEAN?, OCTET STRING }. Contents are not
- * interpreted (no time, key or extension is decoded). Returns 0 and fills *out, or -1.
+ * interpreted (no time, key or extension is decoded; the authorityKeyIdentifier's value is only
+ * located). Returns 0 and fills *out, or -1.
  */
 int der_cert_parse(const unsigned char *der, size_t len, struct der_cert *out) CF_MUST;
 

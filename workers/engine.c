@@ -453,17 +453,28 @@ problem_retryable(const char *type)
 }
 
 /*
+ * The second look at a refused record comes after this (plus up to a fifth more), not after the
+ * back-off: the record was confirmed at its authoritative servers before the challenge was
+ * answered, so what failed was the CA's lookup, and a CA's resolver that failed under a burst (as
+ * Pebble's does) answers seconds later. Never later than the back-off would.
+ */
+#define SECOND_LOOK_MS 5000
+
+/*
  * When to try again: Retry-After when the CA or provider said, else the base delay times ten per
  * earlier attempt (1 min, 10 min, 100 min with the default base), at most a day, plus up to a
- * fifth more at random so that jobs failed together do not return together.
+ * fifth more at random so that jobs failed together do not return together. A second look goes
+ * after SECOND_LOOK_MS.
  */
 static int64_t
-retry_delay(struct order *o)
+retry_delay(struct order *o, bool second_look)
 {
 	int64_t d = o->eng->cfg.retry_base_ms > 0 ? o->eng->cfg.retry_base_ms : 60000;
 
 	if (o->retry_after_ms >= 0)
 		return o->retry_after_ms;
+	if (second_look && d > SECOND_LOOK_MS)
+		d = SECOND_LOOK_MS;
 	for (int i = 1; i < o->job->attempt && d < 86400000; i++)
 		d *= 10;
 	if (d > 86400000)
@@ -508,7 +519,7 @@ order_fail(struct order *o, const char *type, const char *detail)
 		m->problem_type = strdup(type);
 		m->detail = strdup(detail);
 		m->retry = retry;
-		m->retry_in_ms = retry ? retry_delay(o) : 0;
+		m->retry_in_ms = retry ? retry_delay(o, second_look && !problem_retryable(type)) : 0;
 	}
 	post(o, m);
 	order_end(o, ORDER_FAILED, cancelled ? JOB_CANCELLED : retry ? JOB_RETRY : JOB_FAILED);

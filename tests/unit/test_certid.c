@@ -1,4 +1,4 @@
-/* test_certid.c - unit tests of lib/certid.c: the RFC 9773 example, serials with and without a leading zero, bad input. */
+/* test_certid.c - unit tests of lib/certid.c: the RFC 9773 example, serials with and without a leading zero, bad input, the DER walk against OpenSSL's parser. */
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -22,12 +22,19 @@ unhex(const char *hex, unsigned char *buf)
 	return n;
 }
 
+/* What make_cert_ex adds to the authority key identifier. */
+enum {
+	AKI_ISSUER_SERIAL = 1, /* authorityCertSerialNumber beside the keyIdentifier */
+	AKI_TWICE = 2,         /* the extension a second time */
+};
+
 /*
  * A signed certificate with serial serial_hex and, unless aki_hex is NULL, an authority key
- * identifier: keyIdentifier aki_hex ("" for one with the issuer and serial alone). PEM, malloc'd.
+ * identifier: keyIdentifier aki_hex ("" for one with the issuer and serial alone), with what
+ * flags add. PEM, malloc'd.
  */
 static char *
-make_cert(const char *serial_hex, const char *aki_hex)
+make_cert_ex(const char *serial_hex, const char *aki_hex, int flags)
 {
 	X509 *x = X509_new();
 	BIGNUM *bn = NULL;
@@ -54,11 +61,14 @@ make_cert(const char *serial_hex, const char *aki_hex)
 			size_t len = unhex(aki_hex, buf);
 			akid->keyid = ASN1_OCTET_STRING_new();
 			ASN1_OCTET_STRING_set(akid->keyid, buf, (int)len);
-		} else {
+		}
+		if (aki_hex[0] == '\0' || (flags & AKI_ISSUER_SERIAL)) {
 			akid->serial = ASN1_INTEGER_new();
 			ASN1_INTEGER_set(akid->serial, 7);
 		}
 		X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, 0);
+		if (flags & AKI_TWICE)
+			X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_APPEND);
 		AUTHORITY_KEYID_free(akid);
 	}
 	if (X509_sign(x, key, EVP_sha256()) > 0 && PEM_write_bio_X509(bio, x) == 1 &&
@@ -70,6 +80,12 @@ make_cert(const char *serial_hex, const char *aki_hex)
 	BN_free(bn);
 	X509_free(x);
 	return pem;
+}
+
+static char *
+make_cert(const char *serial_hex, const char *aki_hex)
+{
+	return make_cert_ex(serial_hex, aki_hex, 0);
 }
 
 /* The CertID of a certificate made with serial_hex and aki_hex; "" when certid_from_pem failed. */
@@ -171,6 +187,95 @@ test_serials(void)
 	expect_certid("01", "00");
 }
 
+/* ---- the DER walk and OpenSSL's parser give the same ---- */
+
+/* certid_from_pem and certid_from_pem_ossl on pem agree; which way it took goes to *fast. */
+static void
+expect_same(const char *pem, const char *want, int *fast)
+{
+	char a[CERTID_MAX], b[CERTID_MAX];
+	struct certid_stats s0, s1;
+	cf_err ea, eb;
+	int ra, rb;
+
+	certid_stats_get(&s0);
+	ra = certid_from_pem(pem, a, &ea);
+	certid_stats_get(&s1);
+	rb = certid_from_pem_ossl(pem, b, &eb);
+	CHECK(ra == rb);
+	CHECK_STR(a, b);
+	if (want != NULL)
+		CHECK_STR(a, want);
+	if (ra != 0)
+		CHECK_STR(ea.msg, eb.msg);
+	CHECK(s1.fast + s1.ossl == s0.fast + s0.ossl + 1);
+	*fast = s1.fast == s0.fast + 1;
+}
+
+static void
+test_fast_path(void)
+{
+	static const char *const serials[] = { "01", "7F", "80", "FF00FF", "0100", "7A55E0F1C2D3B4A5968778695A4B3C2D1E0F1A2B",
+		"87654321", "05A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3" };
+	char *pem;
+	int fast;
+
+	/* a CA's usual certificate: a keyIdentifier alone; the walk takes it and agrees */
+	for (size_t i = 0; i < sizeof(serials) / sizeof(serials[0]); i++) {
+		pem = make_cert(serials[i], "69885B6B87464041E1B37B847BA0AE2CDE01C8D4");
+		CHECK(pem != NULL);
+		expect_same(pem, NULL, &fast);
+		CHECK(fast);
+		free(pem);
+	}
+	pem = make_cert("87654321", "69885B6B87464041E1B37B847BA0AE2CDE01C8D4");
+	expect_same(pem, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", &fast);
+	CHECK(fast);
+
+	/* the same with CRLF line ends (RFC 7468 allows them): the walk takes it too */
+	cf_buf crlf = { 0 };
+	for (const char *p = pem; *p; p++)
+		CHECK((*p != '\n' || cf_buf_append(&crlf, "\r", 1) == 0) && cf_buf_append(&crlf, p, 1) == 0);
+	expect_same(crlf.data, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", &fast);
+	CHECK(fast);
+	free(pem);
+	cf_buf_free(&crlf);
+
+	/* a PEM with no line breaks in its base64 is lax: OpenSSL reads it, with the same answer */
+	pem = make_cert("0102", "0A0B");
+	char flat[4096];
+	size_t k = 0;
+	const char *b = strchr(pem, '\n') + 1, *e = strstr(pem, "-----END");
+	k += (size_t)snprintf(flat, sizeof(flat), "-----BEGIN CERTIFICATE-----\n");
+	for (const char *p = b; p < e; p++)
+		if (*p != '\n')
+			flat[k++] = *p;
+	k += (size_t)snprintf(flat + k, sizeof(flat) - k, "\n-----END CERTIFICATE-----\n");
+	expect_same(flat, "Cgs.AQI", &fast);
+	CHECK(!fast);
+	free(pem);
+
+	/* a keyIdentifier beside the issuer's serial: OpenSSL reads it, with the keyIdentifier */
+	pem = make_cert_ex("0102", "0A0B", AKI_ISSUER_SERIAL);
+	expect_same(pem, "Cgs.AQI", &fast);
+	CHECK(!fast);
+	free(pem);
+
+	/* the extension twice: no CertID either way, with OpenSSL's reason */
+	pem = make_cert_ex("0102", "0A0B", AKI_TWICE);
+	expect_same(pem, "", &fast);
+	CHECK(!fast);
+	free(pem);
+
+	/* no extension, one without a keyIdentifier: the same error either way */
+	pem = make_cert("0102", NULL);
+	expect_same(pem, "", &fast);
+	free(pem);
+	pem = make_cert("0102", "");
+	expect_same(pem, "", &fast);
+	free(pem);
+}
+
 int
 main(void)
 {
@@ -185,6 +290,7 @@ main(void)
 	RUN(test_no_aki);
 	RUN(test_rfc9773_example);
 	RUN(test_serials);
+	RUN(test_fast_path);
 	EVP_PKEY_free(key);
 	return CHECK_DONE();
 }
