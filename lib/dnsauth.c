@@ -889,37 +889,6 @@ out:
 	return rc;
 }
 
-/* The servers to ask about name: cfg's, or the zone's found through the resolvers. */
-static int
-servers_for(const struct dnsauth_config *cfg, const ldns_rdf *name, struct dnsauth_addr *out, size_t *n, cf_err *err)
-{
-	struct dnsauth_addr res[DNSAUTH_MAX_RESOLVERS];
-	size_t nres;
-	ldns_rdf *zone = NULL;
-	int rc = -1;
-
-	*n = 0;
-	if (cfg->nservers > 0) {
-		for (size_t i = 0; i < cfg->nservers && *n < DNSAUTH_MAX_ADDRS; i++) {
-			struct dnsauth_addr a;
-			if (dnsauth_addr_parse(cfg->servers[i], 53, &a, err) != 0)
-				return -1;
-			add_addr(out, n, DNSAUTH_MAX_ADDRS, &a);
-		}
-		return 0;
-	}
-	if (resolvers(cfg, res, &nres, err) != 0)
-		goto out;
-	if ((zone = find_zone(res, nres, true, name, cfg->timeout_ms, err)) == NULL)
-		goto out;
-	if (zone_servers(res, nres, zone, cfg->ns_port, cfg->timeout_ms, out, n, err) != 0)
-		goto out;
-	rc = 0;
-out:
-	ldns_rdf_deep_free(zone);
-	return rc;
-}
-
 /* The octets of a TXT record's character-strings joined, compared with value. */
 static bool
 txt_equals(const ldns_rr *rr, const char *value, size_t vlen)
@@ -946,47 +915,35 @@ enum check_outcome {
 	CHECK_UNREACHABLE,          /* the address cannot be reached from this host (no route) */
 };
 
-/* Asks a for the TXT RRset at name, without recursion, and looks for value in it. */
+/* What a's answer p to the TXT question at name says of value (rules of dnsauth_check). */
 static enum check_outcome
-check_one(const struct dnsauth_addr *a, const ldns_rdf *name, const char *value, int64_t timeout_ms,
-    bool require_aa, char *why, size_t whylen)
+judge(const struct dnsauth_addr *a, const ldns_rdf *name, const char *value, const ldns_pkt *p, bool require_aa,
+    char *why, size_t whylen)
 {
 	char shown[256], quoted[4 * 64 + 8];
-	enum check_outcome res = CHECK_ERROR;
 	size_t vlen = strlen(value), others = 0;
-	cf_err err;
-	int syserr;
-	ldns_pkt *p = query(a, name, LDNS_RR_TYPE_TXT, false, timeout_ms, &syserr, &err);
 
 	name_text(name, shown, sizeof(shown));
 	cf_quote(quoted, sizeof(quoted), value, vlen, 64);
-	if (p == NULL) {
-		whyf(why, whylen, "%s", err.msg);
-		res = unreachable_errno(syserr) ? CHECK_UNREACHABLE : CHECK_ERROR;
-		goto out;
-	}
 	ldns_pkt_rcode rc = ldns_pkt_get_rcode(p);
 	if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
 		whyf(why, whylen, "%s answered %s to TXT %s", a->text, rcode_name((int)rc), shown);
-		goto out;
+		return CHECK_ERROR;
 	}
 	if (!ldns_pkt_aa(p) && require_aa) {
 		whyf(why, whylen, "%s is not authoritative for %s (its %s answer lacks the AA flag)", a->text,
 		    shown, rcode_name((int)rc));
-		goto out;
+		return CHECK_ERROR;
 	}
 	const ldns_rr_list *an = ldns_pkt_answer(p);
 	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(an, i);
 		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT || ldns_dname_compare(ldns_rr_owner(rr), name) != 0)
 			continue;
-		if (txt_equals(rr, value, vlen)) {
-			res = CHECK_PRESENT;
-			goto out;
-		}
+		if (txt_equals(rr, value, vlen))
+			return CHECK_PRESENT;
 		others++;
 	}
-	res = CHECK_ABSENT;
 	if (rc == LDNS_RCODE_NXDOMAIN)
 		whyf(why, whylen, "%s has no TXT \"%s\" at %s (NXDOMAIN)", a->text, quoted, shown);
 	else if (has_cname(p, name))
@@ -997,67 +954,436 @@ check_one(const struct dnsauth_addr *a, const ldns_rdf *name, const char *value,
 		    others, others == 1 ? "" : "s");
 	else
 		whyf(why, whylen, "%s has no TXT \"%s\" at %s (no TXT record)", a->text, quoted, shown);
-out:
+	return CHECK_ABSENT;
+}
+
+/* One record of a batch: its verdict so far, and its question to the server being asked. */
+struct brec {
+	ldns_rdf *name;            /* NULL: fqdn is no domain name */
+	const char *fqdn;
+	const char *value;
+	enum dnsauth_result res;
+	bool settled;              /* the verdict is final: no more servers are asked */
+	bool grouped;              /* its servers were looked for */
+	size_t answered;           /* servers that have the value */
+	char first_error[512];     /* the first server's error */
+	char unreachable[512];     /* the first unreachable address */
+	char why[512];             /* the verdict's reason */
+	/* the question to the current server */
+	uint8_t *wire;
+	size_t wlen;
+	bool done;                 /* answered (or given up) at this server */
+	bool truncated;            /* the UDP answer was truncated: asked again over TCP */
+	int sends;                 /* times sent over UDP (at most 2) */
+	int64_t sent_at;           /* when first sent (monotonic ms) */
+	enum check_outcome out;
+	char said[512];            /* out's reason */
+};
+
+/* The TXT question at name without RD, with EDNS, id set, as wire format (malloc'd). */
+static int
+encode_txt_query(const ldns_rdf *name, uint16_t id, uint8_t **wire, size_t *wlen)
+{
+	ldns_rdf *qname = ldns_rdf_clone(name);
+	ldns_pkt *q = qname ? ldns_pkt_query_new(qname, LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 0) : NULL;
+	int rc = -1;
+
+	*wire = NULL;
+	if (q == NULL) {
+		ldns_rdf_deep_free(qname);
+		return -1;
+	}
+	ldns_pkt_set_id(q, id);
+	ldns_pkt_set_rd(q, false);
+	ldns_pkt_set_edns_udp_size(q, DNSAUTH_EDNS_SIZE);
+	if (ldns_pkt2wire(wire, q, wlen) == LDNS_STATUS_OK)
+		rc = 0;
+	ldns_pkt_free(q);
+	return rc;
+}
+
+/* Gives every question of r (n) that is not done the outcome out, for cause ("timed out ..."). */
+static void
+fail_rest(struct brec **r, size_t n, const struct dnsauth_addr *a, enum check_outcome out, const char *cause)
+{
+	char shown[256];
+
+	for (size_t k = 0; k < n; k++) {
+		if (r[k]->done)
+			continue;
+		name_text(r[k]->name, shown, sizeof(shown));
+		r[k]->out = out;
+		whyf(r[k]->said, sizeof(r[k]->said), "%s: query TXT %s: %s", a->text, shown, cause);
+		r[k]->done = true;
+	}
+}
+
+/* The parsed answer to r's question when buf (len octets) is one: same question, or none. */
+static ldns_pkt *
+answer_of(const struct brec *r, const uint8_t *buf, size_t len)
+{
+	ldns_pkt *p = NULL;
+
+	if (ldns_wire2pkt(&p, buf, len) != LDNS_STATUS_OK)
+		return NULL;
+	if (ldns_pkt_qdcount(p) > 0) {
+		ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(p), 0);
+		if (qr == NULL || ldns_rr_get_type(qr) != LDNS_RR_TYPE_TXT || ldns_dname_compare(ldns_rr_owner(qr), r->name) != 0) {
+			ldns_pkt_free(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+/* Asks r's question again over TCP (its UDP answer was truncated). */
+static void
+ask_tcp(const struct dnsauth_addr *a, struct brec *r, int64_t timeout_ms, bool require_aa)
+{
+	uint8_t *reply = NULL;
+	size_t rlen = 0;
+	int syserr = 0;
+	ldns_pkt *p = NULL;
+	char shown[256];
+	cf_err xerr;
+
+	name_text(r->name, shown, sizeof(shown));
+	r->out = CHECK_ERROR;
+	if (exchange(a, r->wire, r->wlen, true, timeout_ms, &reply, &rlen, &syserr, &xerr) != 0) {
+		whyf(r->said, sizeof(r->said), "%s: query TXT %s: %s", a->text, shown, xerr.msg);
+		if (unreachable_errno(syserr))
+			r->out = CHECK_UNREACHABLE;
+	} else if ((p = answer_of(r, reply, rlen)) == NULL) {
+		whyf(r->said, sizeof(r->said), "%s: query TXT %s: the answer over TCP is not a DNS message for this question",
+		    a->text, shown);
+	} else {
+		r->out = judge(a, r->name, r->value, p, require_aa, r->said, sizeof(r->said));
+	}
 	ldns_pkt_free(p);
-	return res;
+	free(reply);
+}
+
+#define DNSAUTH_WINDOW 64 /* questions out at once on one socket: a burst of hundreds overflows the
+                           * receive buffer of a server that reads one datagram at a time */
+
+/* Sends q's question on fd (waiting for room up to timeout_ms). -1 with errno on failure. */
+static int
+send_question(int fd, const struct brec *q, int64_t timeout_ms)
+{
+	int64_t until = cf_mono_ms() + timeout_ms;
+
+	while (send(fd, q->wire, q->wlen, 0) != (ssize_t)q->wlen) {
+		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			return -1;
+		if (wait_fd(fd, POLLOUT, until) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The cause of a failed send or recv on a UDP socket, for messages. */
+static void
+udp_cause(int e, char *cause, size_t len)
+{
+	snprintf(cause, len, "%s (UDP)", e == ECONNREFUSED ? "connection refused: nothing listens there" : strerror(e));
+}
+
+/*
+ * Asks a the questions of r (n records, at most 65536: the ids must stay apart) over one UDP
+ * socket, pipelined: up to DNSAUTH_WINDOW questions are out at once, the answers are matched by
+ * id and question as they come, a question unanswered halfway to timeout_ms is sent once more,
+ * and a truncated answer is asked again over TCP for that record alone. A question that times
+ * out while the server has said nothing since it was sent ends the exchange: the server does not
+ * answer, and the questions left fail with it (a dead server costs one timeout, not one per
+ * window). Each record gets out and said.
+ */
+static void
+ask_many(const struct dnsauth_addr *a, struct brec **r, size_t n, int64_t timeout_ms, bool require_aa)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = addr_sockaddr(a, &ss);
+	uint16_t base = (uint16_t)ldns_get_random();
+	uint8_t *buf = NULL;
+	size_t left = 0, next = 0, oldest = 0, inflight = 0;
+	int64_t last_answer = -1;
+	char cause[160], shown[256];
+	int fd = -1;
+
+	for (size_t k = 0; k < n; k++) {
+		r[k]->done = r[k]->truncated = false;
+		r[k]->out = CHECK_ERROR;
+		r[k]->sends = 0;
+		free(r[k]->wire);
+		r[k]->wire = NULL;
+		if (encode_txt_query(r[k]->name, (uint16_t)(base + k), &r[k]->wire, &r[k]->wlen) != 0) {
+			whyf(r[k]->said, sizeof(r[k]->said), "%s: query TXT %s: cannot encode the query", a->text, r[k]->fqdn);
+			r[k]->done = true;
+		} else {
+			left++;
+		}
+	}
+	snprintf(cause, sizeof(cause), "timed out after %lld ms (UDP, sent twice)", (long long)timeout_ms);
+	if ((buf = malloc(LDNS_MAX_PACKETLEN)) == NULL) {
+		fail_rest(r, n, a, CHECK_ERROR, "out of memory");
+		goto tcp;
+	}
+	if ((fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&ss, sslen) != 0)
+		goto syserr;
+	while (left > 0) {
+		int64_t now = cf_mono_ms(), wake = INT64_MAX;
+		while (inflight < DNSAUTH_WINDOW && next < n) {
+			struct brec *q = r[next++];
+			if (q->done)
+				continue;
+			if (send_question(fd, q, timeout_ms) != 0)
+				goto syserr;
+			q->sent_at = now;
+			q->sends = 1;
+			inflight++;
+		}
+		while (oldest < next && r[oldest]->done)
+			oldest++;
+		for (size_t k = oldest; k < next; k++) {
+			struct brec *q = r[k];
+			if (q->done)
+				continue;
+			if (now >= q->sent_at + timeout_ms) {
+				if (last_answer < q->sent_at) {
+					fail_rest(r, n, a, CHECK_ERROR, cause);
+					goto tcp;
+				}
+				name_text(q->name, shown, sizeof(shown));
+				whyf(q->said, sizeof(q->said), "%s: query TXT %s: %s", a->text, shown, cause);
+				q->done = true;
+				left--;
+				inflight--;
+				continue;
+			}
+			if (q->sends == 1 && now >= q->sent_at + timeout_ms / 2) {
+				if (send_question(fd, q, timeout_ms) != 0)
+					goto syserr;
+				q->sends = 2;
+			}
+			int64_t due = q->sent_at + (q->sends == 1 ? timeout_ms / 2 : timeout_ms);
+			if (due < wake)
+				wake = due;
+		}
+		int w = left > 0 && inflight > 0 ? wait_fd(fd, POLLIN, wake) : 1;
+		if (w < 0)
+			goto syserr;
+		if (left == 0 || w == 0)
+			continue;
+		for (;;) {
+			ssize_t got = recv(fd, buf, LDNS_MAX_PACKETLEN, 0);
+			if (got < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					break;
+				goto syserr;
+			}
+			if (got < LDNS_HEADER_SIZE || !(buf[2] & 0x80))
+				continue;
+			size_t k = (uint16_t)(((size_t)buf[0] << 8 | buf[1]) - base);
+			if (k >= next || r[k]->done)
+				continue; /* a late answer to an earlier question, or garbage */
+			ldns_pkt *p = answer_of(r[k], buf, (size_t)got);
+			if (p == NULL)
+				continue; /* another question under a used id: not the answer */
+			if (ldns_pkt_tc(p))
+				r[k]->truncated = true;
+			else
+				r[k]->out = judge(a, r[k]->name, r[k]->value, p, require_aa, r[k]->said, sizeof(r[k]->said));
+			ldns_pkt_free(p);
+			r[k]->done = true;
+			left--;
+			inflight--;
+			last_answer = cf_mono_ms();
+		}
+	}
+	goto tcp;
+syserr:
+	udp_cause(errno, cause, sizeof(cause));
+	fail_rest(r, n, a, unreachable_errno(errno) ? CHECK_UNREACHABLE : CHECK_ERROR, cause);
+tcp:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	for (size_t k = 0; k < n; k++) {
+		if (r[k]->truncated)
+			ask_tcp(a, r[k], timeout_ms, require_aa);
+		free(r[k]->wire);
+		r[k]->wire = NULL;
+	}
+}
+
+/* Counts a's word on each record of r (n) as dnsauth_check does: one authoritative "no" settles it. */
+static void
+tally(struct brec **r, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		switch (r[k]->out) {
+		case CHECK_PRESENT:
+			r[k]->answered++;
+			break;
+		case CHECK_ABSENT:
+			whyf(r[k]->why, sizeof(r[k]->why), "%s", r[k]->said);
+			r[k]->res = DNSAUTH_ABSENT;
+			r[k]->settled = true;
+			break;
+		case CHECK_UNREACHABLE:
+			if (r[k]->unreachable[0] == '\0')
+				snprintf(r[k]->unreachable, sizeof(r[k]->unreachable), "%s", r[k]->said);
+			break;
+		case CHECK_ERROR:
+			if (r[k]->first_error[0] == '\0')
+				snprintf(r[k]->first_error, sizeof(r[k]->first_error), "%s", r[k]->said);
+			break;
+		}
+	}
+}
+
+#define DNSAUTH_PIPELINE 1024 /* questions in flight on one socket (ids must stay apart) */
+
+/*
+ * The servers of the group that starts at r[first]: cfg's (every record not yet grouped), or
+ * those of the zone found for r[first] (every record not yet grouped at or below it). The
+ * group's records are marked grouped and listed in group; on failure they get the error.
+ */
+static size_t
+next_group(const struct dnsauth_config *cfg, struct brec *r, size_t n, size_t first, struct brec **group,
+    struct dnsauth_addr *servers, size_t *nservers)
+{
+	struct dnsauth_addr res[DNSAUTH_MAX_RESOLVERS];
+	size_t nres, ng = 0;
+	ldns_rdf *zone = NULL;
+	cf_err err = { "" };
+	int rc = -1;
+
+	*nservers = 0;
+	if (cfg->nservers > 0) {
+		for (size_t i = 0; i < cfg->nservers && *nservers < DNSAUTH_MAX_ADDRS; i++) {
+			struct dnsauth_addr a;
+			if (dnsauth_addr_parse(cfg->servers[i], 53, &a, &err) != 0)
+				goto out;
+			add_addr(servers, nservers, DNSAUTH_MAX_ADDRS, &a);
+		}
+	} else {
+		if (resolvers(cfg, res, &nres, &err) != 0)
+			goto out;
+		if ((zone = find_zone(res, nres, true, r[first].name, cfg->timeout_ms, &err)) == NULL)
+			goto out;
+		if (zone_servers(res, nres, zone, cfg->ns_port, cfg->timeout_ms, servers, nservers, &err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = first; i < n; i++) {
+		if (r[i].grouped || r[i].name == NULL)
+			continue;
+		/* records outside the zone found form groups of their own; when finding it failed,
+		 * the records of the batch (one zone, as the caller says) share the failure */
+		if (rc == 0 && zone && ldns_dname_compare(r[i].name, zone) != 0 && !ldns_dname_is_subdomain(r[i].name, zone))
+			continue;
+		r[i].grouped = true;
+		if (rc != 0) {
+			whyf(r[i].why, sizeof(r[i].why), "finding the servers of %s: %s", r[i].fqdn, err.msg);
+			r[i].settled = true;
+			continue;
+		}
+		group[ng++] = &r[i];
+	}
+	ldns_rdf_deep_free(zone);
+	return ng;
+}
+
+void
+dnsauth_check_many(const struct dnsauth_config *cfg, size_t n, const char *const *fqdns, const char *const *values,
+    enum dnsauth_result *results, char *const *whys, size_t whylen)
+{
+	struct dnsauth_addr servers[DNSAUTH_MAX_ADDRS];
+	struct brec *r = calloc(n ? n : 1, sizeof(*r));
+	struct brec **group = calloc(n ? n : 1, sizeof(*group)), **ask = calloc(n ? n : 1, sizeof(*ask));
+	char shown[160];
+	size_t ns;
+
+	if (r == NULL || group == NULL || ask == NULL) {
+		for (size_t i = 0; i < n; i++) {
+			results[i] = DNSAUTH_ERROR;
+			if (whys && whys[i] && whylen)
+				whyf(whys[i], whylen, "checking %s: out of memory", fqdns[i]);
+		}
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r[i].fqdn = fqdns[i];
+		r[i].value = values[i];
+		r[i].res = DNSAUTH_ERROR;
+		if (ldns_str2rdf_dname(&r[i].name, fqdns[i]) != LDNS_STATUS_OK || ldns_dname_label_count(r[i].name) == 0) {
+			ldns_rdf_deep_free(r[i].name);
+			r[i].name = NULL;
+			cf_quote(shown, sizeof(shown), fqdns[i], strlen(fqdns[i]), 32);
+			whyf(r[i].why, sizeof(r[i].why), "\"%s\" is not a domain name", shown);
+			r[i].settled = r[i].grouped = true;
+		}
+	}
+	for (size_t first = 0; first < n; first++) {
+		if (r[first].grouped)
+			continue;
+		size_t ng = next_group(cfg, r, n, first, group, servers, &ns);
+		for (size_t s = 0; s < ns; s++) {
+			size_t na = 0;
+			for (size_t g = 0; g < ng; g++)
+				if (!group[g]->settled)
+					ask[na++] = group[g];
+			for (size_t off = 0; off < na; off += DNSAUTH_PIPELINE) {
+				size_t chunk = na - off < DNSAUTH_PIPELINE ? na - off : DNSAUTH_PIPELINE;
+				ask_many(&servers[s], ask + off, chunk, cfg->timeout_ms, cfg->require_aa);
+				tally(ask + off, chunk);
+			}
+		}
+		for (size_t g = 0; g < ng; g++) {
+			struct brec *b = group[g];
+			if (b->settled)
+				continue;
+			if (b->first_error[0])
+				whyf(b->why, sizeof(b->why), "%s", b->first_error);
+			else if (b->answered == 0) /* every address unreachable from here: nothing was confirmed */
+				whyf(b->why, sizeof(b->why), "%s", b->unreachable[0] ? b->unreachable : "no server to ask");
+			else
+				b->res = DNSAUTH_PRESENT;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		results[i] = r[i].res;
+		if (whys && whys[i] && whylen)
+			whyf(whys[i], whylen, "%s", r[i].res == DNSAUTH_PRESENT ? "" : r[i].why);
+	}
+out:
+	for (size_t i = 0; r && i < n; i++) {
+		ldns_rdf_deep_free(r[i].name);
+		free(r[i].wire);
+	}
+	free(r);
+	free(group);
+	free(ask);
 }
 
 enum dnsauth_result
 dnsauth_check(const struct dnsauth_config *cfg, const char *fqdn, const char *value, char *why, size_t whylen)
 {
-	struct dnsauth_addr servers[DNSAUTH_MAX_ADDRS];
-	char scratch[512], first_error[512] = "", unreachable[512] = "", shown[160];
-	enum dnsauth_result res = DNSAUTH_ERROR;
-	size_t n = 0, answered = 0;
-	ldns_rdf *name = NULL;
-	cf_err err;
+	enum dnsauth_result res;
+	char scratch[512];
+	char *whys[1] = { why };
 
 	if (why == NULL || whylen == 0) {
-		why = scratch;
+		whys[0] = scratch;
 		whylen = sizeof(scratch);
 	}
-	why[0] = '\0';
-	if (ldns_str2rdf_dname(&name, fqdn) != LDNS_STATUS_OK || ldns_dname_label_count(name) == 0) {
-		cf_quote(shown, sizeof(shown), fqdn, strlen(fqdn), 32);
-		whyf(why, whylen, "\"%s\" is not a domain name", shown);
-		goto out;
-	}
-	if (servers_for(cfg, name, servers, &n, &err) != 0) {
-		whyf(why, whylen, "finding the servers of %s: %s", fqdn, err.msg);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		switch (check_one(&servers[i], name, value, cfg->timeout_ms, cfg->require_aa, scratch, sizeof(scratch))) {
-		case CHECK_PRESENT:
-			answered++;
-			break;
-		case CHECK_ABSENT:
-			/* one authoritative "no" settles it: no need to wait for the others */
-			whyf(why, whylen, "%s", scratch);
-			res = DNSAUTH_ABSENT;
-			goto out;
-		case CHECK_UNREACHABLE:
-			if (unreachable[0] == '\0')
-				snprintf(unreachable, sizeof(unreachable), "%s", scratch);
-			break;
-		case CHECK_ERROR:
-			if (first_error[0] == '\0')
-				snprintf(first_error, sizeof(first_error), "%s", scratch);
-			break;
-		}
-	}
-	if (first_error[0]) {
-		whyf(why, whylen, "%s", first_error);
-		goto out;
-	}
-	if (answered == 0) {
-		/* every address unreachable from here: nothing was confirmed */
-		whyf(why, whylen, "%s", unreachable[0] ? unreachable : "no server to ask");
-		goto out;
-	}
-	res = DNSAUTH_PRESENT;
-out:
-	ldns_rdf_deep_free(name);
+	dnsauth_check_many(cfg, 1, &fqdn, &value, &res, whys, whylen);
 	return res;
 }
 

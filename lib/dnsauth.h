@@ -62,10 +62,25 @@ enum dnsauth_result {
  * Known limits: an address this host has no route to (IPv6 on an IPv4-only host) is skipped when
  * another server answered; a CNAME at fqdn is not followed (the record counts as absent); at most
  * 32 addresses are asked. Thread-safe (no shared state). Blocking: at most about
- * (servers + discovery queries) x timeout.
+ * (servers + discovery queries) x timeout. A batch of one of dnsauth_check_many.
  */
 enum dnsauth_result dnsauth_check(const struct dnsauth_config *cfg, const char *fqdn, const char *value,
     char *why, size_t whylen);
+
+/*
+ * dnsauth_check for n records at once: results[i] and whys[i] (whylen octets each; whys or an
+ * element may be NULL; "" when present) are what dnsauth_check would give for fqdns[i] and
+ * values[i]. The records are meant to share a zone (a provider call's): its servers are found
+ * once, from the first record, for every record at or below that zone (a record outside it starts
+ * a group of its own; a delegation below the zone is not noticed: its records would be asked at
+ * the parent's servers). Each server is asked all the group's questions over one UDP socket,
+ * pipelined: every question is sent, answers are matched by id and question, the unanswered
+ * ones are sent once more halfway to cfg->timeout_ms, and a truncated answer is asked again over
+ * TCP for that record alone. A record one server lacks is not asked of the next. Blocking: about
+ * (servers + discovery queries) x timeout, whatever n.
+ */
+void dnsauth_check_many(const struct dnsauth_config *cfg, size_t n, const char *const *fqdns,
+    const char *const *values, enum dnsauth_result *results, char *const *whys, size_t whylen);
 
 /*
  * The zone that holds fqdn (the owner of the closest SOA, lower case, no trailing dot), found

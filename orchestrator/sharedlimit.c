@@ -1,9 +1,9 @@
 /*
  * sharedlimit.c - token buckets in PostgreSQL for limits that several processes share. One thread
  * per process takes the requests the loops queued, reserves their turns for each key with one
- * UPDATE (GCRA: see sql/003_providers.sql) and posts every turn back to its loop as a timer. When
- * the database cannot answer, turns come from a bucket of this process at the same rate, so a run
- * slows down safely instead of stopping.
+ * UPDATE (GCRA: see sql/003_providers.sql) and posts every turn back to its loop as a timer. Every
+ * turn also fits a bucket of this process at the same rate, which alone gives the turns while the
+ * database cannot answer, so a run slows down safely instead of stopping.
  */
 #include "sharedlimit.h"
 
@@ -25,7 +25,12 @@ struct shared_limiter {
 	struct limiter_wait *tail;
 	int64_t penalty_ms;         /* a pause to write, -1 when none */
 	bool registered;            /* rate and burst are in the table */
-	struct ratelimit *fallback; /* while the database is away */
+	/*
+	 * This process's own bucket: charged with every turn, so that neither a switch to it while
+	 * the database is away nor the database's bucket, which never saw the turns given meanwhile,
+	 * grants a burst the process has already spent.
+	 */
+	struct ratelimit *fallback;
 	struct shared_limiter *next;
 };
 
@@ -159,9 +164,11 @@ serve(struct sharedlimit *sl, struct shared_limiter *l, struct limiter_wait *lis
 		size_t i = 0;
 		for (struct limiter_wait *w = list, *next; w; w = next, i++) {
 			double at = base + (double)i / r - tau;
-			next = w->next;
 			/* round up: a turn is never early */
-			post_turn(w, at > now ? (int64_t)ceil((at - now) * 1000) : 0);
+			int64_t delay = at > now ? (int64_t)ceil((at - now) * 1000) : 0, t = cf_mono_ms() + delay;
+			next = w->next;
+			/* and no earlier than this process's own bucket allows */
+			post_turn(w, delay + ratelimit_reserve(l->fallback, t));
 		}
 	} else {
 		for (struct limiter_wait *w = list, *next; w; w = next) {

@@ -1,7 +1,8 @@
 /*
  * publish.c - records through providers: a queue per (account, zone) that sends what has
- * gathered as one call when the previous call of that zone is back, then confirmation at the
- * authoritative servers with a doubling interval up to the deadline.
+ * gathered as one call when the previous call of that zone is back, then confirmation of the
+ * zone's written records together at the authoritative servers, with a doubling interval up to
+ * the deadline.
  */
 #include "publish.h"
 
@@ -15,6 +16,7 @@
 
 #define GATHER_MS 20 /* a zone's first record waits this long for company before its call goes */
 #define RECORD_BUCKETS 4096
+#define CHECK_BATCH_MAX 256 /* records confirmed by one pool job: a few hundred questions per socket */
 
 /*
  * A zone's next call is built only when the account's rate limit gives it a turn: records that
@@ -38,6 +40,11 @@ struct zone_queue {
 	struct provider_call call;
 	struct pub **in_call;      /* the records of the call that is out */
 	struct loop_timer timer;
+	struct pub *confirm_head;  /* written, waiting to be confirmed together (confirm_timer) */
+	struct pub *confirm_tail;
+	size_t nconfirm;
+	bool confirm_armed;
+	struct loop_timer confirm_timer;
 	struct zone_queue *next;
 };
 
@@ -48,7 +55,6 @@ struct pub {
 	char *value;
 	char zone[DNSNAME_MAX];
 	int64_t deadline_ms;
-	int64_t interval_ms;
 	int checks;
 	enum dnsauth_result last;
 	char why[512];
@@ -105,6 +111,7 @@ publisher_free(struct publisher *p)
 		p->zones = z->next;
 		loop_timer_cancel(p->loop, &z->timer);
 		loop_timer_cancel(p->loop, &z->wait.timer);
+		loop_timer_cancel(p->loop, &z->confirm_timer);
 		free(z->in_call);
 		free(z->zone);
 		free(z);
@@ -148,15 +155,89 @@ pub_finish(struct pub *pub, const char *type, const char *detail, int64_t retry_
 
 /* ---- confirmation ---- */
 
-static void check_submit(struct pub *pub);
+/*
+ * Records of one zone that wait for confirmation, checked together by one pool job
+ * (dnsauth_check_many): one socket per server instead of one per record and server. The records
+ * still absent are checked again together after the batch's interval; each keeps its deadline.
+ */
+struct check_batch {
+	struct publisher *p;
+	const struct dnsauth_config *verify; /* the account's: the records share account and zone */
+	int64_t interval_ms;       /* the wait before the next check, doubling up to max_interval */
+	size_t n;
+	struct pub **pubs;         /* n records, each pub->why receiving its reason */
+	const char **fqdns;        /* the job's arguments, from pubs */
+	const char **values;
+	char **whys;
+	enum dnsauth_result *results;
+	struct loop_timer timer;
+};
+
+static void
+check_batch_free(struct check_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->pubs);
+	free(b->fqdns);
+	free(b->values);
+	free(b->whys);
+	free(b->results);
+	free(b);
+}
+
+/* Room for cap records, none in it yet. */
+static struct check_batch *
+check_batch_new(struct publisher *p, const struct dnsauth_config *verify, size_t cap)
+{
+	struct check_batch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->p = p;
+	b->verify = verify;
+	b->interval_ms = verify->interval_ms;
+	loop_timer_init(&b->timer);
+	if ((b->pubs = calloc(cap, sizeof(*b->pubs))) == NULL || (b->fqdns = calloc(cap, sizeof(*b->fqdns))) == NULL ||
+	    (b->values = calloc(cap, sizeof(*b->values))) == NULL || (b->whys = calloc(cap, sizeof(*b->whys))) == NULL ||
+	    (b->results = calloc(cap, sizeof(*b->results))) == NULL) {
+		check_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Ends every record of b with problem type and detail, and b with them. */
+static void
+check_batch_fail(struct check_batch *b, const char *type, const char *detail)
+{
+	for (size_t i = 0; i < b->n; i++)
+		pub_finish(b->pubs[i], type, detail, -1);
+	loop_timer_cancel(b->p->loop, &b->timer);
+	check_batch_free(b);
+}
 
 /* On a pool thread. */
 static void
 check_work(void *arg)
 {
-	struct pub *pub = arg;
+	struct check_batch *b = arg;
 
-	pub->last = dnsauth_check(pub->acct->verify, pub->fqdn, pub->value, pub->why, sizeof(pub->why));
+	dnsauth_check_many(b->verify, b->n, b->fqdns, b->values, b->results, b->whys, sizeof(b->pubs[0]->why));
+}
+
+static void check_back(void *arg);
+
+static void
+check_submit(struct check_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		b->fqdns[i] = b->pubs[i]->fqdn;
+		b->values[i] = b->pubs[i]->value;
+		b->whys[i] = b->pubs[i]->why;
+	}
+	if (blockpool_submit(b->p->pool, b->p->loop, check_work, check_back, b) != 0)
+		check_batch_fail(b, "certfleet:internal", "out of memory queueing a record check");
 }
 
 static void
@@ -165,53 +246,117 @@ check_fire(void *arg)
 	check_submit(arg);
 }
 
+/*
+ * A confirmed record ends from a timer of its own: the orders of a batch then move on one by one
+ * between the loop's other events (a limiter's turns among them), not all inside check_back.
+ */
+static void
+confirmed_fire(void *arg)
+{
+	pub_finish(arg, NULL, NULL, -1);
+}
+
 static void
 check_back(void *arg)
 {
-	struct pub *pub = arg;
-	const struct dnsauth_config *v = pub->acct->verify;
+	struct check_batch *b = arg;
 	int64_t now = cf_mono_ms();
+	size_t keep = 0;
 	char msg[1200];
 
-	pub->checks++;
-	if (pub->last == DNSAUTH_PRESENT) {
-		log_debug("record %s confirmed at the authoritative servers after %d checks", pub->fqdn, pub->checks);
-		pub_finish(pub, NULL, NULL, -1);
+	for (size_t i = 0; i < b->n; i++) {
+		struct pub *pub = b->pubs[i];
+		pub->checks++;
+		pub->last = b->results[i];
+		if (pub->last == DNSAUTH_PRESENT) {
+			log_debug("record %s confirmed at the authoritative servers after %d checks", pub->fqdn, pub->checks);
+			if (loop_timer_arm(b->p->loop, &pub->timer, 0, confirmed_fire, pub) != 0)
+				pub_finish(pub, NULL, NULL, -1);
+		} else if (now + b->interval_ms > pub->deadline_ms) {
+			snprintf(msg, sizeof(msg), "record %s (provider %s) not visible at the authoritative servers after "
+			    "%d checks, giving up at the deadline: %s", pub->fqdn, pub->acct->name, pub->checks, pub->why);
+			pub_finish(pub, "certfleet:record-not-visible", msg, -1);
+		} else {
+			log_debug("record %s not confirmed yet (%s); again in %lld ms", pub->fqdn, pub->why,
+			    (long long)b->interval_ms);
+			b->pubs[keep++] = pub;
+		}
+	}
+	b->n = keep;
+	if (keep == 0) {
+		check_batch_free(b);
 		return;
 	}
-	if (now + pub->interval_ms > pub->deadline_ms) {
-		snprintf(msg, sizeof(msg), "record %s (provider %s) not visible at the authoritative servers after "
-		    "%d checks, giving up at the deadline: %s", pub->fqdn, pub->acct->name, pub->checks, pub->why);
-		pub_finish(pub, "certfleet:record-not-visible", msg, -1);
+	if (loop_timer_arm(b->p->loop, &b->timer, b->interval_ms, check_fire, b) != 0) {
+		check_batch_fail(b, "certfleet:internal", "out of memory arming a record check");
 		return;
 	}
-	log_debug("record %s not confirmed yet (%s); again in %lld ms", pub->fqdn, pub->why,
-	    (long long)pub->interval_ms);
-	if (loop_timer_arm(pub->p->loop, &pub->timer, pub->interval_ms, check_fire, pub) != 0) {
-		pub_finish(pub, "certfleet:internal", "out of memory arming a record check", -1);
-		return;
-	}
-	pub->interval_ms *= 2;
-	if (pub->interval_ms > v->max_interval_ms)
-		pub->interval_ms = v->max_interval_ms;
+	b->interval_ms *= 2;
+	if (b->interval_ms > b->verify->max_interval_ms)
+		b->interval_ms = b->verify->max_interval_ms;
 }
 
+/* Sends the records waiting for their first check in z as jobs of at most CHECK_BATCH_MAX. */
 static void
-check_submit(struct pub *pub)
+confirm_flush(void *arg)
 {
-	if (blockpool_submit(pub->p->pool, pub->p->loop, check_work, check_back, pub) != 0)
-		pub_finish(pub, "certfleet:internal", "out of memory queueing a record check", -1);
+	struct zone_queue *z = arg;
+
+	if (z->confirm_armed)
+		loop_timer_cancel(z->p->loop, &z->confirm_timer);
+	z->confirm_armed = false;
+	while (z->confirm_head) {
+		size_t k = z->nconfirm < CHECK_BATCH_MAX ? z->nconfirm : CHECK_BATCH_MAX;
+		struct check_batch *b = check_batch_new(z->p, z->acct->verify, k);
+		for (size_t i = 0; i < k; i++) {
+			struct pub *pub = z->confirm_head;
+			z->confirm_head = pub->next;
+			pub->next = NULL;
+			if (b)
+				b->pubs[b->n++] = pub;
+			else
+				pub_finish(pub, "certfleet:internal", "out of memory queueing a record check", -1);
+		}
+		z->nconfirm -= k;
+		if (b)
+			check_submit(b);
+	}
+	z->confirm_tail = NULL;
 }
 
+/*
+ * The n records of a call of z that came back written: done at once when the account does not
+ * confirm records; otherwise they gather with the zone's other new records (providers that
+ * take one record per call make one call per record) for GATHER_MS, or until CHECK_BATCH_MAX
+ * are waiting, and are confirmed together.
+ */
 static void
-pub_published(struct pub *pub)
+pub_published(struct zone_queue *z, struct pub **pubs, size_t n)
 {
-	if (pub->acct->verify == NULL || !pub->acct->verify->enabled) {
-		pub_finish(pub, NULL, NULL, -1);
+	const struct dnsauth_config *v = z->acct->verify;
+
+	if (v == NULL || !v->enabled) {
+		for (size_t i = 0; i < n; i++)
+			pub_finish(pubs[i], NULL, NULL, -1);
 		return;
 	}
-	pub->interval_ms = pub->acct->verify->interval_ms;
-	check_submit(pub);
+	for (size_t i = 0; i < n; i++) {
+		pubs[i]->next = NULL;
+		if (z->confirm_tail)
+			z->confirm_tail->next = pubs[i];
+		else
+			z->confirm_head = pubs[i];
+		z->confirm_tail = pubs[i];
+		z->nconfirm++;
+	}
+	if (z->nconfirm >= CHECK_BATCH_MAX)
+		confirm_flush(z);
+	else if (!z->confirm_armed) {
+		if (loop_timer_arm(z->p->loop, &z->confirm_timer, GATHER_MS, confirm_flush, z) == 0)
+			z->confirm_armed = true;
+		else
+			confirm_flush(z);
+	}
 }
 
 /* ---- zone queues and calls ---- */
@@ -235,15 +380,14 @@ zone_call_done(struct provider_call *call)
 	size_t n = call->nrec;
 
 	for (size_t i = 0; i < n; i++) {
-		struct pub *pub = z->in_call[i];
 		free(call->recs[i].fqdn);
 		free(call->recs[i].value);
-		if (!call->failed)
-			pub_published(pub);
-		else
-			pub_finish(pub, call->retryable ? "certfleet:provider" : "certfleet:provider-rejected", call->error,
-			    call->retry_after_ms);
+		if (call->failed)
+			pub_finish(z->in_call[i], call->retryable ? "certfleet:provider" : "certfleet:provider-rejected",
+			    call->error, call->retry_after_ms);
 	}
+	if (!call->failed)
+		pub_published(z, z->in_call, n);
 	free(call->recs);
 	call->recs = NULL;
 	z->busy = false;
@@ -318,6 +462,7 @@ zone_enqueue(struct pub *pub)
 		z->p = p;
 		z->acct = pub->acct;
 		loop_timer_init(&z->timer);
+		loop_timer_init(&z->confirm_timer);
 		z->next = p->zones;
 		p->zones = z;
 	}

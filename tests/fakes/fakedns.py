@@ -8,7 +8,8 @@ pebble-challtestsrv, so that Pebble and `certfleet provider verify` see them in 
 Common options (each fake adds its own):
   --port N            listen on 127.0.0.1:N (0: any free port; the port is printed)
   --challtestsrv URL  publish TXT records there (POST /clear-txt, then /set-txt per value)
-  --log FILE          one line per API request: monotonic ms, method, path, status[, reason]
+  --log FILE          one line per API request: monotonic ms when it arrived (its request line
+                      read), method, path, status[, reason]; written once answered
   --fail-first N      answer the first N API requests with --fail-status (default 500)
   --retry-after S     send Retry-After: S with injected failures
   --latency MS        wait MS milliseconds before each answer
@@ -245,6 +246,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: the --log file is the record
         pass
 
+    def parse_request(self):
+        # called as soon as the request line is read: the time a provider's limit counts
+        self.received = time.monotonic()
+        return super().parse_request()
+
     def _reply(self, status, headers, body):
         if self.server.opts.latency:
             time.sleep(self.server.opts.latency / 1000.0)
@@ -317,7 +323,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 headers = dict(rej.headers)
                 headers["Content-Type"] = ctype
         srv.stats.count(kind, reason)
-        line = f"{time.monotonic() * 1000:.3f} {self.command} {self.path} {status}"
+        line = f"{self.received * 1000:.3f} {self.command} {self.path} {status}"
         if kind in ("malformed", "auth", "rejected", "injected"):
             line += f" {kind}"
         if reason:

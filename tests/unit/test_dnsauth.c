@@ -249,15 +249,18 @@ enum fake_mode {
 	FAKE_SILENT,        /* never answers */
 	FAKE_TRUNC,         /* UDP: TC and no records; TCP: the whole answer */
 	FAKE_STRAY,         /* first an answer with another id, then the real one */
+	FAKE_LOSSY,         /* UDP: a question is lost the first time its id comes, answered the next */
 };
 
 static _Atomic int fake_mode;
 static _Atomic int fake_udp_queries, fake_tcp_queries, fake_rd_queries;
+static _Atomic int fake_last_port, fake_port_changes; /* the UDP source port of the last question, changes of it */
 static _Atomic bool fake_stop;
 static const char *fake_txt[4];   /* presentation-form rdata of the TXT records at any TXT name */
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER; /* over fake_txt */
 static int fake_udp = -1, fake_tcp = -1, fake_port;
 static pthread_t fake_thread;
+static bool fake_seen[65536];     /* FAKE_LOSSY: ids that came once (the server thread's) */
 
 /* Sets the TXT records the server has (up to three; NULL ends the list). */
 static void
@@ -302,13 +305,13 @@ fake_answer(const uint8_t *query, size_t qlen, bool tcp, size_t *alen)
 		ldns_pkt_set_rcode(a, mode == FAKE_REFUSED ? LDNS_RCODE_REFUSED : LDNS_RCODE_SERVFAIL);
 	} else if (mode == FAKE_TRUNC && !tcp) {
 		ldns_pkt_set_tc(a, true);
-	} else if (qtype == LDNS_RR_TYPE_SOA || txt[0] == NULL) {
+	} else if (qtype == LDNS_RR_TYPE_SOA || txt[0] == NULL || strncasecmp(qname, "_validation-persist.none.", 25) == 0) {
 		/* a.example. is the zone; below it nothing but TXT records exists */
 		snprintf(text, sizeof(text), "a.example. 300 IN SOA ns1.a.example. h.a.example. 1 2 3 4 5");
 		bool apex = qtype == LDNS_RR_TYPE_SOA && strcasecmp(qname, "a.example.") == 0;
 		if (ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL) == LDNS_STATUS_OK)
 			ldns_pkt_push_rr(a, apex ? LDNS_SECTION_ANSWER : LDNS_SECTION_AUTHORITY, rr);
-		if (!apex && txt[0] == NULL)
+		if (!apex && (txt[0] == NULL || qtype == LDNS_RR_TYPE_TXT))
 			ldns_pkt_set_rcode(a, LDNS_RCODE_NXDOMAIN);
 	} else if (qtype == LDNS_RR_TYPE_TXT) {
 		for (int i = 0; i < 4 && txt[i]; i++) {
@@ -376,6 +379,15 @@ fake_main(void *arg)
 			if (n <= 0)
 				continue;
 			fake_udp_queries++;
+			if (fake_mode == FAKE_LOSSY && n >= 2 && !fake_seen[buf[0] << 8 | buf[1]]) {
+				fake_seen[buf[0] << 8 | buf[1]] = true;
+				continue;
+			}
+			int port = ntohs(((struct sockaddr_in *)&from)->sin_port);
+			if (port != fake_last_port) {
+				fake_last_port = port;
+				fake_port_changes++;
+			}
 			if ((answer = fake_answer(buf, (size_t)n, false, &alen)) == NULL)
 				continue;
 			if (fake_mode == FAKE_STRAY) {
@@ -473,7 +485,7 @@ test_check_errors(void)
 
 	t0 = cf_mono_ms();
 	CHECK(fake_check(FAKE_SILENT, "v1", why, sizeof(why)) == DNSAUTH_ERROR);
-	snprintf(want, sizeof(want), "127.0.0.1:%d: query TXT _validation-persist.x.a.example: timed out after 300 ms (UDP)",
+	snprintf(want, sizeof(want), "127.0.0.1:%d: query TXT _validation-persist.x.a.example: timed out after 300 ms (UDP, sent twice)",
 	    fake_port);
 	CHECK(check_says(why, want));
 	CHECK(cf_mono_ms() - t0 >= 290 && cf_mono_ms() - t0 < 2000);
@@ -545,6 +557,237 @@ test_check(void)
 	CHECK(fake_check(FAKE_STRAY, "v1", why, sizeof(why)) == DNSAUTH_PRESENT);
 	fake_set_txt("\"other\"", NULL, NULL);
 	CHECK(fake_check(FAKE_STRAY, "v1", why, sizeof(why)) == DNSAUTH_ABSENT);
+}
+
+/* A UDP socket on 127.0.0.1 that never answers; *port gets its port. */
+static int
+silent_socket(int *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Datagrams waiting on fd, read away. */
+static int
+drain(int fd)
+{
+	uint8_t buf[4096];
+	int n = 0;
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		n++;
+	return n;
+}
+
+#define POLICY_VALUE "letsencrypt.org; accounturi=https://ca.example/acct/1; policy=wildcard"
+
+static void
+test_check_many_errors(void)
+{
+	struct dnsauth_config cfg;
+	char server[64], w0[128], w1[128];
+	char *whys[2] = { w0, w1 };
+	const char *fqdns[2] = { "a..example", "_validation-persist.x.a.example" }, *values[2] = { "v1", "v1" };
+	enum dnsauth_result res[2] = { DNSAUTH_PRESENT, DNSAUTH_PRESENT };
+	int udp0 = fake_udp_queries;
+
+	/* no records: nothing asked, nothing written */
+	fake_mode = FAKE_ANSWER;
+	fake_set_txt("\"v1\"", NULL, NULL);
+	fake_config(&cfg, server, sizeof(server));
+	dnsauth_check_many(&cfg, 0, fqdns, values, res, whys, sizeof(w0));
+	CHECK(res[0] == DNSAUTH_PRESENT && fake_udp_queries == udp0);
+	/* a bad name fails alone; whys may be NULL */
+	dnsauth_check_many(&cfg, 2, fqdns, values, res, whys, sizeof(w0));
+	CHECK(res[0] == DNSAUTH_ERROR && res[1] == DNSAUTH_PRESENT);
+	CHECK(check_says(w0, "\"a..example\" is not a domain name"));
+	CHECK_STR(w1, "");
+	CHECK(fake_udp_queries - udp0 == 1);
+	dnsauth_check_many(&cfg, 2, fqdns, values, res, NULL, 0);
+	CHECK(res[0] == DNSAUTH_ERROR && res[1] == DNSAUTH_PRESENT);
+	/* a why too short for the reason is cut, not overrun */
+	fqdns[1] = "_validation-persist.none.a.example";
+	dnsauth_check_many(&cfg, 2, fqdns, values, res, whys, 8);
+	CHECK(res[1] == DNSAUTH_ABSENT && strlen(w1) == 7);
+	dnsauth_config_clear(&cfg);
+}
+
+/* One batch: every kind of answer, one socket, one question per record. */
+static void
+test_check_many(void)
+{
+	enum { N = 6 };
+	struct dnsauth_config cfg;
+	char server[64], why[N][512], want[200];
+	char *whys[N];
+	const char *fqdns[N] = {
+		"_validation-persist.p.a.example",     /* present */
+		"_validation-persist.q.a.example",     /* another value there */
+		"_validation-persist.none.a.example",  /* nothing there */
+		"_validation-persist.w.a.example",     /* the wildcard policy value, in two strings */
+		"_validation-persist.P.A.example.",    /* present, name in other case, absolute */
+		"_validation-persist.r.a.example",     /* a prefix of a value there is not the value */
+	};
+	const char *values[N] = { "v1", "v2", "v1", POLICY_VALUE, "v1", "letsencrypt.org; accounturi=https://ca.example/acct/1" };
+	enum dnsauth_result res[N];
+	int udp0, tcp0, changes0;
+
+	for (int i = 0; i < N; i++)
+		whys[i] = why[i];
+	fake_mode = FAKE_ANSWER;
+	fake_set_txt("\"v1\"", "\"letsencrypt.org; accounturi=https://ca.example/acct/1\" \"; policy=wildcard\"", NULL);
+	fake_config(&cfg, server, sizeof(server));
+	udp0 = fake_udp_queries;
+	changes0 = fake_port_changes;
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(res[0] == DNSAUTH_PRESENT && res[3] == DNSAUTH_PRESENT && res[4] == DNSAUTH_PRESENT);
+	CHECK_STR(why[0], "");
+	CHECK(res[1] == DNSAUTH_ABSENT);
+	snprintf(want, sizeof(want), "127.0.0.1:%d has no TXT \"v2\" at _validation-persist.q.a.example (2 other TXT values)",
+	    fake_port);
+	CHECK(check_says(why[1], want));
+	CHECK(res[2] == DNSAUTH_ABSENT);
+	CHECK(check_says(why[2], "has no TXT \"v1\" at _validation-persist.none.a.example (NXDOMAIN)"));
+	CHECK(res[5] == DNSAUTH_ABSENT && check_says(why[5], "(2 other TXT values)"));
+	/* one question per record, all from one socket (one source port) */
+	CHECK(fake_udp_queries - udp0 == N);
+	CHECK(fake_port_changes - changes0 <= 1);
+
+	/* the same answers, one dnsauth_check at a time */
+	for (int i = 0; i < N; i++) {
+		char one[512];
+		CHECK(dnsauth_check(&cfg, fqdns[i], values[i], one, sizeof(one)) == res[i]);
+		CHECK_STR(one, why[i]);
+	}
+
+	/* truncated answers: each record asked again over TCP, alone */
+	udp0 = fake_udp_queries;
+	tcp0 = fake_tcp_queries;
+	fake_mode = FAKE_TRUNC;
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(res[0] == DNSAUTH_PRESENT && res[1] == DNSAUTH_ABSENT && res[2] == DNSAUTH_ABSENT && res[3] == DNSAUTH_PRESENT);
+	CHECK(fake_udp_queries - udp0 == N && fake_tcp_queries - tcp0 == N);
+
+	/* answers under other ids come first: each record still gets its own answer */
+	fake_mode = FAKE_STRAY;
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(res[0] == DNSAUTH_PRESENT && res[1] == DNSAUTH_ABSENT && res[2] == DNSAUTH_ABSENT && res[3] == DNSAUTH_PRESENT &&
+	    res[4] == DNSAUTH_PRESENT && res[5] == DNSAUTH_ABSENT);
+
+	/* every question lost once: each is sent again halfway to the timeout and answered then */
+	memset(fake_seen, 0, sizeof(fake_seen));
+	udp0 = fake_udp_queries;
+	fake_mode = FAKE_LOSSY;
+	int64_t t0 = cf_mono_ms();
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(cf_mono_ms() - t0 >= 140 && cf_mono_ms() - t0 < 300);
+	CHECK(res[0] == DNSAUTH_PRESENT && res[1] == DNSAUTH_ABSENT && res[2] == DNSAUTH_ABSENT && res[3] == DNSAUTH_PRESENT &&
+	    res[4] == DNSAUTH_PRESENT && res[5] == DNSAUTH_ABSENT);
+	CHECK(fake_udp_queries - udp0 == 2 * N);
+
+	/* answers without AA count only when require_aa is false */
+	fake_mode = FAKE_NOAA;
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(res[0] == DNSAUTH_ERROR && check_says(why[0], "lacks the AA flag"));
+	cfg.require_aa = false;
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(res[0] == DNSAUTH_PRESENT && res[1] == DNSAUTH_ABSENT);
+	dnsauth_config_clear(&cfg);
+}
+
+/*
+ * Two servers, the second silent: the records the first has are asked of the second and fail
+ * naming it, each question sent twice, the whole batch in one timeout; the records the first
+ * lacks are absent without asking the second.
+ */
+static void
+test_check_many_silent(void)
+{
+	enum { N = 40 };
+	struct dnsauth_config cfg;
+	char server[64], silent[64], fq[N][64], why[N][512], want[200];
+	char *whys[N];
+	const char *fqdns[N], *values[N];
+	enum dnsauth_result res[N];
+	int port, fd = silent_socket(&port);
+	int64_t t0;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < N; i++) {
+		snprintf(fq[i], sizeof(fq[i]), "_validation-persist.%s%d.a.example", i % 2 ? "none." : "h", i);
+		fqdns[i] = fq[i];
+		values[i] = "v1";
+		whys[i] = why[i];
+	}
+	fake_mode = FAKE_ANSWER;
+	fake_set_txt("\"v1\"", NULL, NULL);
+	fake_config(&cfg, server, sizeof(server));
+	snprintf(silent, sizeof(silent), "127.0.0.1:%d", port);
+	cfg.servers = realloc(cfg.servers, 2 * sizeof(char *));
+	cfg.servers[1] = strdup(silent);
+	cfg.nservers = 2;
+	t0 = cf_mono_ms();
+	dnsauth_check_many(&cfg, N, fqdns, values, res, whys, sizeof(why[0]));
+	CHECK(cf_mono_ms() - t0 >= 290 && cf_mono_ms() - t0 < 1500);
+	for (int i = 0; i < N; i++) {
+		if (i % 2) {
+			CHECK(res[i] == DNSAUTH_ABSENT && check_says(why[i], "(NXDOMAIN)"));
+		} else {
+			CHECK(res[i] == DNSAUTH_ERROR);
+			snprintf(want, sizeof(want), "%s: query TXT %s: timed out after 300 ms (UDP, sent twice)", silent, fq[i]);
+			CHECK(check_says(why[i], want));
+		}
+	}
+	CHECK(drain(fd) == N); /* N / 2 questions, each twice */
+	close(fd);
+	dnsauth_config_clear(&cfg);
+}
+
+/* More records than one socket carries at once (1024): every one answered, in two exchanges. */
+static void
+test_check_many_large(void)
+{
+	enum { N = 1500 };
+	struct dnsauth_config cfg;
+	char server[64];
+	char (*fq)[64] = calloc(N, sizeof(*fq));
+	const char **fqdns = calloc(N, sizeof(*fqdns)), **values = calloc(N, sizeof(*values));
+	enum dnsauth_result *res = calloc(N, sizeof(*res));
+	int udp0 = fake_udp_queries, present = 0, absent = 0;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(fq[i], sizeof(fq[i]), "_validation-persist.%s%d.a.example", i % 3 ? "h" : "none.", i);
+		fqdns[i] = fq[i];
+		values[i] = "v1";
+	}
+	fake_mode = FAKE_ANSWER;
+	fake_set_txt("\"v1\"", NULL, NULL);
+	fake_config(&cfg, server, sizeof(server));
+	cfg.timeout_ms = 2000;
+	dnsauth_check_many(&cfg, N, fqdns, values, res, NULL, 0);
+	for (int i = 0; i < N; i++) {
+		present += res[i] == DNSAUTH_PRESENT && i % 3;
+		absent += res[i] == DNSAUTH_ABSENT && i % 3 == 0;
+	}
+	CHECK(present == N - N / 3 && absent == N / 3);
+	CHECK(fake_udp_queries - udp0 >= N); /* lost ones are sent again */
+	dnsauth_config_clear(&cfg);
+	free(fq);
+	free(fqdns);
+	free(values);
+	free(res);
 }
 
 /* dnsauth_zone through servers: the SOA's owner, from the answer or from a negative answer. */
@@ -630,6 +873,10 @@ main(void)
 	}
 	RUN(test_check_errors);
 	RUN(test_check);
+	RUN(test_check_many_errors);
+	RUN(test_check_many);
+	RUN(test_check_many_silent);
+	RUN(test_check_many_large);
 	RUN(test_zone);
 	RUN(test_threads);
 	fake_end();
