@@ -21,9 +21,13 @@
 /*
  * Group commit: a batch waits until its oldest message is this old (or WRITER_BATCH_MAX are
  * there). Each order step that waits for a commit (its URL, its key) waits this much longer, and
- * a busy run makes a fraction of the transactions: one per commit instead of one per order.
+ * a busy run makes a fraction of the transactions: one per commit instead of one per order. An
+ * order takes seconds at the CA, so 50 ms is little on its latency, while every statement of a
+ * batch costs PostgreSQL the same whatever its size: 2,000 certificates took 0.06 transactions
+ * each and 0.35-0.40 ms of PostgreSQL's CPU at 50 ms, 0.2 and 0.58-0.69 ms at 10 ms, at the
+ * same throughput.
  */
-#define WRITER_LINGER_MS 10
+#define WRITER_LINGER_MS 50
 #define WRITER_BATCH_MAX 2000
 
 /* A run of refusals: how long it lasts, when it was last reported. */
