@@ -519,7 +519,7 @@ order_fail(struct order *o, const char *type, const char *detail)
 		m->problem_type = strdup(type);
 		m->detail = strdup(detail);
 		m->retry = retry;
-		m->retry_in_ms = retry ? retry_delay(o, second_look && !problem_retryable(type)) : 0;
+		m->retry_in_ms = retry ? retry_delay(o, second_look) : 0;
 	}
 	post(o, m);
 	order_end(o, ORDER_FAILED, cancelled ? JOB_CANCELLED : retry ? JOB_RETRY : JOB_FAILED);
