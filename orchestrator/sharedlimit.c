@@ -161,11 +161,12 @@ serve(struct sharedlimit *sl, struct shared_limiter *l, struct limiter_wait *lis
 		sl->degraded = false;
 		double r = strtod(db_get(res, 0, "rate"), NULL), b = strtod(db_get(res, 0, "burst"), NULL);
 		double tau = (b - 1) / r;
+		int64_t mono = cf_mono_ms(); /* this process's clock at the database's now */
 		size_t i = 0;
 		for (struct limiter_wait *w = list, *next; w; w = next, i++) {
 			double at = base + (double)i / r - tau;
 			/* round up: a turn is never early */
-			int64_t delay = at > now ? (int64_t)ceil((at - now) * 1000) : 0, t = cf_mono_ms() + delay;
+			int64_t delay = at > now ? (int64_t)ceil((at - now) * 1000) : 0, t = mono + delay;
 			next = w->next;
 			/* and no earlier than this process's own bucket allows */
 			post_turn(w, delay + ratelimit_reserve(l->fallback, t));
